@@ -1,0 +1,999 @@
+//! The skill manifest (`skill.toml`): who the skill is and what it may do.
+//!
+//! ```toml
+//! [skill]
+//! name = "gh-issues"                      # lowercase letters, digits, '-' and '_'
+//! version = "1.2.0"                       # semver
+//! description = "Read and comment on GitHub issues"
+//!
+//! [capabilities]
+//! # Folders. `$WORKSPACE` is the folder the user runs the skill on (mounted in the
+//! # skill at /workspace), `$HOME` the user's home (mounted at /home); absolute paths
+//! # are mounted where they are. access: "read" or "read-write".
+//! fs      = [{ path = "$WORKSPACE", access = "read" }]
+//! # Outgoing HTTP: scheme://host[:port][/path], `*` in the path matches anything,
+//! # `*.` before a host matches its subdomains, `:*` any port. No path = any path.
+//! http    = ["https://api.github.com/*"]
+//! # Programs, started directly (never through a shell). Each argument pattern
+//! # matches one argument (`*` inside matches any text); a final "**" matches any
+//! # number of remaining arguments.
+//! exec    = [{ program = "git", args = ["log", "*"] }]
+//! # Environment variables the skill can read (values come from the host).
+//! env     = ["LANG"]
+//! # Secrets: the host adds `header: format` to requests to `hosts`; the skill never
+//! # sees the value.
+//! secrets = [{ name = "GITHUB_TOKEN", hosts = ["api.github.com"], header = "Authorization", format = "Bearer {}" }]
+//!
+//! [limits]
+//! memory  = "64MiB"   # linear memory, default 64MiB
+//! timeout = "10s"     # wall clock per call, default 10s
+//! output  = "1MiB"    # result and stdout/stderr per call, default 1MiB
+//! ```
+//!
+//! Parsing rejects unknown fields and invalid values with the line and column of the
+//! offending field, so `chitin` can tell the author exactly what to fix.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ManifestError;
+
+/// A parsed and validated skill manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub skill: SkillInfo,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The `[skill]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillInfo {
+    pub name: SkillName,
+    pub version: semver::Version,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The `[capabilities]` table: everything the skill may do beyond pure computation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fs: Vec<FsGrant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpPattern>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<ExecGrant>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretGrant>,
+}
+
+impl Capabilities {
+    /// True when the skill asks for nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.fs.is_empty()
+            && self.http.is_empty()
+            && self.exec.is_empty()
+            && self.env.is_empty()
+            && self.secrets.is_empty()
+    }
+}
+
+/// Parse a `skill.toml`. Errors carry the line and column of what was wrong.
+pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    let manifest: Manifest =
+        toml::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+    manifest.validate()?;
+    Ok(manifest)
+}
+
+impl FromStr for Manifest {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}
+
+impl Manifest {
+    /// Cross-field checks that a single field's parser cannot make.
+    fn validate(&self) -> Result<(), ManifestError> {
+        let caps = &self.capabilities;
+        let invalid = |field: &str, reason: String| ManifestError::Invalid {
+            field: field.to_string(),
+            reason,
+        };
+        for (i, secret) in caps.secrets.iter().enumerate() {
+            if caps.env.iter().any(|e| e.0 == secret.name.0) {
+                return Err(invalid(
+                    &format!("capabilities.secrets[{i}]"),
+                    format!(
+                        "`{}` is both a secret and an environment variable; a secret must \
+                         never be readable by the skill, so remove it from `env`",
+                        secret.name
+                    ),
+                ));
+            }
+            for host in &secret.hosts {
+                if !caps.http.iter().any(|p| p.host.covers(&host.0)) {
+                    return Err(invalid(
+                        &format!("capabilities.secrets[{i}].hosts"),
+                        format!(
+                            "secret `{}` goes to `{host}`, but no `http` pattern allows that \
+                             host; add one or remove the host",
+                            secret.name
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut names: Vec<&str> = caps.secrets.iter().map(|s| s.name.0.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "capabilities.secrets",
+                format!("secret `{}` is declared twice", w[0]),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The manifest as TOML text, for embedding and display.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a manifest always serializes")
+    }
+}
+
+/// Implements `Deserialize`/`Serialize` through `FromStr`/`Display`, so a bad value is
+/// reported by the TOML parser with its line and column.
+macro_rules! string_serde {
+    ($ty:ty) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+/// A skill name: 1–64 of `a-z 0-9 - _`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SkillName(String);
+string_serde!(SkillName);
+
+impl SkillName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for SkillName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "invalid skill name `{s}`: use 1-64 lowercase letters, digits, `-` or `_`, \
+                 starting with a letter"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for SkillName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One folder the skill may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsGrant {
+    pub path: FsPath,
+    pub access: Access,
+}
+
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::ReadWrite => "read-write",
+        })
+    }
+}
+
+/// Where a declared folder is rooted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FsRoot {
+    /// `$WORKSPACE`: the folder the user runs the skill on; mounted at `/workspace`.
+    Workspace,
+    /// `$HOME` or `~`: the user's home folder; mounted at `/home`.
+    Home,
+    /// An absolute host path, mounted at the same path.
+    Absolute,
+}
+
+/// A declared folder: a root and a relative part without `.`/`..` components.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FsPath {
+    pub root: FsRoot,
+    /// Normal components below the root (for `Absolute`, the whole path).
+    pub relative: Vec<String>,
+}
+
+string_serde!(FsPath);
+
+impl FsPath {
+    /// Where the skill sees this folder.
+    pub fn mount_point(&self) -> String {
+        let base = match self.root {
+            FsRoot::Workspace => "/workspace",
+            FsRoot::Home => "/home",
+            FsRoot::Absolute => "",
+        };
+        if self.relative.is_empty() {
+            return if base.is_empty() { "/".into() } else { base.into() };
+        }
+        format!("{base}/{}", self.relative.join("/"))
+    }
+}
+
+impl FromStr for FsPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (root, rest) = if let Some(rest) = s.strip_prefix("$WORKSPACE") {
+            (FsRoot::Workspace, rest)
+        } else if let Some(rest) = s.strip_prefix("$HOME") {
+            (FsRoot::Home, rest)
+        } else if let Some(rest) = s.strip_prefix('~') {
+            (FsRoot::Home, rest)
+        } else if s.starts_with('/') {
+            (FsRoot::Absolute, s)
+        } else {
+            return Err(format!(
+                "invalid folder `{s}`: start it with `$WORKSPACE`, `$HOME`, `~` or `/`"
+            ));
+        };
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return Err(format!(
+                "invalid folder `{s}`: put a `/` after the variable"
+            ));
+        }
+        let mut relative = Vec::new();
+        for part in rest.split('/').filter(|p| !p.is_empty()) {
+            if part == "." || part == ".." || part.contains('$') || part.contains('\0') {
+                return Err(format!(
+                    "invalid folder `{s}`: `{part}` is not allowed in a declared path"
+                ));
+            }
+            relative.push(part.to_string());
+        }
+        Ok(Self { root, relative })
+    }
+}
+
+impl fmt::Display for FsPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let root = match self.root {
+            FsRoot::Workspace => "$WORKSPACE",
+            FsRoot::Home => "$HOME",
+            FsRoot::Absolute => "",
+        };
+        if self.root == FsRoot::Absolute && self.relative.is_empty() {
+            return f.write_str("/");
+        }
+        write!(f, "{root}")?;
+        for part in &self.relative {
+            write!(f, "/{part}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `http` or `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// A host name pattern: exact (`api.github.com`) or subdomains (`*.github.com`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    Exact(String),
+    /// Matches any name ending in `.suffix` (not `suffix` itself).
+    Subdomains(String),
+}
+
+impl HostPattern {
+    /// Does `host` (a name or IP literal, any case) match?
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        match self {
+            HostPattern::Exact(h) => *h == host,
+            HostPattern::Subdomains(suffix) => host
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+        }
+    }
+
+    /// Does every host `other` matches also match this pattern?
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        match other {
+            HostPattern::Exact(h) => self.matches(h),
+            HostPattern::Subdomains(s) => match self {
+                HostPattern::Exact(_) => false,
+                HostPattern::Subdomains(mine) => {
+                    s == mine || s.strip_suffix(mine.as_str()).is_some_and(|h| h.ends_with('.'))
+                }
+            },
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        let (wild, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, lower),
+        };
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        if name.is_empty() || !name.chars().all(valid_char) || name.contains("..") {
+            return Err(format!("invalid host `{s}`"));
+        }
+        if wild && !name.contains('.') {
+            return Err(format!(
+                "invalid host `{s}`: a wildcard must cover subdomains of a real domain \
+                 (like `*.example.com`), not a whole top-level domain"
+            ));
+        }
+        Ok(if wild {
+            HostPattern::Subdomains(name)
+        } else {
+            HostPattern::Exact(name)
+        })
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Subdomains(h) => write!(f, "*.{h}"),
+        }
+    }
+}
+
+/// A declared HTTP destination: `scheme://host[:port|:*][/path-glob]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpPattern {
+    pub scheme: Scheme,
+    pub host: HostPattern,
+    /// `None` means any port.
+    pub port: Option<u16>,
+    /// Glob over the path (without query); `*` matches any text including `/`.
+    pub path: String,
+    /// Whether a port was written at all (for display).
+    port_written: bool,
+}
+
+string_serde!(HttpPattern);
+
+impl HttpPattern {
+    /// Does a request to this URL's parts fit the pattern?
+    pub fn matches(&self, scheme: &str, host: &str, port: u16, path: &str) -> bool {
+        scheme.eq_ignore_ascii_case(self.scheme.as_str())
+            && self.host.matches(host)
+            && self.port.is_none_or(|p| p == port)
+            && glob_match(&self.path, path)
+    }
+
+    /// True when the pattern lets the skill reach any path on any subdomain (a risk
+    /// worth flagging in an audit).
+    pub fn is_wildcard_host(&self) -> bool {
+        matches!(self.host, HostPattern::Subdomains(_))
+    }
+}
+
+impl FromStr for HttpPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("invalid URL pattern `{s}`: {why}");
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| bad("expected `https://host/path`"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return Err(bad("the scheme must be `http` or `https`")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/*"),
+        };
+        if authority.contains('@') {
+            return Err(bad("credentials in URLs are not allowed; declare a secret"));
+        }
+        if path.contains('?') || path.contains('#') {
+            return Err(bad("a pattern matches paths only; remove the query or fragment"));
+        }
+        let (host, port, port_written) = match authority.rsplit_once(':') {
+            Some((h, "*")) => (h, None, true),
+            Some((h, p)) => {
+                let port: u16 = p.parse().map_err(|_| bad("the port must be a number or `*`"))?;
+                (h, Some(port), true)
+            }
+            None => (authority, Some(scheme.default_port()), false),
+        };
+        let host = HostPattern::parse(host).map_err(|e| bad(&e))?;
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            path: path.to_string(),
+            port_written,
+        })
+    }
+}
+
+impl fmt::Display for HttpPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme.as_str(), self.host)?;
+        match (self.port, self.port_written) {
+            (None, _) => f.write_str(":*")?,
+            (Some(p), true) => write!(f, ":{p}")?,
+            (Some(_), false) => {}
+        }
+        f.write_str(&self.path)
+    }
+}
+
+/// One program the skill may run, with the arguments it may pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecGrant {
+    pub program: Program,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl ExecGrant {
+    /// Do these arguments fit the declared patterns? Each pattern matches one argument
+    /// (`*` inside matches any text); a final `**` matches any remaining arguments.
+    pub fn args_match(&self, args: &[String]) -> bool {
+        let (patterns, rest_any) = match self.args.split_last() {
+            Some((last, init)) if last == "**" => (init, true),
+            _ => (self.args.as_slice(), false),
+        };
+        if args.len() < patterns.len() || (!rest_any && args.len() != patterns.len()) {
+            return false;
+        }
+        patterns.iter().zip(args).all(|(p, a)| glob_match(p, a))
+    }
+
+    /// The argument patterns as a shell-like line, for display.
+    pub fn display_line(&self) -> String {
+        std::iter::once(self.program.to_string())
+            .chain(self.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A program name (`git`, looked up on the host's PATH) or an absolute path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Program(String);
+string_serde!(Program);
+
+impl Program {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The file name part (`/usr/bin/git` → `git`).
+    pub fn base_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+}
+
+impl FromStr for Program {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && !s.contains(char::is_whitespace)
+            && !s.contains('\0')
+            && (s.starts_with('/') || !s.contains('/'))
+            && !s.split('/').any(|p| p == "..");
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "invalid program `{s}`: give a bare name (looked up on PATH) or an absolute \
+                 path, without spaces; arguments go in `args`"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An environment variable name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnvName(String);
+string_serde!(EnvName);
+
+impl EnvName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EnvName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "invalid name `{s}`: use letters, digits and `_`, not starting with a digit"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for EnvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A secret the host adds to outgoing requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGrant {
+    pub name: EnvName,
+    pub hosts: Vec<HostName>,
+    pub header: HeaderName,
+    #[serde(default = "default_secret_format")]
+    pub format: SecretFormat,
+}
+
+fn default_secret_format() -> SecretFormat {
+    SecretFormat("{}".into())
+}
+
+impl SecretGrant {
+    /// The header value for a secret value.
+    pub fn header_value(&self, secret: &str) -> String {
+        self.format.0.replacen("{}", secret, 1)
+    }
+    /// Does this secret go to `host`?
+    pub fn applies_to(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.0.matches(host))
+    }
+}
+
+/// A host a secret goes to: an exact name or `*.domain`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostName(pub HostPattern);
+string_serde!(HostName);
+
+impl FromStr for HostName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.contains("://") || s.contains('/') {
+            return Err(format!(
+                "invalid host `{s}`: give the host name only, like `api.github.com`"
+            ));
+        }
+        HostPattern::parse(s).map(HostName)
+    }
+}
+
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An HTTP header name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderName(String);
+string_serde!(HeaderName);
+
+impl HeaderName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for HeaderName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // RFC 9110 token characters.
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if !s.is_empty() && s.chars().all(tchar) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!("invalid header name `{s}`"))
+        }
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The header value template: `{}` marks where the secret goes, exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretFormat(String);
+string_serde!(SecretFormat);
+
+impl FromStr for SecretFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.matches("{}").count() != 1 {
+            return Err(format!(
+                "invalid format `{s}`: it must contain `{{}}` exactly once, where the \
+                 secret goes (like \"Bearer {{}}\")"
+            ));
+        }
+        if s.chars().any(|c| c.is_control()) {
+            return Err(format!("invalid format `{s}`: control characters"));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for SecretFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "Limits::default_memory")]
+    pub memory: ByteSize,
+    #[serde(default = "Limits::default_timeout")]
+    pub timeout: Timeout,
+    #[serde(default = "Limits::default_output")]
+    pub output: ByteSize,
+}
+
+impl Limits {
+    /// Upper bounds a manifest may ask for.
+    pub const MAX_MEMORY: u64 = 4 << 30;
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const MAX_OUTPUT: u64 = 64 << 20;
+
+    fn default_memory() -> ByteSize {
+        ByteSize(64 << 20)
+    }
+    fn default_timeout() -> Timeout {
+        Timeout(Duration::from_secs(10))
+    }
+    fn default_output() -> ByteSize {
+        ByteSize(1 << 20)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: Self::default_memory(),
+            timeout: Self::default_timeout(),
+            output: Self::default_output(),
+        }
+    }
+}
+
+/// A size such as `64MiB`, `512KiB`, `1GiB`, `100KB` or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+string_serde!(ByteSize);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid size `{s}`: expected a number like `64MiB`"))?;
+        let mult: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "invalid size `{s}`: unknown unit `{other}` (use B, KiB, MiB or GiB)"
+                ));
+            }
+        };
+        let bytes = n
+            .checked_mul(mult)
+            .ok_or_else(|| format!("invalid size `{s}`: too large"))?;
+        if bytes > Limits::MAX_MEMORY.max(Limits::MAX_OUTPUT) {
+            return Err(format!("invalid size `{s}`: at most 4GiB"));
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if b >= size && b % size == 0 {
+                return write!(f, "{}{unit}", b / size);
+            }
+        }
+        write!(f, "{b}B")
+    }
+}
+
+/// A duration such as `10s`, `500ms` or `2m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timeout(pub Duration);
+string_serde!(Timeout);
+
+impl FromStr for Timeout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration `{s}`: expected a number like `10s`"))?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            _ => {
+                return Err(format!(
+                    "invalid duration `{s}`: give a unit, `ms`, `s` or `m`"
+                ));
+            }
+        };
+        if d.is_zero() || d > Limits::MAX_TIMEOUT {
+            return Err(format!(
+                "invalid duration `{s}`: must be more than 0 and at most 10m"
+            ));
+        }
+        Ok(Self(d))
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{ms}ms")
+        }
+    }
+}
+
+/// Glob with `*` (any text, including `/`) and `?` (one character); everything else
+/// literal. Iterative with backtracking to the last `*`, so it is linear-ish and cannot
+/// blow up on hostile input.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) && p[pi] != '*' {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[skill]
+name = "gh-issues"
+version = "1.2.0"
+description = "Read and comment on GitHub issues"
+
+[capabilities]
+http    = ["https://api.github.com/*"]
+fs      = [{ path = "$WORKSPACE", access = "read" }]
+exec    = [{ program = "git", args = ["log", "*"] }]
+env     = ["LANG"]
+secrets = [{ name = "GITHUB_TOKEN", hosts = ["api.github.com"], header = "Authorization", format = "Bearer {}" }]
+
+[limits]
+memory = "64MiB"
+timeout = "10s"
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let m = parse(FULL).unwrap();
+        assert_eq!(m.skill.name.as_str(), "gh-issues");
+        assert_eq!(m.capabilities.fs[0].path.mount_point(), "/workspace");
+        assert_eq!(m.capabilities.fs[0].access, Access::Read);
+        assert_eq!(m.limits.memory, ByteSize(64 << 20));
+        assert_eq!(m.limits.output, ByteSize(1 << 20));
+        assert_eq!(
+            m.capabilities.secrets[0].header_value("abc"),
+            "Bearer abc"
+        );
+        // Round trip through the canonical TOML.
+        assert_eq!(parse(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_line() {
+        let text = FULL.replace("env     =", "envv    =");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `envv`"), "{err}");
+        assert!(err.contains("line 11"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let text = FULL.replace("https://api.github.com/*", "ftp://x");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("line 8"), "{err}");
+        assert!(err.contains("scheme must be"), "{err}");
+    }
+
+    #[test]
+    fn secrets_cannot_be_env_and_must_have_http() {
+        let text = FULL.replace(r#"env     = ["LANG"]"#, r#"env = ["GITHUB_TOKEN"]"#);
+        assert!(parse(&text).unwrap_err().to_string().contains("both a secret"));
+        let text = FULL.replace(r#"hosts = ["api.github.com"]"#, r#"hosts = ["evil.com"]"#);
+        assert!(parse(&text).unwrap_err().to_string().contains("no `http` pattern"));
+    }
+
+    #[test]
+    fn fs_paths() {
+        assert!("$WORKSPACE/../x".parse::<FsPath>().is_err());
+        assert!("relative".parse::<FsPath>().is_err());
+        assert!("$WORKSPACEx".parse::<FsPath>().is_err());
+        assert_eq!("~/.config/x".parse::<FsPath>().unwrap().mount_point(), "/home/.config/x");
+        assert_eq!("/data/x".parse::<FsPath>().unwrap().mount_point(), "/data/x");
+        assert_eq!("$WORKSPACE/ro".parse::<FsPath>().unwrap().to_string(), "$WORKSPACE/ro");
+    }
+
+    #[test]
+    fn http_patterns() {
+        let p: HttpPattern = "https://api.github.com/repos/*".parse().unwrap();
+        assert!(p.matches("https", "api.github.com", 443, "/repos/a/b"));
+        assert!(p.matches("https", "API.github.com.", 443, "/repos/a"));
+        assert!(!p.matches("http", "api.github.com", 443, "/repos/a"));
+        assert!(!p.matches("https", "api.github.com", 444, "/repos/a"));
+        assert!(!p.matches("https", "api.github.com.evil.com", 443, "/repos/a"));
+        assert!(!p.matches("https", "api.github.com", 443, "/users"));
+        let any_port: HttpPattern = "http://127.0.0.1:*/*".parse().unwrap();
+        assert!(any_port.matches("http", "127.0.0.1", 8123, "/"));
+        assert_eq!(any_port.to_string(), "http://127.0.0.1:*/*");
+        let sub: HttpPattern = "https://*.example.com".parse().unwrap();
+        assert!(sub.matches("https", "a.example.com", 443, "/x"));
+        assert!(!sub.matches("https", "example.com", 443, "/x"));
+        assert!(!sub.matches("https", "badexample.com", 443, "/x"));
+        assert!("https://*.com/".parse::<HttpPattern>().is_err());
+        assert!("https://user@host/".parse::<HttpPattern>().is_err());
+    }
+
+    #[test]
+    fn exec_args() {
+        let g = ExecGrant {
+            program: "git".parse().unwrap(),
+            args: vec!["log".into(), "-n".into(), "*".into()],
+        };
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(g.args_match(&v(&["log", "-n", "5"])));
+        assert!(!g.args_match(&v(&["log", "-n"])));
+        assert!(!g.args_match(&v(&["log", "-n", "5", "--exec=sh"])));
+        let rest = ExecGrant {
+            program: "echo".parse().unwrap(),
+            args: vec!["hi".into(), "**".into()],
+        };
+        assert!(rest.args_match(&v(&["hi"])));
+        assert!(rest.args_match(&v(&["hi", "a", "b"])));
+        assert!(!rest.args_match(&v(&["ho"])));
+        assert!("sh -c".parse::<Program>().is_err());
+        assert!("bin/sh".parse::<Program>().is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!("512KiB".parse::<ByteSize>().unwrap(), ByteSize(512 << 10));
+        assert!("5XB".parse::<ByteSize>().is_err());
+        assert_eq!("500ms".parse::<Timeout>().unwrap().to_string(), "500ms");
+        assert!("10".parse::<Timeout>().is_err());
+        assert!("0s".parse::<Timeout>().is_err());
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*c", "abbbc"));
+        assert!(glob_match("/x/*", "/x/a/b"));
+        assert!(!glob_match("a*c", "abbb"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match(&"*a".repeat(20), &"a".repeat(19)));
+    }
+}
