@@ -80,24 +80,40 @@ fn top_sections(bytes: &[u8]) -> Result<(bool, Vec<TopSection>, ComponentInfo), 
                     let import = import.map_err(|e| ComponentError::Malformed(e.to_string()))?;
                     info.imports.push(import.name.0.to_string());
                 }
-                sections.push(TopSection { range: start..offset, custom_name: None });
+                sections.push(TopSection {
+                    range: start..offset,
+                    custom_name: None,
+                });
             }
             Payload::ComponentExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(|e| ComponentError::Malformed(e.to_string()))?;
                     info.exports.push(export.name.0.to_string());
                 }
-                sections.push(TopSection { range: start..offset, custom_name: None });
+                sections.push(TopSection {
+                    range: start..offset,
+                    custom_name: None,
+                });
             }
             // Nested modules and components: keep their bytes, skip their contents.
-            Payload::ModuleSection { unchecked_range, .. }
-            | Payload::ComponentSection { unchecked_range, .. } => {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
                 offset = unchecked_range.end;
                 parser.skip_section();
-                sections.push(TopSection { range: start..offset, custom_name: None });
+                sections.push(TopSection {
+                    range: start..offset,
+                    custom_name: None,
+                });
             }
             Payload::End(_) => break,
-            _ => sections.push(TopSection { range: start..offset, custom_name: None }),
+            _ => sections.push(TopSection {
+                range: start..offset,
+                custom_name: None,
+            }),
         }
     }
     Ok((is_component, sections, info))
@@ -154,14 +170,20 @@ mod tests {
         assert_eq!(info.manifest().unwrap().skill.name.as_str(), "t");
         let other = MANIFEST.replace("0.1.0", "0.2.0");
         let c2 = embed_manifest(&c, &other).unwrap();
-        assert_eq!(inspect(&c2).unwrap().manifest_text.as_deref(), Some(other.as_str()));
+        assert_eq!(
+            inspect(&c2).unwrap().manifest_text.as_deref(),
+            Some(other.as_str())
+        );
         wasmparser::Validator::new().validate_all(&c2).unwrap();
     }
 
     #[test]
     fn rejects_core_modules_and_bad_manifests() {
         let module = wasm_encoder::Module::new().finish();
-        assert!(matches!(inspect(&module), Err(ComponentError::NotAComponent)));
+        assert!(matches!(
+            inspect(&module),
+            Err(ComponentError::NotAComponent)
+        ));
         assert!(matches!(
             embed_manifest(&tiny_component(), "[skill]\nname = 1"),
             Err(ComponentError::Manifest(_))

@@ -20,9 +20,11 @@
 //! ```
 
 pub mod component;
+pub mod imports;
 pub mod manifest;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
+pub use imports::{ImportCheck, ImportClass, check_imports};
 pub use manifest::{
     Access, ByteSize, Capabilities, EnvName, ExecGrant, FsGrant, FsPath, FsRoot, HostPattern,
     HttpPattern, Limits, Manifest, SecretGrant, SkillName, Timeout,
@@ -42,11 +44,15 @@ pub enum ManifestError {
 /// A component binary that cannot be used as a skill.
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
-    #[error("not a WebAssembly component (a core module or another file); build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    #[error(
+        "not a WebAssembly component (a core module or another file); build it for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+    )]
     NotAComponent,
     #[error("malformed WebAssembly: {0}")]
     Malformed(String),
-    #[error("the component has no embedded skill manifest; embed one with `chitin skill pack <file.wasm> --manifest skill.toml`")]
+    #[error(
+        "the component has no embedded skill manifest; embed one with `chitin skill pack <file.wasm> --manifest skill.toml`"
+    )]
     NoManifest,
     #[error(transparent)]
     Manifest(#[from] ManifestError),

@@ -262,7 +262,11 @@ impl FsPath {
             FsRoot::Absolute => "",
         };
         if self.relative.is_empty() {
-            return if base.is_empty() { "/".into() } else { base.into() };
+            return if base.is_empty() {
+                "/".into()
+            } else {
+                base.into()
+            };
         }
         format!("{base}/{}", self.relative.join("/"))
     }
@@ -370,7 +374,9 @@ impl HostPattern {
             HostPattern::Subdomains(s) => match self {
                 HostPattern::Exact(_) => false,
                 HostPattern::Subdomains(mine) => {
-                    s == mine || s.strip_suffix(mine.as_str()).is_some_and(|h| h.ends_with('.'))
+                    s == mine
+                        || s.strip_suffix(mine.as_str())
+                            .is_some_and(|h| h.ends_with('.'))
                 }
             },
         }
@@ -460,12 +466,16 @@ impl FromStr for HttpPattern {
             return Err(bad("credentials in URLs are not allowed; declare a secret"));
         }
         if path.contains('?') || path.contains('#') {
-            return Err(bad("a pattern matches paths only; remove the query or fragment"));
+            return Err(bad(
+                "a pattern matches paths only; remove the query or fragment",
+            ));
         }
         let (host, port, port_written) = match authority.rsplit_once(':') {
             Some((h, "*")) => (h, None, true),
             Some((h, p)) => {
-                let port: u16 = p.parse().map_err(|_| bad("the port must be a number or `*`"))?;
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| bad("the port must be a number or `*`"))?;
                 (h, Some(port), true)
             }
             None => (authority, Some(scheme.default_port()), false),
@@ -895,10 +905,7 @@ timeout = "10s"
         assert_eq!(m.capabilities.fs[0].access, Access::Read);
         assert_eq!(m.limits.memory, ByteSize(64 << 20));
         assert_eq!(m.limits.output, ByteSize(1 << 20));
-        assert_eq!(
-            m.capabilities.secrets[0].header_value("abc"),
-            "Bearer abc"
-        );
+        assert_eq!(m.capabilities.secrets[0].header_value("abc"), "Bearer abc");
         // Round trip through the canonical TOML.
         assert_eq!(parse(&m.to_toml()).unwrap(), m);
     }
@@ -922,9 +929,19 @@ timeout = "10s"
     #[test]
     fn secrets_cannot_be_env_and_must_have_http() {
         let text = FULL.replace(r#"env     = ["LANG"]"#, r#"env = ["GITHUB_TOKEN"]"#);
-        assert!(parse(&text).unwrap_err().to_string().contains("both a secret"));
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("both a secret")
+        );
         let text = FULL.replace(r#"hosts = ["api.github.com"]"#, r#"hosts = ["evil.com"]"#);
-        assert!(parse(&text).unwrap_err().to_string().contains("no `http` pattern"));
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("no `http` pattern")
+        );
     }
 
     #[test]
@@ -932,9 +949,18 @@ timeout = "10s"
         assert!("$WORKSPACE/../x".parse::<FsPath>().is_err());
         assert!("relative".parse::<FsPath>().is_err());
         assert!("$WORKSPACEx".parse::<FsPath>().is_err());
-        assert_eq!("~/.config/x".parse::<FsPath>().unwrap().mount_point(), "/home/.config/x");
-        assert_eq!("/data/x".parse::<FsPath>().unwrap().mount_point(), "/data/x");
-        assert_eq!("$WORKSPACE/ro".parse::<FsPath>().unwrap().to_string(), "$WORKSPACE/ro");
+        assert_eq!(
+            "~/.config/x".parse::<FsPath>().unwrap().mount_point(),
+            "/home/.config/x"
+        );
+        assert_eq!(
+            "/data/x".parse::<FsPath>().unwrap().mount_point(),
+            "/data/x"
+        );
+        assert_eq!(
+            "$WORKSPACE/ro".parse::<FsPath>().unwrap().to_string(),
+            "$WORKSPACE/ro"
+        );
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! Command-line interface. Human output goes to stderr (plans, notes) and stdout
+//! (results); `--json` prints one JSON document on stdout for scripts.
+
+mod audit;
+mod display;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const TOOL_ERROR: u8 = 3;
+    pub const STOPPED: u8 = 4;
+    pub const NOT_APPROVED: u8 = 5;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "chitin",
+    version,
+    about = "Run WebAssembly skills with exactly the capabilities they declare"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one tool of a skill, with exactly the capabilities it declares.
+    Run(run::RunArgs),
+    /// Work with skill files.
+    #[command(subcommand)]
+    Skill(SkillCommand),
+    /// Show the audit log: every refused capability and every stopped call.
+    Log(audit::LogArgs),
+}
+
+#[derive(Subcommand)]
+enum SkillCommand {
+    /// List a skill's tools (runs its `describe()` with no capabilities).
+    Tools(run::ToolsArgs),
+    /// Show what a skill may do, without running it.
+    Audit(audit::AuditArgs),
+    /// Embed a `skill.toml` manifest into a component.
+    Pack(audit::PackArgs),
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Exit(pub u8, pub anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Exit {
+    fn from(e: E) -> Self {
+        Exit(exit::ERROR, e.into())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Skill(SkillCommand::Tools(args)) => run::tools(args),
+        Command::Skill(SkillCommand::Audit(args)) => audit::audit(args),
+        Command::Skill(SkillCommand::Pack(args)) => audit::pack(args),
+        Command::Log(args) => audit::log(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Exit(code, err)) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Where chitin keeps its data: `$CHITIN_HOME`, else `$XDG_DATA_HOME/chitin`, else
+/// `~/.local/share/chitin`.
+pub fn chitin_home() -> anyhow::Result<PathBuf> {
+    if let Some(home) = std::env::var_os("CHITIN_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(data).join("chitin"));
+    }
+    let home = std::env::var_os("HOME").context("neither CHITIN_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".local/share/chitin"))
+}
+
+/// The runtime with the on-disk cache and audit log under `chitin_home()`.
+pub fn open_runtime() -> anyhow::Result<chitin_host::Runtime> {
+    let home = chitin_home()?;
+    chitin_host::engine::create_private_dir(&home)?;
+    let engine = chitin_host::SkillEngine::new(home.join("cache").join("compiled"))?;
+    let audit = chitin_host::AuditLog::open(&home.join("chitin.db"))
+        .with_context(|| format!("opening the database in {}", home.display()))?;
+    Ok(chitin_host::Runtime::new(engine, audit))
+}
+
+/// A tokio runtime for the async host.
+pub fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

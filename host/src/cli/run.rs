@@ -1,0 +1,180 @@
+//! `chitin run` and `chitin skill tools`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chitin_host::{Grants, HostEnv, LoadedSkill, Outcome, Runtime, SkillError};
+use clap::Args;
+use serde_json::json;
+
+use super::{Exit, exit};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The skill: a `.wasm` component with an embedded manifest.
+    skill: PathBuf,
+    /// The tool to call.
+    tool: String,
+    /// The tool's arguments as a JSON object, or `-` to read them from stdin.
+    #[arg(long, short, default_value = "{}")]
+    input: String,
+    /// Grant what the skill declares without asking (for scripts).
+    #[arg(long, short)]
+    yes: bool,
+    /// The folder `$WORKSPACE` stands for [default: the current folder].
+    #[arg(long, short)]
+    workspace: Option<PathBuf>,
+    /// Print one JSON document with the result, denials and logs.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ToolsArgs {
+    /// The skill: a `.wasm` component with an embedded manifest.
+    skill: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn load(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<LoadedSkill> {
+    let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    runtime
+        .load(&wasm)
+        .with_context(|| format!("loading the skill {}", path.display()))
+}
+
+pub fn tools(args: ToolsArgs) -> Result<u8, Exit> {
+    let runtime = super::open_runtime()?;
+    let skill = load(&runtime, &args.skill)?;
+    let tools = super::tokio()?.block_on(runtime.describe(&skill))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&tools)?);
+    } else {
+        for t in &tools {
+            println!("{}\n    {}", t.name, t.description.replace('\n', "\n    "));
+            if let Some(props) = t.input_schema.get("properties").and_then(|p| p.as_object()) {
+                let names: Vec<&str> = props.keys().map(String::as_str).collect();
+                if !names.is_empty() {
+                    println!("    arguments: {}", names.join(", "));
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn read_input(input: &str) -> anyhow::Result<String> {
+    let text = if input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the tool's arguments from stdin")?;
+        s
+    } else {
+        input.to_string()
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(_)) => Ok(text),
+        Ok(_) => bail!("--input must be a JSON object, like '{{\"path\": \"notes.md\"}}'"),
+        Err(e) => bail!("--input is not valid JSON: {e}"),
+    }
+}
+
+/// Ask on the terminal; refuse when there is none, so nothing is granted silently.
+fn approve(plan: &str, yes: bool) -> Result<(), Exit> {
+    eprint!("{plan}");
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Exit(
+            exit::NOT_APPROVED,
+            anyhow::anyhow!(
+                "not approved: there is no terminal to ask on; pass --yes to grant what the \
+                 skill declares"
+            ),
+        ));
+    }
+    eprint!("Run it with these grants? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok();
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Exit(exit::NOT_APPROVED, anyhow::anyhow!("not approved")))
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<u8, Exit> {
+    let input = read_input(&args.input).map_err(|e| Exit(exit::USAGE, e))?;
+    let runtime = super::open_runtime()?;
+    let skill = load(&runtime, &args.skill)?;
+    let workspace = match args.workspace {
+        Some(w) => w,
+        None => std::env::current_dir().context("finding the current folder")?,
+    };
+    let secrets_file = super::chitin_home()?.join("secrets.toml");
+    let env = HostEnv::from_process(workspace, Some(&secrets_file))?;
+    let grants = Grants::from_manifest(&skill.manifest, &env)?;
+    approve(
+        &super::display::plan(&skill.manifest, &skill.digest, &grants),
+        args.yes,
+    )?;
+
+    let report = super::tokio()?.block_on(runtime.invoke(&skill, &grants, &args.tool, &input));
+    let (code, outcome_json) = match &report.outcome {
+        Outcome::Ok(text) => {
+            let value = serde_json::from_str(text).unwrap_or_else(|_| json!(text));
+            (exit::OK, json!({ "outcome": "ok", "result": value }))
+        }
+        Outcome::ToolError(e) => {
+            let (kind, msg) = match e {
+                SkillError::InvalidInput(m) => ("invalid-input", m),
+                SkillError::Denied(m) => ("denied", m),
+                SkillError::Failed(m) => ("failed", m),
+            };
+            (
+                exit::TOOL_ERROR,
+                json!({ "outcome": "error", "error": { "kind": kind, "message": msg } }),
+            )
+        }
+        Outcome::Stopped(stop) => (
+            exit::STOPPED,
+            json!({ "outcome": "stopped", "stop": stop, "message": stop.to_string() }),
+        ),
+    };
+    if args.json {
+        let mut doc = outcome_json;
+        doc["denials"] = json!(report.denials);
+        doc["logs"] = json!(report.logs);
+        doc["elapsed_ms"] = json!(report.elapsed.as_secs_f64() * 1000.0);
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(code);
+    }
+    for line in &report.logs {
+        eprintln!("[{}] {}", line.level, line.message);
+    }
+    for d in &report.denials {
+        eprintln!("denied: {}: {}", d.capability, d.detail);
+    }
+    match &report.outcome {
+        Outcome::Ok(_) => {
+            let pretty = serde_json::to_string_pretty(&outcome_json["result"])?;
+            println!("{pretty}");
+        }
+        Outcome::ToolError(_) => {
+            let e = &outcome_json["error"];
+            eprintln!(
+                "error: {} returned {}: {}",
+                args.tool,
+                e["kind"].as_str().unwrap_or(""),
+                e["message"].as_str().unwrap_or("")
+            );
+        }
+        Outcome::Stopped(stop) => eprintln!("error: {stop}"),
+    }
+    Ok(code)
+}

@@ -1,0 +1,160 @@
+//! One wasmtime `Engine` per process: pooling allocator, copy-on-write memory images,
+//! epoch interruption driven by a single ticker thread, and a cache of precompiled
+//! components keyed by the wasm digest and the engine's compatibility hash.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::HostError;
+use crate::state::CallState;
+
+/// How often the epoch advances. Deadlines are counted in these ticks, so a runaway
+/// guest is stopped at most one tick late.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Largest linear memory any skill may have; a manifest's `limits.memory` is capped by
+/// this and enforced per store below it.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
+
+/// The shared engine, its linker and the compile cache.
+pub struct SkillEngine {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache_dir: PathBuf,
+    /// Keeps the ticker thread alive; the thread exits when the engine is dropped.
+    _ticker: Arc<()>,
+}
+
+impl SkillEngine {
+    /// Build the engine and its linker. `cache_dir` must be private to this user: the
+    /// files in it are native code that is loaded without further checks.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Self, HostError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.max_memory_size(MAX_MEMORY_BYTES)
+            // JS and Python components carry large tables and several core instances.
+            .table_elements(200_000)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(16)
+            .total_component_instances(256)
+            .total_core_instances(2048)
+            .total_memories(512)
+            .total_tables(512)
+            .total_stacks(256)
+            // Keep a little of each slot resident so the next instance reuses warm pages.
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(64 << 10);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(HostError::Engine)?;
+
+        let mut linker = Linker::new(&engine);
+        crate::capabilities::add_to_linker(&mut linker).map_err(HostError::Engine)?;
+
+        let ticker = Arc::new(());
+        spawn_ticker(engine.weak(), Arc::downgrade(&ticker));
+
+        let cache_dir = cache_dir.into();
+        create_private_dir(&cache_dir)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn linker(&self) -> &Linker<CallState> {
+        &self.linker
+    }
+
+    /// Compile `wasm`, or load it from the cache when it was compiled before by an
+    /// engine with the same settings.
+    pub fn load_component(&self, wasm: &[u8]) -> Result<Component, HostError> {
+        let path = self.cache_path(wasm);
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with the
+            // same compatibility hash (part of the file name) into a directory only this
+            // user can write; wasmtime additionally checks the header and version.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                // A stale or damaged cache entry is not an error: recompile it.
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let compiled = self
+            .engine
+            .precompile_component(wasm)
+            .map_err(HostError::Compile)?;
+        write_atomic(&path, &compiled)?;
+        // SAFETY: as above; we just wrote the file from the engine's own output.
+        unsafe { Component::deserialize_file(&self.engine, &path) }.map_err(HostError::Compile)
+    }
+
+    /// Where the compiled form of `wasm` lives.
+    pub fn cache_path(&self, wasm: &[u8]) -> PathBuf {
+        let digest = hex::encode(Sha256::digest(wasm));
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        self.cache_dir
+            .join(format!("{digest}-{:016x}.cwasm", hasher.finish()))
+    }
+}
+
+fn spawn_ticker(engine: wasmtime::EngineWeak, alive: Weak<()>) {
+    std::thread::Builder::new()
+        .name("chitin-epoch".into())
+        .spawn(move || {
+            while alive.strong_count() > 0 {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Create a directory (and parents) that only the current user can read or write.
+pub fn create_private_dir(path: &Path) -> Result<(), HostError> {
+    let io = |e| HostError::Io(path.to_path_buf(), e);
+    std::fs::create_dir_all(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Write a file so that readers see the old content or the new, never a mix: a temp file
+/// in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    use std::io::Write;
+    let io = |e| HostError::Io(path.to_path_buf(), e);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}

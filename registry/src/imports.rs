@@ -1,0 +1,138 @@
+//! Which declared capability covers each interface a component imports.
+//!
+//! WIT imports say *that* a skill uses HTTP; the manifest says *which* hosts. A skill
+//! must not import a capability it did not declare: the host refuses to run it, and an
+//! audit flags it.
+
+use serde::Serialize;
+
+use crate::Manifest;
+
+/// How an import relates to the declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportClass {
+    /// Always available and harmless without grants: stdio, clocks, random, the
+    /// environment (only granted names are visible), files (only granted folders).
+    Baseline,
+    /// Covered by a declared capability.
+    Covered(&'static str),
+    /// Needs a capability the manifest does not declare.
+    Undeclared(&'static str),
+    /// Never granted to skills (raw sockets) or not part of the platform at all.
+    Refused,
+}
+
+/// One import and its classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportCheck {
+    pub import: String,
+    pub class: ImportClass,
+    /// Why, for display.
+    pub note: String,
+}
+
+impl ImportCheck {
+    /// Is this import a reason to refuse running the skill?
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self.class,
+            ImportClass::Undeclared(_) | ImportClass::Refused
+        )
+    }
+}
+
+/// `wasi:http/outgoing-handler@0.2.12` → (`wasi:http`, `outgoing-handler`).
+fn split(import: &str) -> (&str, &str) {
+    let unversioned = import.split('@').next().unwrap_or(import);
+    match unversioned.split_once('/') {
+        Some((pkg, iface)) => (pkg, iface),
+        None => (unversioned, ""),
+    }
+}
+
+/// Classify every import of a component against its manifest.
+pub fn check_imports(imports: &[String], manifest: &Manifest) -> Vec<ImportCheck> {
+    let caps = &manifest.capabilities;
+    imports
+        .iter()
+        .map(|import| {
+            let (pkg, iface) = split(import);
+            let (class, note) = match (pkg, iface) {
+                ("wasi:cli" | "wasi:io" | "wasi:clocks" | "wasi:random", _) => (
+                    ImportClass::Baseline,
+                    "no access beyond the grants".to_string(),
+                ),
+                ("wasi:filesystem", _) => (
+                    ImportClass::Baseline,
+                    if caps.fs.is_empty() {
+                        "no folders declared: sees none".to_string()
+                    } else {
+                        format!("sees only the {} declared folder(s)", caps.fs.len())
+                    },
+                ),
+                ("chitin:skill", "log" | "types") => {
+                    (ImportClass::Baseline, "host-side logging".to_string())
+                }
+                ("wasi:http", _) if !caps.http.is_empty() => (
+                    ImportClass::Covered("http"),
+                    format!("limited to {} declared URL pattern(s)", caps.http.len()),
+                ),
+                ("wasi:http", _) => (
+                    ImportClass::Undeclared("http"),
+                    "imports HTTP but declares no `http` destinations".to_string(),
+                ),
+                ("chitin:skill", "exec") if !caps.exec.is_empty() => (
+                    ImportClass::Covered("exec"),
+                    format!("limited to {} declared program(s)", caps.exec.len()),
+                ),
+                ("chitin:skill", "exec") => (
+                    ImportClass::Undeclared("exec"),
+                    "imports exec but declares no programs".to_string(),
+                ),
+                ("wasi:sockets", _) => (
+                    ImportClass::Refused,
+                    "raw network sockets are never granted; use HTTP to declared hosts".to_string(),
+                ),
+                _ => (
+                    ImportClass::Refused,
+                    "not part of the chitin platform (wit/skill.wit)".to_string(),
+                ),
+            };
+            ImportCheck {
+                import: import.clone(),
+                class,
+                note,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_against_the_declaration() {
+        let m = crate::manifest::parse(
+            "[skill]\nname='x'\nversion='1.0.0'\n[capabilities]\nhttp=['https://a.example/*']",
+        )
+        .unwrap();
+        let imports: Vec<String> = [
+            "wasi:cli/environment@0.2.12",
+            "wasi:http/outgoing-handler@0.2.12",
+            "chitin:skill/exec@0.1.0",
+            "wasi:sockets/tcp@0.2.12",
+            "evil:thing/x",
+        ]
+        .map(String::from)
+        .to_vec();
+        let c = check_imports(&imports, &m);
+        assert_eq!(c[0].class, ImportClass::Baseline);
+        assert_eq!(c[1].class, ImportClass::Covered("http"));
+        assert_eq!(c[2].class, ImportClass::Undeclared("exec"));
+        assert_eq!(c[3].class, ImportClass::Refused);
+        assert_eq!(c[4].class, ImportClass::Refused);
+        assert_eq!(c.iter().filter(|c| c.is_problem()).count(), 3);
+    }
+}
