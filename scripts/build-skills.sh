@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds every Rust skill of the example-skills workspace (example-skills/Cargo.toml,
+# which also holds tests/skills/probe) for wasm32-wasip2 in release mode, then embeds
+# each skill's manifest:
+#
+#   target/skills/raw/<name>.wasm   the component as the compiler produced it
+#   target/skills/<name>.wasm       the same with its skill.toml embedded (`chitin skill pack`)
+#
+# <name> is the `[skill] name` of the crate's skill.toml. Called by `make skills`.
+#
+# Toolchain: a rustup toolchain with the wasm32-wasip2 target when there is one;
+# otherwise the offline recipe of TOOLCHAIN.md (Debian's rustc/cargo 1.96 from
+# /usr/bin, std rebuilt from rust-web-src with -Zbuild-std, wasm-component-ld from
+# ~/.cargo/bin, Debian's wasi-libc). scripts/setup.sh installs all of it.
+#
+# Environment:
+#   CHITIN_SKILLS_TARGET  cargo target dir (default ~/.cache/chitin/skills-target; kept
+#                         outside the clone so repeated CI runs reuse the std build)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+workspace="$root/example-skills"
+target_dir="${CHITIN_SKILLS_TARGET:-$HOME/.cache/chitin/skills-target}"
+out_dir="$root/target/skills"
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+wasm_target=wasm32-wasip2
+
+die() {
+  printf 'build-skills: error: %s\n' "$*" >&2
+  exit 1
+}
+missing() {
+  die "$1 is missing ($2); run scripts/setup.sh to install the skill toolchain"
+}
+
+# --- pick the toolchain -----------------------------------------------------------
+if command -v rustup >/dev/null 2>&1 &&
+  rustup target list --installed 2>/dev/null | grep -qx "$wasm_target"; then
+  toolchain="rustup ($(rustc --version))"
+  skills_cargo=(cargo)
+  build_args=()
+else
+  # Offline fallback: Debian's Rust, which ships the std sources.
+  [ -x /usr/bin/cargo ] || missing /usr/bin/cargo "Debian package cargo-web"
+  [ -x /usr/bin/rustc ] || missing /usr/bin/rustc "Debian package rustc-web"
+  sysroot="$(/usr/bin/rustc --print sysroot)"
+  [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ] ||
+    missing "the std sources under $sysroot/lib/rustlib/src" "Debian package rust-web-src"
+  [ -f /usr/lib/wasm32-wasi/libc.a ] || missing /usr/lib/wasm32-wasi/libc.a "Debian package wasi-libc"
+  command -v lld-22 >/dev/null 2>&1 || [ -x /usr/bin/lld-22 ] ||
+    missing lld-22 "Debian package lld-22, which Debian's rust-lld needs"
+  linker="$cargo_bin/wasm-component-ld"
+  [ -x "$linker" ] || missing "$linker" "cargo install wasm-component-ld"
+  toolchain="Debian $(/usr/bin/rustc --version) with -Zbuild-std"
+  # /usr/bin first so that cargo's own calls to rustc also get Debian's.
+  skills_cargo=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 /usr/bin/cargo)
+  build_args=(
+    -Zbuild-std=std,panic_abort
+    --config "target.$wasm_target.linker=\"$linker\""
+    --config "target.$wasm_target.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\"]"
+  )
+fi
+
+# --- build ------------------------------------------------------------------------
+echo "build-skills: $toolchain, target dir $target_dir"
+start=$(date +%s)
+"${skills_cargo[@]}" build --release --target "$wasm_target" \
+  --manifest-path "$workspace/Cargo.toml" --target-dir "$target_dir" \
+  ${build_args[@]+"${build_args[@]}"}
+echo "build-skills: compiled in $(($(date +%s) - start))s"
+
+# --- collect and pack -------------------------------------------------------------
+# Members of the skills workspace, as directories (cargo metadata knows the globs
+# and the paths outside example-skills/).
+members=$("${skills_cargo[@]}" metadata --no-deps --format-version 1 \
+  --manifest-path "$workspace/Cargo.toml" |
+  grep -o '"manifest_path":"[^"]*"' | sed 's/^"manifest_path":"//; s/"$//' |
+  xargs -n1 dirname | sort)
+[ -n "$members" ] || die "no skill crates found in $workspace/Cargo.toml"
+
+# First `name = "..."` of a TOML table.
+toml_name() { # file table
+  sed -n "/^\[$2\]/,/^\[/{s/^name *= *\"\([^\"]*\)\".*/\1/p}" "$1" | head -n1
+}
+
+mkdir -p "$out_dir/raw"
+count=0
+while IFS= read -r dir; do
+  [ -f "$dir/skill.toml" ] || continue # a library crate, not a skill
+  crate="$(toml_name "$dir/Cargo.toml" package)"
+  name="$(toml_name "$dir/skill.toml" skill)"
+  [ -n "$crate" ] || die "no package name in $dir/Cargo.toml"
+  [ -n "$name" ] || die "no [skill] name in $dir/skill.toml"
+  built="$target_dir/$wasm_target/release/${crate//-/_}.wasm"
+  [ -f "$built" ] || die "$built was not produced (is $dir a cdylib?)"
+  raw="$out_dir/raw/$name.wasm"
+  cp "$built" "$raw"
+  (cd "$root" && cargo run -q --release -p chitin-host --bin chitin -- \
+    skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm") ||
+    die "chitin skill pack failed for $name ($dir/skill.toml)"
+  size=$(wc -c <"$out_dir/$name.wasm")
+  printf '  %-14s target/skills/%s.wasm  %d KiB\n' "$name" "$name" $(((size + 1023) / 1024))
+  count=$((count + 1))
+done <<<"$members"
+[ "$count" -gt 0 ] || die "no skill.toml next to any crate of $workspace/Cargo.toml"
+echo "build-skills: $count skills in $(($(date +%s) - start))s"
