@@ -3,8 +3,9 @@
 # which also holds tests/skills/probe) for wasm32-wasip2 in release mode, then embeds
 # each skill's manifest:
 #
-#   target/skills/raw/<name>.wasm   the component as the compiler produced it
-#   target/skills/<name>.wasm       the same with its skill.toml embedded (`chitin skill pack`)
+#   $CHITIN_SKILLS_DIR/raw/<name>.wasm   the component as the compiler produced it
+#   $CHITIN_SKILLS_DIR/<name>.wasm       the same with its skill.toml embedded
+#                                        (`chitin skill pack`)
 #
 # <name> is the `[skill] name` of the crate's skill.toml. Called by `make skills`.
 #
@@ -14,14 +15,17 @@
 # ~/.cargo/bin, Debian's wasi-libc). scripts/setup.sh installs all of it.
 #
 # Environment:
-#   CHITIN_SKILLS_TARGET  cargo target dir (default ~/.cache/chitin/skills-target; kept
-#                         outside the clone so repeated CI runs reuse the std build)
+#   CHITIN_SKILLS_TARGET  cargo target dir of the skills (default
+#                         ~/.cache/chitin/skills-target; outside the clone, so repeated
+#                         CI runs reuse the std build)
+#   CHITIN_SKILLS_DIR     where the components go (default target/skills of the clone;
+#                         the Makefile sets it, and the tests and demo read it)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 workspace="$root/example-skills"
 target_dir="${CHITIN_SKILLS_TARGET:-$HOME/.cache/chitin/skills-target}"
-out_dir="$root/target/skills"
+out_dir="${CHITIN_SKILLS_DIR:-$root/target/skills}"
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 wasm_target=wasm32-wasip2
 
@@ -99,7 +103,7 @@ while IFS= read -r dir; do
     skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm") ||
     die "chitin skill pack failed for $name ($dir/skill.toml)"
   size=$(wc -c <"$out_dir/$name.wasm")
-  printf '  %-14s target/skills/%s.wasm  %d KiB\n' "$name" "$name" $(((size + 1023) / 1024))
+  printf '  %-14s %s  %d KiB\n' "$name" "$out_dir/$name.wasm" $(((size + 1023) / 1024))
   count=$((count + 1))
 done <<<"$members"
 [ "$count" -gt 0 ] || die "no skill.toml next to any crate of $workspace/Cargo.toml"

@@ -188,9 +188,7 @@ fn github_get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ToolError>
         // GitHub refuses requests without a user agent.
         .header("user-agent", "chitin-http-json/0.1")
         .send()?;
-    if let Some(remaining) = response.header("x-ratelimit-remaining")
-        && remaining == "0"
-    {
+    if !response.is_success() && response.header("x-ratelimit-remaining") == Some("0") {
         return Err(ToolError::failed(format!(
             "GitHub rate limit reached (HTTP {}); grant GITHUB_TOKEN for a higher limit",
             response.status
