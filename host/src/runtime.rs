@@ -222,6 +222,17 @@ impl Runtime {
                     Outcome::Stopped(stop)
                 }
                 Ok(json) => Outcome::Ok(json),
+                Err(SkillError::Denied(msg)) if report.denials.is_empty() => {
+                    // Refused before reaching the host (e.g. wasi-libc finds no preopen
+                    // for an absolute path): keep a trace, marked as the skill's word.
+                    let d = Denial {
+                        capability: "reported",
+                        detail: format!("the skill reported a denial: {msg}"),
+                    };
+                    self.record(skill.name(), tool, std::slice::from_ref(&d), None);
+                    report.denials.push(d);
+                    Outcome::ToolError(SkillError::Denied(msg))
+                }
                 Err(e) => Outcome::ToolError(e),
             };
         }

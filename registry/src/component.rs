@@ -95,7 +95,8 @@ fn top_sections(bytes: &[u8]) -> Result<(bool, Vec<TopSection>, ComponentInfo), 
                     custom_name: None,
                 });
             }
-            // Nested modules and components: keep their bytes, skip their contents.
+            // Nested modules and components: keep their bytes, skip their contents (the
+            // outer parser has already moved past them; only the header was consumed).
             Payload::ModuleSection {
                 unchecked_range, ..
             }
@@ -103,7 +104,6 @@ fn top_sections(bytes: &[u8]) -> Result<(bool, Vec<TopSection>, ComponentInfo), 
                 unchecked_range, ..
             } => {
                 offset = unchecked_range.end;
-                parser.skip_section();
                 sections.push(TopSection {
                     range: start..offset,
                     custom_name: None,

@@ -1,0 +1,35 @@
+# chitin — `make demo` shows it working, `make test` runs every test.
+# Both install what they need first (scripts/setup.sh, idempotent).
+
+SHELL := /bin/bash
+# Build output lives outside the clone so repeated runs (and CI) stay fast.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/chitin/target
+export CHITIN_SKILLS_DIR ?= $(CARGO_TARGET_DIR)/skills
+export CHITIN_SKILLS_TARGET ?= $(HOME)/.cache/chitin/skills-target
+
+.PHONY: setup skills build test demo bench lint clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cargo build --workspace
+
+skills: build
+	@bash scripts/build-skills.sh
+
+test: skills
+	cargo test --workspace
+
+demo: skills
+	@bash scripts/demo.sh
+
+bench: skills
+	cargo bench -p chitin-host --bench invoke
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf $(CHITIN_SKILLS_DIR)

@@ -1,0 +1,592 @@
+//! The capability matrix: every capability granted and used, every escape refused —
+//! as an error value to the skill and an audit entry — and the host still serving.
+//!
+//! All tests run the `probe` skill (tests/skills/probe), built from source by
+//! `make skills`, in the real host.
+
+use std::time::{Duration, Instant};
+
+use chitin_host::{CallReport, Outcome, SkillError, Stop};
+use chitin_tests::{Fixture, OUTSIDE, SECRET, TestServer};
+use serde_json::{Value, json};
+
+fn ok(report: &CallReport) -> Value {
+    match &report.outcome {
+        Outcome::Ok(text) => serde_json::from_str(text).unwrap(),
+        other => panic!(
+            "expected success, got {other:?} (denials: {:?})",
+            report.denials
+        ),
+    }
+}
+
+/// The call came back as a `denied` error value, naming the capability.
+fn denied(report: &CallReport) -> String {
+    match &report.outcome {
+        Outcome::ToolError(SkillError::Denied(msg)) => msg.clone(),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+fn stopped(report: &CallReport) -> Stop {
+    match &report.outcome {
+        Outcome::Stopped(stop) => stop.clone(),
+        other => panic!("expected the host to stop the call, got {other:?}"),
+    }
+}
+
+/// The audit log holds an entry for `capability` whose detail contains `needle`.
+fn assert_audited(fx: &Fixture, capability: &str, needle: &str) {
+    let entries = fx.audit();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.capability == capability && e.detail.contains(needle)),
+        "no audit entry for {capability} containing {needle:?}: {entries:#?}"
+    );
+}
+
+/// After a refusal or a stop, the same host answers the next call normally.
+async fn still_serving(fx: &Fixture, skill: &chitin_host::LoadedSkill) {
+    assert_eq!(
+        ok(&fx.call(skill, "echo", json!({"text": "still here"})).await),
+        "still here"
+    );
+}
+
+// ---------------------------------------------------------------- files
+
+#[tokio::test]
+async fn fs_reads_a_granted_folder() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "read_file",
+            json!({"path": "/workspace/ro/hello.txt"}),
+        )
+        .await;
+    assert_eq!(ok(&r), "hello from ro\n");
+    assert!(r.denials.is_empty());
+}
+
+#[tokio::test]
+async fn fs_writes_a_read_write_grant() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "write_file",
+            json!({"path": "/workspace/rw/out.txt", "content": "written"}),
+        )
+        .await;
+    ok(&r);
+    assert_eq!(
+        std::fs::read_to_string(fx.path("workspace/rw/out.txt")).unwrap(),
+        "written"
+    );
+}
+
+#[tokio::test]
+async fn fs_write_to_read_only_grant_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "write_file",
+            json!({"path": "/workspace/ro/evil.txt", "content": "x"}),
+        )
+        .await;
+    denied(&r);
+    assert!(!fx.path("workspace/ro/evil.txt").exists());
+    assert_audited(&fx, "fs", "evil.txt");
+    still_serving(&fx, &probe).await;
+}
+
+#[tokio::test]
+async fn fs_dotdot_escape_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "read_file",
+            json!({"path": "/workspace/ro/../../outside/secret.txt"}),
+        )
+        .await;
+    denied(&r);
+    assert_audited(&fx, "fs", "../../outside/secret.txt");
+}
+
+#[tokio::test]
+async fn fs_absolute_path_outside_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let target = fx.path("outside/secret.txt");
+    let r = fx.call(&probe, "read_file", json!({"path": target})).await;
+    // wasi-libc finds no preopen for the path, so the host is never even asked.
+    assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
+    let r = fx
+        .call(&probe, "read_file", json!({"path": "/etc/passwd"}))
+        .await;
+    assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
+}
+
+#[tokio::test]
+async fn fs_symlink_leading_outside_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    std::os::unix::fs::symlink(fx.path("outside/secret.txt"), fx.path("workspace/ro/link"))
+        .unwrap();
+    std::os::unix::fs::symlink("../../outside", fx.path("workspace/ro/dirlink")).unwrap();
+    let r = fx
+        .call(&probe, "read_file", json!({"path": "/workspace/ro/link"}))
+        .await;
+    denied(&r);
+    let r = fx
+        .call(
+            &probe,
+            "read_file",
+            json!({"path": "/workspace/ro/dirlink/secret.txt"}),
+        )
+        .await;
+    denied(&r);
+    assert_audited(&fx, "fs", "link");
+}
+
+/// A symlink swapped in after any check: a thread flips `race` between a regular file
+/// and a symlink to the secret while the skill reads it in a loop. Resolution happens
+/// beneath the preopened handle on every open, so the secret is never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_symlink_swapped_after_check_never_leaks() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let race = fx.path("workspace/ro/race");
+    let secret = fx.path("outside/secret.txt");
+    std::fs::write(&race, "safe").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (race, stop) = (race.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let tmp_file = race.with_extension("file");
+            let tmp_link = race.with_extension("link");
+            let mut flips = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(&tmp_file, "safe").unwrap();
+                std::fs::rename(&tmp_file, &race).unwrap();
+                let _ = std::fs::remove_file(&tmp_link);
+                std::os::unix::fs::symlink(&secret, &tmp_link).unwrap();
+                std::fs::rename(&tmp_link, &race).unwrap();
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let r = fx
+        .call(
+            &probe,
+            "read_loop",
+            json!({"path": "/workspace/ro/race", "times": 3000}),
+        )
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 10, "the race did not run ({flips} flips)");
+    if let Outcome::Ok(text) = &r.outcome {
+        assert!(
+            !text.contains("TOPSECRET"),
+            "secret leaked through a swapped symlink: {text}"
+        );
+    }
+    assert!(!format!("{:?}", r.outcome).contains(OUTSIDE));
+    assert_audited(&fx, "fs", "race");
+}
+
+// ---------------------------------------------------------------- http
+
+#[tokio::test]
+async fn http_reaches_a_declared_host() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let server = TestServer::start("127.0.0.1");
+    let r = fx
+        .call(&probe, "http", json!({"url": server.url("/hello")}))
+        .await;
+    let v = ok(&r);
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["body"], "hello from /hello");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn http_undeclared_host_is_refused_before_connecting() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    // A real server on an address the skill did not declare: it must see nothing.
+    let other = TestServer::start("127.0.0.2");
+    let r = fx
+        .call(&probe, "http", json!({"url": other.url("/steal")}))
+        .await;
+    let msg = denied(&r);
+    assert!(msg.contains("127.0.0.2"), "{msg}");
+    assert!(
+        other.requests().is_empty(),
+        "the undeclared host was contacted"
+    );
+    assert_audited(&fx, "http", "127.0.0.2");
+    // A name that does not exist anywhere: refused, not resolved.
+    let r = fx
+        .call(&probe, "http", json!({"url": "https://exfil.invalid/x"}))
+        .await;
+    denied(&r);
+    assert_audited(&fx, "http", "exfil.invalid");
+    still_serving(&fx, &probe).await;
+}
+
+#[tokio::test]
+async fn http_path_outside_the_declared_pattern_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let server = TestServer::start("127.0.0.1");
+    // `http://localhost:*/public/*` is declared, `/private` is not.
+    let public = format!("http://localhost:{}/public/x", server.port);
+    ok(&fx.call(&probe, "http", json!({"url": public})).await);
+    let private = format!("http://localhost:{}/private", server.port);
+    denied(&fx.call(&probe, "http", json!({"url": private})).await);
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+    assert_audited(&fx, "http", "/private");
+}
+
+#[tokio::test]
+async fn http_redirect_to_undeclared_host_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let server = TestServer::start("127.0.0.1");
+    let other = TestServer::start("127.0.0.2");
+    let url = server.url(&format!("/redirect?to={}", other.url("/steal")));
+    let r = fx.call(&probe, "http", json!({"url": url})).await;
+    denied(&r);
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        other.requests().is_empty(),
+        "the redirect target was contacted"
+    );
+    assert_audited(&fx, "http", "127.0.0.2");
+}
+
+// ---------------------------------------------------------------- secrets
+
+#[tokio::test]
+async fn secret_is_injected_for_its_host_and_redacted_when_echoed() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let server = TestServer::start("127.0.0.1");
+    let r = fx
+        .call(&probe, "http", json!({"url": server.url("/echo-headers")}))
+        .await;
+    let v = ok(&r);
+    // The server got the secret in the declared header and format...
+    let seen = server.requests();
+    assert_eq!(
+        seen[0].headers.get("x-probe-token").map(String::as_str),
+        Some(&*format!("Token {SECRET}"))
+    );
+    // ...but the echo the skill read back has it redacted.
+    let body = v["body"].as_str().unwrap();
+    assert!(!body.contains(SECRET), "secret echoed to the skill: {body}");
+    assert!(body.contains("[REDACTED:PROBE_TOKEN]"), "{body}");
+    assert!(
+        !r.stdout
+            .windows(SECRET.len())
+            .any(|w| w == SECRET.as_bytes())
+    );
+}
+
+#[tokio::test]
+async fn secret_is_not_sent_to_other_declared_hosts() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let server = TestServer::start("127.0.0.1");
+    // localhost is declared for HTTP but the secret belongs to 127.0.0.1 only.
+    let url = format!("http://localhost:{}/public/echo-headers", server.port);
+    ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    assert!(!server.requests()[0].headers.contains_key("x-probe-token"));
+}
+
+#[tokio::test]
+async fn secret_cannot_be_read_by_the_skill() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    assert_eq!(
+        ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),
+        Value::Null
+    );
+    let all = ok(&fx.call(&probe, "env_all", json!({})).await).to_string();
+    assert!(!all.contains(SECRET), "{all}");
+    let r = fx
+        .call(&probe, "exec", json!({"program": "env", "args": []}))
+        .await;
+    assert!(!ok(&r).to_string().contains(SECRET));
+}
+
+// ---------------------------------------------------------------- exec
+
+#[tokio::test]
+async fn exec_runs_a_declared_program() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["hello", "world"]}),
+        )
+        .await;
+    let v = ok(&r);
+    assert_eq!(v["stdout"], "hello world\n");
+    assert_eq!(v["status"], 0);
+}
+
+#[tokio::test]
+async fn exec_undeclared_program_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "cat", "args": [fx.path("outside/secret.txt")]}),
+        )
+        .await;
+    let msg = denied(&r);
+    assert!(msg.contains("cat"), "{msg}");
+    assert_audited(&fx, "exec", "cat");
+}
+
+#[tokio::test]
+async fn exec_shell_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let marker = fx.path("workspace/rw/pwned");
+    let cmd = format!("touch {}", marker.display());
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "sh", "args": ["-c", cmd]}),
+        )
+        .await;
+    denied(&r);
+    // Shell syntax smuggled into an allowed program's argument is just an argument.
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["hello", format!("; {cmd}")]}),
+        )
+        .await;
+    assert_eq!(ok(&r)["stdout"], format!("hello ; {cmd}\n"));
+    assert!(!marker.exists());
+    assert_audited(&fx, "exec", "sh");
+}
+
+#[tokio::test]
+async fn exec_arguments_outside_the_pattern_are_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    denied(
+        &fx.call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["goodbye"]}),
+        )
+        .await,
+    );
+    denied(
+        &fx.call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["hello", "a", "b"]}),
+        )
+        .await,
+    );
+    assert_audited(&fx, "exec", "goodbye");
+}
+
+#[tokio::test]
+async fn exec_gets_only_granted_environment_and_a_granted_cwd() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let v = ok(&fx
+        .call(&probe, "exec", json!({"program": "env", "args": []}))
+        .await);
+    let out = v["stdout"].as_str().unwrap();
+    assert_eq!(out.trim(), "CHITIN_PROBE_VISIBLE=visible-value");
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["hello", "x"], "cwd": "/workspace/rw"}),
+        )
+        .await;
+    ok(&r);
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "echo", "args": ["hello", "x"], "cwd": "/etc"}),
+        )
+        .await;
+    denied(&r);
+    assert_audited(&fx, "exec", "/etc");
+}
+
+#[tokio::test]
+async fn exec_output_is_capped() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(
+            &probe,
+            "exec",
+            json!({"program": "head", "args": ["-c", "100000000", "/dev/zero"]}),
+        )
+        .await;
+    // The probe's output limit is 256KiB; the 100 MB stream is cut there, so the
+    // answer either fits (truncated) or the call is stopped by the output limit.
+    match &r.outcome {
+        Outcome::Ok(text) => {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v["truncated"], true);
+            assert!(v["stdout"].as_str().unwrap().len() <= 256 << 10);
+        }
+        Outcome::Stopped(Stop::Output { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- env
+
+#[tokio::test]
+async fn env_only_granted_names_are_visible() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    assert_eq!(
+        ok(&fx
+            .call(&probe, "env", json!({"name": "CHITIN_PROBE_VISIBLE"}))
+            .await),
+        "visible-value"
+    );
+    assert_eq!(
+        ok(&fx
+            .call(&probe, "env", json!({"name": "CHITIN_PROBE_HIDDEN"}))
+            .await),
+        Value::Null
+    );
+    let all = ok(&fx.call(&probe, "env_all", json!({})).await);
+    assert_eq!(all, json!({"CHITIN_PROBE_VISIBLE": "visible-value"}));
+}
+
+// ---------------------------------------------------------------- limits
+
+#[tokio::test]
+async fn infinite_loop_is_stopped_at_the_timeout() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let started = Instant::now();
+    let r = fx.call(&probe, "spin", json!({})).await;
+    assert!(
+        matches!(stopped(&r), Stop::Timeout { .. }),
+        "{:?}",
+        r.outcome
+    );
+    // The probe declares 3s; it must not run on much longer.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_audited(&fx, "limits", "time limit");
+    still_serving(&fx, &probe).await;
+}
+
+#[tokio::test]
+async fn memory_bomb_is_stopped() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    ok(&fx.call(&probe, "alloc", json!({"mib": 4})).await);
+    let r = fx.call(&probe, "alloc", json!({"mib": 512})).await;
+    assert!(
+        matches!(stopped(&r), Stop::Memory { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert_audited(&fx, "limits", "memory limit");
+    still_serving(&fx, &probe).await;
+}
+
+#[tokio::test]
+async fn output_flood_is_stopped() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let r = fx
+        .call(&probe, "flood_stdout", json!({"bytes": 50_000_000}))
+        .await;
+    match &r.outcome {
+        Outcome::Stopped(Stop::Output { .. }) => {}
+        // The SDK may surface the closed stdout as an error value instead of a trap.
+        Outcome::ToolError(SkillError::Failed(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(r.stdout.len() <= 256 << 10);
+    let r = fx
+        .call(&probe, "big_result", json!({"bytes": 1_000_000}))
+        .await;
+    assert!(
+        matches!(stopped(&r), Stop::Output { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert_audited(&fx, "limits", "output limit");
+    still_serving(&fx, &probe).await;
+}
+
+// ---------------------------------------------------------------- the skill itself
+
+#[tokio::test]
+async fn describe_runs_with_no_grants() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    let tools = fx.runtime.describe(&probe).await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "read_file"));
+    assert!(tools.iter().all(|t| t.input_schema["type"] == "object"));
+}
+
+#[test]
+fn imports_not_covered_by_the_manifest_are_refused() {
+    let fx = Fixture::new();
+    let wasm = chitin_tests::skill_bytes("probe");
+    // The same code, re-packed claiming no capabilities: it still imports HTTP and exec.
+    let manifest = "[skill]\nname = \"probe\"\nversion = \"0.1.0\"\n";
+    let repacked = chitin_registry::embed_manifest(&wasm, manifest).unwrap();
+    let err = fx
+        .runtime
+        .load(&repacked)
+        .err()
+        .expect("must be refused")
+        .to_string();
+    assert!(err.contains("wasi:http"), "{err}");
+    assert!(err.contains("chitin:skill/exec"), "{err}");
+}
+
+#[test]
+fn components_without_a_manifest_are_refused() {
+    let fx = Fixture::new();
+    let raw = std::fs::read(chitin_tests::skills_dir().join("raw/probe.wasm")).unwrap();
+    let err = fx
+        .runtime
+        .load(&raw)
+        .err()
+        .expect("must be refused")
+        .to_string();
+    assert!(err.contains("no embedded skill manifest"), "{err}");
+}
