@@ -87,6 +87,10 @@ toml_name() { # file table
   sed -n "/^\[$2\]/,/^\[/{s/^name *= *\"\([^\"]*\)\".*/\1/p}" "$1" | head -n1
 }
 
+# The packer is the chitin CLI; build it first, visibly (the first build takes minutes).
+(cd "$root" && cargo build -q --release -p chitin-host --bin chitin) ||
+  die "could not build the chitin CLI (needed for \`chitin skill pack\`)"
+
 mkdir -p "$out_dir/raw"
 count=0
 while IFS= read -r dir; do
@@ -99,9 +103,11 @@ while IFS= read -r dir; do
   [ -f "$built" ] || die "$built was not produced (is $dir a cdylib?)"
   raw="$out_dir/raw/$name.wasm"
   cp "$built" "$raw"
-  (cd "$root" && cargo run -q --release -p chitin-host --bin chitin -- \
-    skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm") ||
+  if ! pack_log=$(cd "$root" && cargo run -q --release -p chitin-host --bin chitin -- \
+    skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm" 2>&1); then
+    printf '%s\n' "$pack_log" >&2
     die "chitin skill pack failed for $name ($dir/skill.toml)"
+  fi
   size=$(wc -c <"$out_dir/$name.wasm")
   printf '  %-14s %s  %d KiB\n' "$name" "$out_dir/$name.wasm" $(((size + 1023) / 1024))
   count=$((count + 1))

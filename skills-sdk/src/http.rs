@@ -184,8 +184,9 @@ impl Request {
         let mut url = Url::parse(&url)?;
         let mut redirects = 0;
         loop {
+            let request_headers = with_content_length(&headers, &method, body.len());
             let (status, resp_headers, resp_body) =
-                transport::send(&method, &url, &headers, &body)?;
+                transport::send(&method, &url, &request_headers, &body)?;
             let location = match follow_redirects && is_redirect(status) {
                 true => header_value(&resp_headers, "location").map(str::to_string),
                 false => None,
@@ -284,6 +285,22 @@ fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a s
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The headers to send: `headers` plus a `content-length` when the skill set none and
+/// there is a body (or the method usually has one), so that servers see a plain
+/// length-delimited body rather than a chunked one.
+fn with_content_length(
+    headers: &[(String, String)],
+    method: &Method,
+    body_len: usize,
+) -> Vec<(String, String)> {
+    let mut headers = headers.to_vec();
+    let has_body = body_len > 0 || matches!(method, Method::Post | Method::Put | Method::Patch);
+    if has_body && header_value(&headers, "content-length").is_none() {
+        headers.push(("content-length".to_string(), body_len.to_string()));
+    }
+    headers
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -466,19 +483,9 @@ mod transport {
             .map_err(|()| ToolError::failed("request body already taken"))?;
 
         let future = outgoing_handler::handle(request, None).map_err(|e| http_error(e, url))?;
-
-        if !body.is_empty() {
-            let stream = outgoing_body
-                .write()
-                .map_err(|()| ToolError::failed("request body stream already taken"))?;
-            for chunk in body.chunks(WRITE_CHUNK) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| stream_error(e, url, "sending the request body"))?;
-            }
-        }
-        OutgoingBody::finish(outgoing_body, None).map_err(|e| http_error(e, url))?;
-
+        let sent = write_body(outgoing_body, body, url);
+        // Wait for the answer even when sending the body failed: a refused or failed
+        // request also breaks the body stream, and the answer says why.
         let response = loop {
             match future.get() {
                 Some(Ok(Ok(response))) => break response,
@@ -488,9 +495,10 @@ mod transport {
             }
         };
         drop(future);
+        sent?;
 
         let status = response.status();
-        let headers = {
+        let headers: Vec<(String, String)> = {
             let fields = response.headers();
             fields
                 .entries()
@@ -501,24 +509,50 @@ mod transport {
         let incoming = response
             .consume()
             .map_err(|()| ToolError::failed("response body already taken"))?;
-        let body = read_body(&incoming, url)?;
+        let length = super::header_value(&headers, "content-length").and_then(|l| l.parse().ok());
+        let body = read_body(&incoming, url, length)?;
         drop(IncomingBody::finish(incoming));
         Ok((status, headers, body))
     }
 
-    fn read_body(incoming: &IncomingBody, url: &Url) -> Result<Vec<u8>, ToolError> {
+    fn write_body(outgoing: OutgoingBody, body: &[u8], url: &Url) -> Result<(), ToolError> {
+        if !body.is_empty() {
+            let stream = outgoing
+                .write()
+                .map_err(|()| ToolError::failed("request body stream already taken"))?;
+            for chunk in body.chunks(WRITE_CHUNK) {
+                stream
+                    .blocking_write_and_flush(chunk)
+                    .map_err(|e| stream_error(e, url, "sending the request body"))?;
+            }
+        }
+        OutgoingBody::finish(outgoing, None).map_err(|e| http_error(e, url))
+    }
+
+    fn read_body(
+        incoming: &IncomingBody,
+        url: &Url,
+        length: Option<usize>,
+    ) -> Result<Vec<u8>, ToolError> {
+        let too_large = || {
+            ToolError::failed(format!(
+                "the response from {url} is larger than {} MiB",
+                MAX_BODY >> 20
+            ))
+        };
+        if length.is_some_and(|l| l > MAX_BODY) {
+            return Err(too_large());
+        }
         let stream = incoming
             .stream()
             .map_err(|()| ToolError::failed("response body stream already taken"))?;
-        let mut body = Vec::new();
+        // A known length is allocated once instead of doubling up to it.
+        let mut body = Vec::with_capacity(length.unwrap_or(0));
         loop {
             match stream.blocking_read(READ_CHUNK) {
                 Ok(chunk) => {
                     if body.len() + chunk.len() > MAX_BODY {
-                        return Err(ToolError::failed(format!(
-                            "the response from {url} is larger than {} MiB",
-                            MAX_BODY >> 20
-                        )));
+                        return Err(too_large());
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -691,6 +725,26 @@ mod tests {
         assert!(a.same_origin(&url("https://API.github.com/y")));
         assert!(!a.same_origin(&url("http://api.github.com/x")));
         assert!(!a.same_origin(&url("https://api.github.com:8443/x")));
+    }
+
+    #[test]
+    fn bodies_get_a_content_length() {
+        let h = |v: &[(String, String)]| header_value(v, "content-length").map(str::to_string);
+        assert_eq!(h(&with_content_length(&[], &Method::Get, 0)), None);
+        assert_eq!(
+            h(&with_content_length(&[], &Method::Post, 0)),
+            Some("0".into())
+        );
+        assert_eq!(
+            h(&with_content_length(&[], &Method::Put, 7)),
+            Some("7".into())
+        );
+        assert_eq!(
+            h(&with_content_length(&[], &Method::Delete, 3)),
+            Some("3".into())
+        );
+        let own = [("Content-Length".to_string(), "3".to_string())];
+        assert_eq!(with_content_length(&own, &Method::Post, 3).len(), 1);
     }
 
     #[test]

@@ -349,8 +349,11 @@ fn io_error(e: std::io::Error, path: &Path) -> ToolError {
     let not_found = e.kind() == std::io::ErrorKind::NotFound;
     let err = ToolError::io(e, display(path));
     if not_found {
-        // Outside the granted folder everything is "not found" too: say so.
-        err.context("(paths are relative to the workspace)")
+        // Outside the granted folder everything is "not found" too: give a hint.
+        ToolError::failed(format!(
+            "{} (paths are relative to the workspace root)",
+            err.message()
+        ))
     } else {
         err
     }
