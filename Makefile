@@ -20,6 +20,7 @@ skills: build
 
 test: skills
 	cargo test --workspace
+	cargo test --manifest-path example-skills/Cargo.toml --workspace
 
 demo: skills
 	@bash scripts/demo.sh

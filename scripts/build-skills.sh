@@ -87,10 +87,13 @@ toml_name() { # file table
   sed -n "/^\[$2\]/,/^\[/{s/^name *= *\"\([^\"]*\)\".*/\1/p}" "$1" | head -n1
 }
 
-# The packer is the chitin CLI; build it first, visibly (the first build takes minutes).
-(cd "$root" && cargo build -q --release -p chitin-host --bin chitin) ||
+# The packer is the chitin CLI (the debug build, which `make test` builds anyway).
+# `--workspace` matches `make build`, so cargo reuses that build instead of redoing it
+# with other features.
+(cd "$root" && cargo build -q --workspace) ||
   die "could not build the chitin CLI (needed for \`chitin skill pack\`)"
 
+chitin="${CARGO_TARGET_DIR:-$root/target}/debug/chitin"
 mkdir -p "$out_dir/raw"
 count=0
 while IFS= read -r dir; do
@@ -103,8 +106,7 @@ while IFS= read -r dir; do
   [ -f "$built" ] || die "$built was not produced (is $dir a cdylib?)"
   raw="$out_dir/raw/$name.wasm"
   cp "$built" "$raw"
-  if ! pack_log=$(cd "$root" && cargo run -q --release -p chitin-host --bin chitin -- \
-    skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm" 2>&1); then
+  if ! pack_log=$("$chitin" skill pack "$raw" --manifest "$dir/skill.toml" -o "$out_dir/$name.wasm" 2>&1); then
     printf '%s\n' "$pack_log" >&2
     die "chitin skill pack failed for $name ($dir/skill.toml)"
   fi
