@@ -19,12 +19,21 @@
 //! assert!(!m.capabilities.http[0].matches("https", "evil.example", 443, "/v1/items"));
 //! ```
 
+pub mod artifact;
 pub mod component;
 pub mod imports;
+pub mod lock;
 pub mod manifest;
+pub mod oci;
+pub mod reference;
+pub mod store;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
 pub use imports::{ImportCheck, ImportClass, check_imports};
+pub use lock::{LockFile, LockedSkill};
+pub use oci::{Pinned, RegistryClient, RegistryOptions};
+pub use reference::{OciRef, SkillRef};
+pub use store::{InstalledSkill, Store};
 pub use manifest::{
     Access, ByteSize, Capabilities, EnvName, ExecGrant, FsGrant, FsPath, FsRoot, HostPattern,
     HttpPattern, Limits, Manifest, SecretGrant, SkillName, Timeout,
@@ -54,6 +63,52 @@ pub enum ComponentError {
         "the component has no embedded skill manifest; embed one with `chitin skill pack <file.wasm> --manifest skill.toml`"
     )]
     NoManifest,
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// Failures of registry operations, the local store and the lock file.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("`{input}` is not a skill reference: {reason}")]
+    Reference { input: String, reason: String },
+    #[error("not a chitin skill: {0}")]
+    NotASkill(String),
+    #[error("the artifact declares no capabilities (no `dev.chitin.skill.manifest` annotation): it was not published by `chitin skill push`; rebuild it with a skill.toml and push it with chitin")]
+    NoDeclaration,
+    #[error("{what}: digest mismatch, expected {expected}, got {actual}; the registry or the file served something else than what was named")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the {what} is larger than the limit of {limit} bytes")]
+    TooLarge { what: String, limit: u64 },
+    #[error("no tag of {repository} matches `{range}` (semver tags there: {})", if .available.is_empty() { "none".to_string() } else { .available.join(", ") })]
+    NoMatchingVersion {
+        repository: String,
+        range: String,
+        available: Vec<String>,
+    },
+    #[error("{0}: not found in the registry")]
+    NotFound(String),
+    #[error("{0}: the registry refused the credentials (or needs some); log in with `chitin registry login {0}` or set CHITIN_REGISTRY_USERNAME and CHITIN_REGISTRY_PASSWORD")]
+    Unauthorized(String),
+    #[error("{what}: the registry answered HTTP {status}")]
+    Status { status: u16, what: String },
+    #[error("registry: {0}")]
+    Transport(String),
+    #[error("{0}: {1}")]
+    Io(std::path::PathBuf, #[source] std::io::Error),
+    #[error("the index: {0}")]
+    Index(String),
+    #[error("lock file {path}: {reason}")]
+    Lock {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Component(#[from] ComponentError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
 }

@@ -1,0 +1,405 @@
+//! Talking to OCI registries: push a skill artifact, resolve a tag or semver range to a
+//! digest, fetch a manifest with a size limit, stream a blob to disk while re-checking
+//! its digest. Built on `oci-client` (auth, tags, blob upload and download); manifests
+//! are fetched here with `reqwest` because `oci-client` buffers them whole with no size
+//! limit, which a hostile registry could use to exhaust memory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::artifact::{Artifact, MAX_MANIFEST_BYTES};
+use crate::reference::{OciRef, is_loopback_registry};
+use crate::RegistryError;
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`) that may be reached over plain HTTP. Loopback
+    /// registries always may.
+    pub insecure: Vec<String>,
+    /// Give up on a connection or a stalled read after this long.
+    pub timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A reference resolved to one immutable manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// `registry/repository@sha256:…`
+    pub reference: Reference,
+    pub digest: String,
+    /// The tag it was resolved from, if any.
+    pub tag: Option<String>,
+}
+
+/// A registry client for skills.
+pub struct RegistryClient {
+    client: Client,
+    http: reqwest::Client,
+    options: RegistryOptions,
+}
+
+impl RegistryClient {
+    pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(options.insecure.clone()),
+            read_timeout: Some(options.timeout),
+            connect_timeout: Some(options.timeout),
+            ..Default::default()
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.timeout)
+            .read_timeout(options.timeout)
+            .build()
+            .map_err(|e| RegistryError::Transport(e.to_string()))?;
+        Ok(Self {
+            client: Client::new(config),
+            http,
+            options,
+        })
+    }
+
+    /// A client that may use plain HTTP for `r`'s registry only when it is on this
+    /// machine or listed as insecure.
+    pub fn for_ref(r: &OciRef, options: &RegistryOptions) -> Result<Self, RegistryError> {
+        let mut options = options.clone();
+        let registry = r.reference.resolve_registry().to_string();
+        if is_loopback_registry(&registry) && !options.insecure.contains(&registry) {
+            options.insecure.push(registry);
+        }
+        Self::new(options)
+    }
+
+    fn scheme(&self, registry: &str) -> &'static str {
+        if self.options.insecure.iter().any(|r| r == registry) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    /// Push an artifact; returns the manifest digest. The manifest is pushed as the
+    /// exact bytes whose digest we computed, so the digest is known before the push.
+    pub async fn push(
+        &self,
+        artifact: &Artifact,
+        target: &OciRef,
+        auth: &RegistryAuth,
+    ) -> Result<Pinned, RegistryError> {
+        let r = &target.reference;
+        if target.range.is_some() || r.digest().is_some() {
+            return Err(RegistryError::Reference {
+                input: target.reference.whole(),
+                reason: "push to a tag, like `registry/repo:1.2.0`".into(),
+            });
+        }
+        self.client
+            .auth(r, auth, RegistryOperation::Push)
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        let layer = &artifact.manifest.layers[0];
+        self.client
+            .push_blob(r, artifact.wasm.clone(), &layer.digest)
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        self.client
+            .push_blob(r, artifact.config.clone(), &artifact.manifest.config.digest)
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        let bytes = artifact.manifest_bytes();
+        let digest = crate::artifact::sha256_digest(&bytes);
+        self.client
+            .push_manifest_raw(
+                r,
+                bytes,
+                http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
+            )
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        Ok(Pinned {
+            reference: r.clone_with_digest(digest.clone()),
+            digest,
+            tag: r.tag().map(str::to_string),
+        })
+    }
+
+    /// Every tag of a repository (following pagination).
+    pub async fn list_tags(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<String>, RegistryError> {
+        const PAGE: usize = 1000;
+        let mut all: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            let page = self
+                .client
+                .list_tags(r, auth, Some(PAGE), all.last().map(String::as_str))
+                .await
+                .map_err(|e| map_oci(e, r))?;
+            let n = page.tags.len();
+            all.extend(page.tags);
+            if n < PAGE {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Resolve a tag, digest or semver range to a pinned manifest digest.
+    pub async fn resolve(&self, r: &OciRef, auth: &RegistryAuth) -> Result<Pinned, RegistryError> {
+        let reference = &r.reference;
+        if let Some(digest) = reference.digest() {
+            return Ok(Pinned {
+                reference: reference.clone(),
+                digest: digest.to_string(),
+                tag: reference.tag().map(str::to_string),
+            });
+        }
+        let tag = match &r.range {
+            Some(range) => {
+                let tags = self.list_tags(reference, auth).await?;
+                best_match(&tags, range).ok_or_else(|| RegistryError::NoMatchingVersion {
+                    repository: r.repository(),
+                    range: range.to_string(),
+                    available: tags
+                        .iter()
+                        .filter(|t| semver::Version::parse(t.trim_start_matches('v')).is_ok())
+                        .cloned()
+                        .collect(),
+                })?
+            }
+            None => reference.tag().unwrap_or("latest").to_string(),
+        };
+        let tagged = Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            tag.clone(),
+        );
+        let (_, digest) = self.fetch_manifest(&tagged, auth).await?;
+        Ok(Pinned {
+            reference: tagged.clone_with_digest(digest.clone()),
+            digest,
+            tag: Some(tag),
+        })
+    }
+
+    /// Fetch a manifest (at most [`MAX_MANIFEST_BYTES`]); returns its bytes and digest.
+    /// When `r` names a digest, the bytes must hash to it.
+    pub async fn fetch_manifest(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let token = self
+            .client
+            .auth(r, auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        let registry = r.resolve_registry();
+        let target = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{}://{registry}/v2/{}/manifests/{target}",
+            self.scheme(registry),
+            r.repository()
+        );
+        let mut req = self.http.get(&url).header(
+            reqwest::header::ACCEPT,
+            format!("{OCI_IMAGE_MEDIA_TYPE}, application/vnd.docker.distribution.manifest.v2+json"),
+        );
+        req = match (token, auth) {
+            (Some(token), _) => req.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, pass)) => req.basic_auth(user, Some(pass)),
+            _ => req,
+        };
+        let resp = req.send().await.map_err(|e| transport(e, &url))?;
+        check_status(resp.status(), r)?;
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+        {
+            return Err(RegistryError::TooLarge {
+                what: "manifest".into(),
+                limit: MAX_MANIFEST_BYTES as u64,
+            });
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport(e, &url))?;
+            if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                return Err(RegistryError::TooLarge {
+                    what: "manifest".into(),
+                    limit: MAX_MANIFEST_BYTES as u64,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let digest = crate::artifact::sha256_digest(&body);
+        if let Some(expected) = r.digest()
+            && expected != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest".into(),
+                expected: expected.to_string(),
+                actual: digest,
+            });
+        }
+        Ok((body, digest))
+    }
+
+    /// Stream a blob into `dest` (created), hashing as it goes. Fails — leaving the
+    /// file to the caller to delete — if the registry sends more than `size` bytes,
+    /// fewer, or bytes that do not hash to `digest`.
+    pub async fn pull_blob_to(
+        &self,
+        r: &Reference,
+        digest: &str,
+        size: u64,
+        dest: &Path,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), RegistryError> {
+        let descriptor = oci_client::manifest::OciDescriptor {
+            digest: digest.to_string(),
+            size: size as i64,
+            media_type: crate::artifact::LAYER_MEDIA_TYPE.into(),
+            ..Default::default()
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream(r, &descriptor)
+            .await
+            .map_err(|e| map_oci(e, r))?;
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
+        let mut hasher = Sha256::new();
+        let mut received: u64 = 0;
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| RegistryError::Transport(format!("reading {digest}: {e}")))?;
+            received += chunk.len() as u64;
+            if received > size {
+                return Err(RegistryError::TooLarge {
+                    what: format!("blob {digest} (declared {size} bytes)"),
+                    limit: size,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
+            progress(received);
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if received != size || actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("blob ({received} of {size} bytes received)"),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The highest tag that parses as semver (a leading `v` allowed) and fits `range`.
+pub fn best_match(tags: &[String], range: &semver::VersionReq) -> Option<String> {
+    tags.iter()
+        .filter_map(|t| {
+            semver::Version::parse(t.trim_start_matches('v'))
+                .ok()
+                .map(|v| (v, t))
+        })
+        .filter(|(v, _)| range.matches(v))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, t)| t.clone())
+}
+
+fn transport(e: reqwest::Error, url: &str) -> RegistryError {
+    if e.is_timeout() {
+        RegistryError::Transport(format!("{url}: timed out"))
+    } else {
+        RegistryError::Transport(format!("{url}: {e}"))
+    }
+}
+
+fn check_status(status: reqwest::StatusCode, r: &Reference) -> Result<(), RegistryError> {
+    match status.as_u16() {
+        200..=299 => Ok(()),
+        401 | 403 => Err(RegistryError::Unauthorized(r.resolve_registry().to_string())),
+        404 => Err(RegistryError::NotFound(r.whole())),
+        code => Err(RegistryError::Status {
+            status: code,
+            what: r.whole(),
+        }),
+    }
+}
+
+/// Map oci-client errors onto ours, keeping the message.
+fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> RegistryError {
+    use oci_client::errors::OciDistributionError as E;
+    match e {
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => {
+            RegistryError::Unauthorized(r.resolve_registry().to_string())
+        }
+        E::ImageManifestNotFoundError(_) => RegistryError::NotFound(r.whole()),
+        E::ServerError { code, .. } => RegistryError::Status {
+            status: code,
+            what: r.whole(),
+        },
+        other => RegistryError::Transport(format!("{}: {other}", r.resolve_registry())),
+    }
+}
+
+/// Credentials for a registry: `CHITIN_REGISTRY_USERNAME`/`CHITIN_REGISTRY_PASSWORD`,
+/// then the docker config (`~/.docker/config.json`, including credential helpers),
+/// else anonymous.
+pub fn auth_for(registry: &str) -> RegistryAuth {
+    if let (Ok(user), Ok(pass)) = (
+        std::env::var("CHITIN_REGISTRY_USERNAME"),
+        std::env::var("CHITIN_REGISTRY_PASSWORD"),
+    ) {
+        return RegistryAuth::Basic(user, pass);
+    }
+    match docker_credential::get_credential(registry) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
+        Err(_) => RegistryAuth::Anonymous,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_ranges_pick_the_highest_match() {
+        let tags: Vec<String> = ["1.0.0", "1.2.0", "v1.3.1", "2.0.0", "latest", "1.4.0-beta.1"]
+            .map(String::from)
+            .to_vec();
+        let r = |s: &str| semver::VersionReq::parse(s).unwrap();
+        assert_eq!(best_match(&tags, &r("^1.2")).as_deref(), Some("v1.3.1"));
+        assert_eq!(best_match(&tags, &r("~1.2")).as_deref(), Some("1.2.0"));
+        assert_eq!(best_match(&tags, &r(">=2")).as_deref(), Some("2.0.0"));
+        assert_eq!(best_match(&tags, &r("^3")), None);
+    }
+}
