@@ -107,6 +107,27 @@ impl SkillEngine {
         unsafe { Component::deserialize_file(&self.engine, &path) }.map_err(HostError::Compile)
     }
 
+    /// Delete compiled files whose wasm digest (hex) is not in `keep`, and files left
+    /// by other engine versions. Returns how many were removed.
+    pub fn gc_cache(&self, keep: &[String]) -> Result<usize, HostError> {
+        let entries = std::fs::read_dir(&self.cache_dir)
+            .map_err(|e| HostError::Io(self.cache_dir.clone(), e))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        let suffix = format!("-{:016x}.cwasm", hasher.finish());
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let wanted = name
+                .strip_suffix(&suffix)
+                .is_some_and(|digest| keep.iter().any(|k| k == digest));
+            if !wanted && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Where the compiled form of `wasm` lives.
     pub fn cache_path(&self, wasm: &[u8]) -> PathBuf {
         let digest = hex::encode(Sha256::digest(wasm));

@@ -26,6 +26,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod engine;
 pub mod grants;
+pub mod install;
 pub mod runtime;
 pub mod state;
 
@@ -66,4 +67,10 @@ pub enum HostError {
     Link(String),
     #[error("the skill's tool list is not usable: {0}")]
     BadTools(String),
+    #[error(transparent)]
+    Registry(#[from] chitin_registry::RegistryError),
+    #[error("no skill named `{0}` is installed; see `chitin skill list`")]
+    NotInstalled(String),
+    #[error("refusing to load a tampered skill: {0}")]
+    Tampered(String),
 }

@@ -47,7 +47,7 @@ impl LoadedSkill {
 }
 
 /// One tool as the host shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Tool {
     pub name: String,
     pub description: String,

@@ -34,6 +34,8 @@ pub use lock::{LockFile, LockedSkill};
 pub use oci::{Pinned, RegistryClient, RegistryOptions};
 pub use reference::{OciRef, SkillRef};
 pub use store::{InstalledSkill, Store};
+/// The OCI client crate, for its reference and auth types.
+pub use oci_client;
 pub use manifest::{
     Access, ByteSize, Capabilities, EnvName, ExecGrant, FsGrant, FsPath, FsRoot, HostPattern,
     HttpPattern, Limits, Manifest, SecretGrant, SkillName, Timeout,

@@ -370,6 +370,55 @@ fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> Regist
     }
 }
 
+/// The docker config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn credentials_path() -> std::path::PathBuf {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) => std::path::PathBuf::from(dir).join("config.json"),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".docker/config.json"),
+    }
+}
+
+/// Save a login the way `docker login` does (an `auths` entry with base64
+/// `user:password`), so chitin, docker, oras and wkg all see it. The file is written
+/// atomically with mode 0600; other entries are kept.
+pub fn store_credentials(
+    path: &Path,
+    registry: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), RegistryError> {
+    use base64::Engine as _;
+    let io = |e| RegistryError::Io(path.to_path_buf(), e);
+    let mut config: serde_json::Value = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| RegistryError::Lock {
+            path: path.to_path_buf(),
+            reason: format!("not valid JSON: {e}"),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(io(e)),
+    };
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    if !config["auths"].is_object() {
+        config["auths"] = serde_json::json!({});
+    }
+    config["auths"][registry] = serde_json::json!({ "auth": auth });
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io)?;
+    }
+    std::io::Write::write_all(&mut tmp, config.to_string().as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 /// Credentials for a registry: `CHITIN_REGISTRY_USERNAME`/`CHITIN_REGISTRY_PASSWORD`,
 /// then the docker config (`~/.docker/config.json`, including credential helpers),
 /// else anonymous.

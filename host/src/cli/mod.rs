@@ -3,6 +3,7 @@
 
 mod audit;
 mod display;
+mod lifecycle;
 mod run;
 
 use std::path::PathBuf;
@@ -41,6 +42,15 @@ enum Command {
     Skill(SkillCommand),
     /// Show the audit log: every refused capability and every stopped call.
     Log(audit::LogArgs),
+    /// Registry credentials.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Save credentials for a registry (in the docker config, like `docker login`).
+    Login(lifecycle::LoginArgs),
 }
 
 #[derive(Subcommand)]
@@ -51,6 +61,20 @@ enum SkillCommand {
     Audit(audit::AuditArgs),
     /// Embed a `skill.toml` manifest into a component.
     Pack(audit::PackArgs),
+    /// Publish a skill to an OCI registry.
+    Push(lifecycle::PushArgs),
+    /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
+    Install(lifecycle::InstallArgs),
+    /// List installed skills.
+    List(lifecycle::ListArgs),
+    /// Uninstall a skill.
+    Remove(lifecycle::NameArgs),
+    /// Update installed skills to what their references point at now.
+    Update(lifecycle::UpdateArgs),
+    /// Delete stored files no installed skill needs.
+    Gc,
+    /// Write an installed skill as an OCI image layout (for air-gapped machines).
+    Export(lifecycle::ExportArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -70,6 +94,14 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Tools(args)) => run::tools(args),
         Command::Skill(SkillCommand::Audit(args)) => audit::audit(args),
         Command::Skill(SkillCommand::Pack(args)) => audit::pack(args),
+        Command::Skill(SkillCommand::Push(args)) => lifecycle::push(args),
+        Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),
+        Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
+        Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),
+        Command::Skill(SkillCommand::Update(args)) => lifecycle::update(args),
+        Command::Skill(SkillCommand::Gc) => lifecycle::gc(),
+        Command::Skill(SkillCommand::Export(args)) => lifecycle::export(args),
+        Command::Registry(RegistryCommand::Login(args)) => lifecycle::login(args),
         Command::Log(args) => audit::log(args),
     };
     match result {

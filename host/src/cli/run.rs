@@ -12,8 +12,8 @@ use super::{Exit, exit};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The skill: a `.wasm` component with an embedded manifest.
-    skill: PathBuf,
+    /// The skill: an installed skill's name, or a `.wasm` file.
+    skill: String,
     /// The tool to call.
     tool: String,
     /// The tool's arguments as a JSON object, or `-` to read them from stdin.
@@ -108,21 +108,36 @@ fn approve(plan: &str, yes: bool) -> Result<(), Exit> {
     }
 }
 
+/// Is `arg` a file (rather than an installed skill's name)?
+fn is_file_arg(arg: &str) -> bool {
+    arg.ends_with(".wasm") || arg.contains('/') || std::path::Path::new(arg).is_file()
+}
+
 pub fn run(args: RunArgs) -> Result<u8, Exit> {
     let input = read_input(&args.input).map_err(|e| Exit(exit::USAGE, e))?;
     let runtime = super::open_runtime()?;
-    let skill = load(&runtime, &args.skill)?;
     let workspace = match args.workspace {
         Some(w) => w,
         None => std::env::current_dir().context("finding the current folder")?,
     };
     let secrets_file = super::chitin_home()?.join("secrets.toml");
     let env = HostEnv::from_process(workspace, Some(&secrets_file))?;
-    let grants = Grants::from_manifest(&skill.manifest, &env)?;
-    approve(
-        &super::display::plan(&skill.manifest, &skill.digest, &grants),
-        args.yes,
-    )?;
+    let (skill, grants) = if is_file_arg(&args.skill) {
+        let skill = load(&runtime, &PathBuf::from(&args.skill))?;
+        let grants = Grants::from_manifest(&skill.manifest, &env)?;
+        let plan = super::display::plan(&skill.manifest, &skill.digest, &grants);
+        approve(&plan, args.yes)?;
+        (skill, grants)
+    } else {
+        // Installed: consent was given at install; run with the recorded grants.
+        let store = super::lifecycle::open_store()?;
+        let (skill, installed) =
+            chitin_host::install::load_installed(&runtime, &store, &args.skill)?;
+        let mut granted = skill.manifest.clone();
+        granted.capabilities = installed.grants.clone();
+        let grants = Grants::from_manifest(&granted, &env)?;
+        (skill, grants)
+    };
 
     let report = super::tokio()?.block_on(runtime.invoke(&skill, &grants, &args.tool, &input));
     let (code, outcome_json) = match &report.outcome {

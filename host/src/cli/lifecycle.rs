@@ -1,0 +1,459 @@
+//! `chitin skill push | install | list | remove | update | gc | export` and
+//! `chitin registry login`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chitin_host::install::{Installer, Prepared, export_layout};
+use chitin_registry::artifact::Artifact;
+use chitin_registry::oci::auth_for;
+use chitin_registry::{LockFile, RegistryClient, RegistryOptions, SkillRef, Store};
+use clap::Args;
+use serde_json::json;
+
+use super::{Exit, exit};
+
+/// Options every command that talks to a registry shares.
+#[derive(Args, Clone)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to this registry (loopback registries always may).
+    #[arg(long, value_name = "REGISTRY")]
+    insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    fn options(&self) -> RegistryOptions {
+        let mut o = RegistryOptions::default();
+        o.insecure = self.insecure.clone();
+        if let Ok(list) = std::env::var("CHITIN_INSECURE_REGISTRIES") {
+            o.insecure
+                .extend(list.split(',').filter(|s| !s.is_empty()).map(String::from));
+        }
+        if let Some(secs) = std::env::var("CHITIN_REGISTRY_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            o.timeout = std::time::Duration::from_secs(secs);
+        }
+        o
+    }
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// The skill component (with its manifest embedded: `chitin skill pack`).
+    file: PathBuf,
+    /// Where to push it, with a tag: `registry/repository:1.2.0`.
+    reference: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    /// `registry/repo:tag`, `registry/repo@sha256:…`, `registry/repo:^1.2` (semver
+    /// range) or `oci-layout:<dir>[:tag]`. Omit with `--locked`.
+    reference: Option<String>,
+    /// Grant what the skill declares without asking (for scripts).
+    #[arg(long, short)]
+    yes: bool,
+    /// Install exactly what the lock file lists, or fail saying what differs.
+    #[arg(long)]
+    locked: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct NameArgs {
+    /// The installed skill's name.
+    name: String,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Only this skill [default: every installed skill].
+    name: Option<String>,
+    /// Accept added capabilities or tools without asking.
+    #[arg(long, short)]
+    yes: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// The installed skill's name.
+    name: String,
+    /// The folder to write the OCI image layout to.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The registry, e.g. `ghcr.io` or `localhost:5000`.
+    registry: String,
+    #[arg(long, short)]
+    username: String,
+    /// Read the password from stdin (otherwise CHITIN_REGISTRY_PASSWORD).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+pub fn open_store() -> anyhow::Result<Store> {
+    let home = super::chitin_home()?;
+    chitin_host::engine::create_private_dir(&home)?;
+    Ok(Store::open(&home.join("store"), &home.join("chitin.db"))?)
+}
+
+pub fn lock_path() -> anyhow::Result<PathBuf> {
+    Ok(match std::env::var_os("CHITIN_LOCKFILE") {
+        Some(p) => PathBuf::from(p),
+        None => super::chitin_home()?.join("chitin.lock"),
+    })
+}
+
+pub fn push(args: PushArgs) -> Result<u8, Exit> {
+    push_inner(args).map_err(Exit::from)
+}
+
+fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
+    let wasm = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let artifact = Artifact::from_component(wasm)
+        .with_context(|| format!("{} is not a publishable skill", args.file.display()))?;
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => {
+            bail!("push to a registry; use `chitin skill export` for a layout")
+        }
+    };
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = super::tokio()?.block_on(client.push(&artifact, &target, &auth))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": target.reference.whole(), "digest": pinned.digest,
+                    "name": artifact.skill.skill.name, "version": artifact.skill.skill.version.to_string() })
+        );
+    } else {
+        eprintln!(
+            "      Pushed {} {} to {}\n             {}",
+            artifact.skill.skill.name,
+            artifact.skill.skill.version,
+            target.reference.whole(),
+            pinned.digest
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Show the install plan and ask; refuse without a terminal unless `--yes`.
+fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
+    let m = &prepared.manifest;
+    let mut plan = format!(
+        "{} {} — {}\n  from   {}\n  digest {}\n",
+        m.skill.name, m.skill.version, m.skill.description, prepared.reference, prepared.manifest_digest
+    );
+    let diff = prepared.diff();
+    if let Some(prev) = &prepared.previous {
+        plan.push_str(&format!("  replaces {} ({})\n", prev.version, prev.manifest_digest));
+        for a in &diff.added {
+            plan.push_str(&format!("  + {a}\n"));
+        }
+        for r in &diff.removed {
+            plan.push_str(&format!("  - {r}\n"));
+        }
+        for t in &diff.tools_added {
+            plan.push_str(&format!("  + tool {t}\n"));
+        }
+        for t in &diff.tools_changed {
+            plan.push_str(&format!("  ~ tool {t} (description or schema changed)\n"));
+        }
+        for t in &diff.tools_removed {
+            plan.push_str(&format!("  - tool {t}\n"));
+        }
+    }
+    let lines = super::display::capability_lines(m, None);
+    plan.push_str(if lines.is_empty() { "  asks for no capabilities\n" } else { "  asks for:\n" });
+    for (kind, text) in lines {
+        plan.push_str(&format!("    {kind:<7} {text}\n"));
+    }
+    plan.push_str("  tools:\n");
+    for t in &prepared.tools {
+        let first = t.description.lines().next().unwrap_or("");
+        plan.push_str(&format!("    {:<16} {first}\n", t.name));
+    }
+    eprint!("{plan}");
+    if prepared.previous.is_some() && !diff.needs_consent() {
+        return Ok(()); // nothing widened: an update within the existing consent
+    }
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Exit(
+            exit::NOT_APPROVED,
+            anyhow::anyhow!("not approved: there is no terminal to ask on; pass --yes to grant what the skill declares"),
+        ));
+    }
+    eprint!("Install with these grants? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok();
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Exit(exit::NOT_APPROVED, anyhow::anyhow!("not approved; nothing was installed")))
+    }
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+fn progress_bar(label: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+fn install_one(
+    installer: &mut Installer<'_>,
+    rt: &tokio::runtime::Runtime,
+    reference: &str,
+    yes: bool,
+    json: bool,
+) -> Result<serde_json::Value, Exit> {
+    let bar = progress_bar("Pulling");
+    let prepared = rt
+        .block_on(installer.prepare(reference, |n, total| {
+            bar.set_length(total);
+            bar.set_position(n);
+        }))
+        .with_context(|| format!("installing {reference}"))?;
+    bar.finish_and_clear();
+    if prepared.already_installed {
+        if !json {
+            eprintln!(
+                "   Unchanged {} {} is already installed ({})",
+                prepared.name(),
+                prepared.manifest.skill.version,
+                prepared.manifest_digest
+            );
+        }
+        return Ok(json!({ "name": prepared.name(), "status": "unchanged", "digest": prepared.manifest_digest }));
+    }
+    approve(&prepared, yes)?;
+    let grants = prepared.manifest.capabilities.clone();
+    let name = prepared.name().to_string();
+    let installed = installer.commit(prepared, grants, false)?;
+    if !json {
+        eprintln!(
+            "   Installed {} {} ({})",
+            name, installed.version, installed.manifest_digest
+        );
+    }
+    Ok(json!({ "name": name, "status": "installed", "version": installed.version, "digest": installed.manifest_digest }))
+}
+
+pub fn install(args: InstallArgs) -> Result<u8, Exit> {
+    let runtime = super::open_runtime()?;
+    let mut store = open_store()?;
+    let lock_path = lock_path()?;
+    let rt = super::tokio()?;
+    let mut installer = Installer {
+        runtime: &runtime,
+        store: &mut store,
+        options: args.registry.options(),
+        lock_path: lock_path.clone(),
+    };
+    let mut results = Vec::new();
+    if args.locked {
+        if args.reference.is_some() {
+            return Err(Exit(exit::USAGE, anyhow::anyhow!("--locked installs what the lock file lists; give no reference")));
+        }
+        let lock = LockFile::read(&lock_path)
+            .with_context(|| format!("reading the lock file {}", lock_path.display()))?;
+        for entry in &lock.skills {
+            // Pin to the locked digest, whatever the tag says now.
+            let pinned = if entry.repository.starts_with("oci-layout:") {
+                entry.reference.clone()
+            } else {
+                format!("{}@{}", entry.repository, entry.digest)
+            };
+            let prepared = rt.block_on(installer.prepare(&pinned, |_, _| {}))?;
+            if prepared.already_installed {
+                continue;
+            }
+            // Grants come from the lock file, never wider than the declaration.
+            let declared = chitin_host::install::capability_lines(&prepared.manifest.capabilities);
+            let wider: Vec<String> = chitin_host::install::capability_lines(&entry.grants)
+                .into_iter()
+                .filter(|l| !declared.contains(l))
+                .collect();
+            if !wider.is_empty() {
+                return Err(anyhow::anyhow!("{}: the lock file grants more than the skill declares: {}", entry.name, wider.join("; ")).into());
+            }
+            let mut prepared = prepared;
+            prepared.reference = entry.reference.clone();
+            installer.commit(prepared, entry.grants.clone(), false)?;
+        }
+        let diffs = lock.differences(&installer.store.list()?);
+        if !diffs.is_empty() {
+            return Err(anyhow::anyhow!(
+                "the installed skills differ from {}:\n  {}",
+                lock_path.display(),
+                diffs.join("\n  ")
+            )
+            .into());
+        }
+        // `install --locked` must reproduce the lock, not rewrite it from the tags.
+        lock.write(&lock_path)?;
+        eprintln!("   Installed {} skill(s) exactly as locked", lock.skills.len());
+        return Ok(exit::OK);
+    }
+    let Some(reference) = args.reference.as_deref() else {
+        return Err(Exit(exit::USAGE, anyhow::anyhow!("give a reference to install, or --locked")));
+    };
+    results.push(install_one(&mut installer, &rt, reference, args.yes, args.json)?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(exit::OK)
+}
+
+pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
+    let runtime = super::open_runtime()?;
+    let mut store = open_store()?;
+    let rt = super::tokio()?;
+    let names: Vec<String> = match &args.name {
+        Some(n) => vec![n.clone()],
+        None => store.list()?.into_iter().map(|s| s.name).collect(),
+    };
+    let mut installer = Installer {
+        runtime: &runtime,
+        store: &mut store,
+        options: args.registry.options(),
+        lock_path: lock_path()?,
+    };
+    for name in names {
+        let current = installer
+            .store
+            .get(&name)?
+            .ok_or_else(|| chitin_host::HostError::NotInstalled(name.clone()))?;
+        // The reference as installed: a range or tag re-resolves; a digest stays put.
+        install_one(&mut installer, &rt, &current.reference, args.yes, false)?;
+    }
+    Ok(exit::OK)
+}
+
+pub fn list(args: ListArgs) -> Result<u8, Exit> {
+    let store = open_store()?;
+    let skills = store.list()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&skills)?);
+        return Ok(exit::OK);
+    }
+    if skills.is_empty() {
+        eprintln!("No skills installed. Install one with `chitin skill install <registry/repo:tag>`.");
+    }
+    for s in skills {
+        let tools = s.tools.as_array().map_or(0, Vec::len);
+        println!(
+            "{:<16} {:<10} {:<50} {} tool(s)",
+            s.name, s.version, s.reference, tools
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn remove(args: NameArgs) -> Result<u8, Exit> {
+    let runtime = super::open_runtime()?;
+    let mut store = open_store()?;
+    let mut installer = Installer {
+        runtime: &runtime,
+        store: &mut store,
+        options: RegistryOptions::default(),
+        lock_path: lock_path()?,
+    };
+    if !installer.remove(&args.name)? {
+        return Err(chitin_host::HostError::NotInstalled(args.name).into());
+    }
+    eprintln!("     Removed {} (its files go at the next `chitin skill gc`)", args.name);
+    Ok(exit::OK)
+}
+
+pub fn gc() -> Result<u8, Exit> {
+    let store = open_store()?;
+    // Keep the manifests and configs of installed skills too (for export).
+    let mut keep = Vec::new();
+    for s in store.list()? {
+        keep.push(s.manifest_digest.clone());
+        if let Ok(bytes) = store.read_blob(&s.manifest_digest)
+            && let Ok(remote) = chitin_registry::artifact::parse_remote(&bytes)
+        {
+            keep.push(remote.manifest.config.digest);
+        }
+    }
+    let (files, bytes) = store.gc(&keep)?;
+    // Compiled code for components no longer installed.
+    let runtime = super::open_runtime()?;
+    let mut wasm_digests = Vec::new();
+    for s in store.list()? {
+        wasm_digests.push(s.wasm_digest.trim_start_matches("sha256:").to_string());
+    }
+    let compiled = runtime.engine().gc_cache(&wasm_digests)?;
+    eprintln!(
+        "     Removed {files} blob(s), {bytes} bytes, and {compiled} compiled file(s)"
+    );
+    Ok(exit::OK)
+}
+
+pub fn export(args: ExportArgs) -> Result<u8, Exit> {
+    let store = open_store()?;
+    let skill = store
+        .get(&args.name)?
+        .ok_or_else(|| chitin_host::HostError::NotInstalled(args.name.clone()))?;
+    export_layout(&store, &skill, &args.output)?;
+    eprintln!(
+        "    Exported {} {} to {} (install with `chitin skill install oci-layout:{}:{}`)",
+        skill.name,
+        skill.version,
+        args.output.display(),
+        args.output.display(),
+        skill.version
+    );
+    Ok(exit::OK)
+}
+
+pub fn login(args: LoginArgs) -> Result<u8, Exit> {
+    let password = if args.password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        std::env::var("CHITIN_REGISTRY_PASSWORD")
+            .context("pass --password-stdin or set CHITIN_REGISTRY_PASSWORD")?
+    };
+    let path = chitin_registry::oci::credentials_path();
+    chitin_registry::oci::store_credentials(&path, &args.registry, &args.username, &password)?;
+    eprintln!("   Logged in to {} (credentials in {})", args.registry, path.display());
+    Ok(exit::OK)
+}
