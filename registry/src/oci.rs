@@ -362,6 +362,10 @@ fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> Regist
             RegistryError::Unauthorized(r.resolve_registry().to_string())
         }
         E::ImageManifestNotFoundError(_) => RegistryError::NotFound(r.whole()),
+        E::ServerError { code: 401 | 403, .. } => {
+            RegistryError::Unauthorized(r.resolve_registry().to_string())
+        }
+        E::ServerError { code: 404, .. } => RegistryError::NotFound(r.whole()),
         E::ServerError { code, .. } => RegistryError::Status {
             status: code,
             what: r.whole(),

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use chitin_registry::SkillRef;
+
 use anyhow::Context;
 use chitin_registry::{ImportClass, check_imports};
 use clap::Args;
@@ -12,8 +14,11 @@ use super::{Exit, exit};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// The skill: a `.wasm` component.
-    skill: PathBuf,
+    /// A `.wasm` file, an installed skill's name, or a registry reference (only the
+    /// OCI manifest and config are fetched: no code is pulled or run).
+    skill: String,
+    #[command(flatten)]
+    registry: super::lifecycle::RegistryArgs,
     #[arg(long)]
     json: bool,
 }
@@ -42,45 +47,125 @@ pub struct LogArgs {
     json: bool,
 }
 
+/// What an audit shows, wherever the skill came from.
+struct Report {
+    source: String,
+    digest: String,
+    size: u64,
+    manifest: Result<chitin_registry::Manifest, String>,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    /// For installed skills: what the user granted.
+    granted: Option<chitin_registry::Capabilities>,
+}
+
+fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
+    let info = chitin_registry::inspect(wasm).with_context(|| format!("inspecting {source}"))?;
+    Ok(Report {
+        source,
+        digest: format!("sha256:{}", hex::encode(Sha256::digest(wasm))),
+        size: wasm.len() as u64,
+        manifest: info.manifest().map_err(|e| e.to_string()),
+        imports: info.imports,
+        exports: info.exports,
+        granted: None,
+    })
+}
+
+/// A remote reference: the OCI manifest (declaration in its annotations) and the config
+/// (imports and exports); never the component.
+async fn report_from_registry(
+    reference: &str,
+    options: &chitin_registry::RegistryOptions,
+) -> anyhow::Result<Report> {
+    use chitin_registry::artifact::{WasmConfig, parse_remote};
+    let SkillRef::Oci(r) = reference.parse::<SkillRef>()? else {
+        anyhow::bail!("give a registry reference, an installed skill's name or a .wasm file");
+    };
+    let client = chitin_registry::RegistryClient::for_ref(&r, options)?;
+    let auth = chitin_registry::oci::auth_for(r.reference.resolve_registry());
+    let pinned = client.resolve(&r, &auth).await?;
+    let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
+    let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let config_desc = &raw["config"];
+    let config_digest = config_desc["digest"].as_str().unwrap_or_default().to_string();
+    let config_size = config_desc["size"].as_u64().unwrap_or(0);
+    let size = raw["layers"][0]["size"].as_u64().unwrap_or(0);
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    if config_size <= chitin_registry::artifact::MAX_CONFIG_BYTES as u64 && !config_digest.is_empty() {
+        let tmp = tempfile::NamedTempFile::new()?.into_temp_path();
+        if client
+            .pull_blob_to(&pinned.reference, &config_digest, config_size, &tmp, |_| {})
+            .await
+            .is_ok()
+            && let Ok(config) = serde_json::from_slice::<WasmConfig>(&std::fs::read(&tmp)?)
+        {
+            imports = config.component.imports;
+            exports = config.component.exports;
+        }
+    }
+    Ok(Report {
+        source: pinned.reference.whole(),
+        digest,
+        size,
+        manifest: parse_remote(&bytes).map(|r| r.skill).map_err(|e| e.to_string()),
+        imports,
+        exports,
+        granted: None,
+    })
+}
+
 pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
-    let wasm =
-        std::fs::read(&args.skill).with_context(|| format!("reading {}", args.skill.display()))?;
-    let info = chitin_registry::inspect(&wasm)
-        .with_context(|| format!("inspecting {}", args.skill.display()))?;
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&wasm)));
-    let manifest = info.manifest();
-    let checks = match &manifest {
-        Ok(m) => check_imports(&info.imports, m),
+    let target = &args.skill;
+    let report = if std::path::Path::new(target).is_file() {
+        let wasm = std::fs::read(target).with_context(|| format!("reading {target}"))?;
+        report_from_bytes(target.clone(), &wasm)?
+    } else if let Some(installed) = super::lifecycle::open_store()?.get(target)? {
+        let store = super::lifecycle::open_store()?;
+        let wasm = store.read_blob(&installed.wasm_digest)?;
+        let mut r = report_from_bytes(format!("{} (installed from {})", installed.name, installed.reference), &wasm)?;
+        r.digest = installed.manifest_digest.clone();
+        r.granted = Some(installed.grants.clone());
+        r
+    } else {
+        super::tokio()?.block_on(report_from_registry(target, &args.registry.options()))?
+    };
+    print_report(&report, args.json)
+}
+
+fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
+    let checks = match &report.manifest {
+        Ok(m) => check_imports(&report.imports, m),
         Err(_) => Vec::new(),
     };
     let problems = checks.iter().filter(|c| c.is_problem()).count();
-    if args.json {
+    let ok = report.manifest.is_ok() && problems == 0;
+    if json_out {
         let doc = json!({
-            "file": args.skill,
-            "digest": digest,
-            "size": wasm.len(),
-            "manifest": manifest.as_ref().ok(),
-            "manifest_error": manifest.as_ref().err().map(|e| e.to_string()),
+            "source": report.source,
+            "digest": report.digest,
+            "size": report.size,
+            "manifest": report.manifest.as_ref().ok(),
+            "manifest_error": report.manifest.as_ref().err(),
+            "granted": report.granted,
             "imports": checks.iter().map(|c| json!({"interface": c.import, "class": c.class, "note": c.note})).collect::<Vec<_>>(),
-            "raw_imports": info.imports,
-            "exports": info.exports,
+            "raw_imports": report.imports,
+            "exports": report.exports,
             "problems": problems,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(if manifest.is_ok() && problems == 0 {
-            exit::OK
-        } else {
-            exit::ERROR
-        });
+        return Ok(if ok { exit::OK } else { exit::ERROR });
     }
-    println!("{}", args.skill.display());
-    println!("  digest   {digest}");
-    println!("  size     {} bytes", wasm.len());
-    let manifest = match manifest {
+    println!("{}", report.source);
+    println!("  digest   {}", report.digest);
+    println!("  size     {} bytes", report.size);
+    let manifest = match &report.manifest {
         Ok(m) => m,
         Err(e) => {
-            println!("  imports  {}", info.imports.join(", "));
-            return Err(Exit(exit::ERROR, e.into()));
+            println!("  imports  {}", report.imports.join(", "));
+            println!("\nCannot be installed: {e}");
+            return Ok(exit::ERROR);
         }
     };
     println!(
@@ -88,7 +173,7 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
         manifest.skill.name, manifest.skill.version, manifest.skill.description
     );
     println!("\nDeclared capabilities:");
-    let lines = super::display::capability_lines(&manifest, None);
+    let lines = super::display::capability_lines(manifest, None);
     if lines.is_empty() {
         println!("  none: pure computation");
     }
@@ -100,23 +185,31 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
         "  limits  memory {}, time {} per call, output {}",
         l.memory, l.timeout, l.output
     );
+    if let Some(granted) = &report.granted
+        && *granted != manifest.capabilities
+    {
+        println!("\nGranted (narrower than declared):");
+        let mut narrowed = manifest.clone();
+        narrowed.capabilities = granted.clone();
+        for (kind, text) in super::display::capability_lines(&narrowed, None) {
+            println!("  {kind:<7} {text}");
+        }
+    }
     println!("\nImported interfaces:");
     for c in &checks {
         let mark = match c.class {
-            ImportClass::Baseline => "ok  ",
-            ImportClass::Covered(_) => "ok  ",
+            ImportClass::Baseline | ImportClass::Covered(_) => "ok  ",
             ImportClass::Undeclared(_) | ImportClass::Refused => "FLAG",
         };
         println!("  {mark} {:<45} {}", c.import, c.note);
     }
-    println!("\nExports: {}", info.exports.join(", "));
+    println!("\nExports: {}", report.exports.join(", "));
     if problems > 0 {
         println!(
             "\n{problems} import(s) not covered by the declaration: chitin will refuse to run this skill."
         );
-        return Ok(exit::ERROR);
     }
-    Ok(exit::OK)
+    Ok(if ok { exit::OK } else { exit::ERROR })
 }
 
 pub fn pack(args: PackArgs) -> Result<u8, Exit> {

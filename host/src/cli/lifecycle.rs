@@ -23,7 +23,7 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    fn options(&self) -> RegistryOptions {
+    pub fn options(&self) -> RegistryOptions {
         let mut o = RegistryOptions::default();
         o.insecure = self.insecure.clone();
         if let Ok(list) = std::env::var("CHITIN_INSECURE_REGISTRIES") {
@@ -139,6 +139,18 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
             bail!("push to a registry; use `chitin skill export` for a layout")
         }
     };
+    if let Some(tag) = target.reference.tag()
+        && let Ok(v) = semver::Version::parse(tag.trim_start_matches('v'))
+        && v != artifact.skill.skill.version
+    {
+        bail!(
+            "the tag `{tag}` is a version but the skill is version {}; push it as `{}:{}` \
+             (or bump `version` in skill.toml)",
+            artifact.skill.skill.version,
+            target.repository(),
+            artifact.skill.skill.version
+        );
+    }
     let client = RegistryClient::for_ref(&target, &args.registry.options())?;
     let auth = auth_for(target.reference.resolve_registry());
     let pinned = super::tokio()?.block_on(client.push(&artifact, &target, &auth))?;

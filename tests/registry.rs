@@ -1,0 +1,303 @@
+//! Publishing to and installing from the real CNCF distribution registry, through the
+//! `chitin` binary as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use chitin_tests::real_registry::RealRegistry;
+use serde_json::Value;
+
+/// The `chitin` binary of this build (target/<profile>/chitin, next to deps/).
+fn chitin_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("chitin");
+    assert!(bin.exists(), "{} is missing; run `cargo build --workspace`", bin.display());
+    bin
+}
+
+/// One user's machine: a chitin home and a workspace.
+struct User {
+    home: tempfile::TempDir,
+    ws: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl User {
+    fn new() -> Self {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::write(ws.path().join("notes.txt"), "TODO: test the registry\n").unwrap();
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            ws,
+            env: vec![],
+        }
+    }
+
+    fn chitin(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(chitin_bin());
+        cmd.args(args)
+            .env("CHITIN_HOME", self.home.path())
+            .env("DOCKER_CONFIG", self.home.path().join("docker"))
+            .env_remove("CHITIN_REGISTRY_USERNAME")
+            .env_remove("CHITIN_REGISTRY_PASSWORD")
+            .current_dir(self.ws.path())
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Run and require success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.chitin(args);
+        assert!(
+            out.status.success(),
+            "chitin {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn list(&self) -> Vec<Value> {
+        serde_json::from_str::<Value>(&self.ok(&["skill", "list", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn installed(&self, name: &str) -> Option<Value> {
+        self.list().into_iter().find(|s| s["name"] == name)
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The file-search component re-packed as `version`, with `extra` TOML appended to
+/// its `[capabilities]`, written to a temp file.
+fn file_search_version(dir: &Path, version: &str, extra: &str) -> PathBuf {
+    let raw = std::fs::read(chitin_tests::skills_dir().join("raw/file-search.wasm")).unwrap();
+    let manifest = format!(
+        "[skill]\nname = \"file-search\"\nversion = \"{version}\"\ndescription = \"Search the workspace\"\n\n[capabilities]\nfs = [{{ path = \"$WORKSPACE\", access = \"read\" }}]\n{extra}"
+    );
+    let packed = chitin_registry::embed_manifest(&raw, &manifest).unwrap();
+    let path = dir.join(format!("file-search-{version}.wasm"));
+    std::fs::write(&path, packed).unwrap();
+    path
+}
+
+fn push(user: &User, file: &Path, reference: &str) -> String {
+    let out = user.ok(&["skill", "push", file.to_str().unwrap(), reference, "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["digest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn install_by_tag_digest_and_semver_range() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    let repo = reg.repo("acme/file-search");
+    let mut digests = Vec::new();
+    for v in ["0.1.0", "0.2.0", "1.0.0"] {
+        let file = file_search_version(user.ws.path(), v, "");
+        digests.push(push(&user, &file, &format!("{repo}:{v}")));
+    }
+
+    user.ok(&["skill", "install", &format!("{repo}:0.1.0"), "--yes"]);
+    assert_eq!(user.installed("file-search").unwrap()["version"], "0.1.0");
+    user.ok(&["skill", "remove", "file-search"]);
+
+    user.ok(&["skill", "install", &format!("{repo}@{}", digests[1]), "--yes"]);
+    let s = user.installed("file-search").unwrap();
+    assert_eq!(s["version"], "0.2.0");
+    assert_eq!(s["manifest_digest"], digests[1].as_str());
+    user.ok(&["skill", "remove", "file-search"]);
+
+    user.ok(&["skill", "install", &format!("{repo}:^0"), "--yes"]);
+    assert_eq!(user.installed("file-search").unwrap()["version"], "0.2.0");
+    user.ok(&["skill", "remove", "file-search"]);
+
+    user.ok(&["skill", "install", &format!("{repo}:>=1"), "--yes"]);
+    assert_eq!(user.installed("file-search").unwrap()["version"], "1.0.0");
+
+    // A range nothing matches says what there is.
+    let out = user.chitin(&["skill", "install", &format!("{repo}:^3"), "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("0.1.0, 0.2.0, 1.0.0") || stderr(&out).contains("1.0.0"), "{}", stderr(&out));
+
+    // And the installed skill runs with its recorded grants.
+    let out = user.ok(&["run", "file-search", "search", "--input", r#"{"pattern":"TODO"}"#]);
+    assert!(out.contains("notes.txt"), "{out}");
+}
+
+#[test]
+fn reinstalling_the_same_digest_does_nothing() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    push(&user, &file, &reg.repo("acme/file-search:0.1.0"));
+    let reference = reg.repo("acme/file-search:0.1.0");
+    user.ok(&["skill", "install", &reference, "--yes"]);
+    let before = user.installed("file-search").unwrap();
+    let out = user.chitin(&["skill", "install", &reference]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already installed"), "{}", stderr(&out));
+    assert_eq!(user.installed("file-search").unwrap(), before);
+}
+
+#[test]
+fn install_needs_consent_without_a_terminal() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    push(&user, &file, &reg.repo("acme/file-search:0.1.0"));
+    let out = user.chitin(&["skill", "install", &reg.repo("acme/file-search:0.1.0")]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("asks for:"), "the plan is shown first");
+    assert!(user.list().is_empty(), "nothing installed without consent");
+}
+
+#[test]
+fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    let repo = reg.repo("acme/file-search");
+    push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &format!("{repo}:0.1.0"));
+    user.ok(&["skill", "install", &format!("{repo}:^0.1"), "--yes"]);
+
+    let wider = file_search_version(
+        user.ws.path(),
+        "0.1.1",
+        "http = [\"https://exfil.example/*\"]\n",
+    );
+    push(&user, &wider, &format!("{repo}:0.1.1"));
+    let out = user.chitin(&["skill", "update", "file-search"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("+ http https://exfil.example/*"), "{}", stderr(&out));
+    assert_eq!(user.installed("file-search").unwrap()["version"], "0.1.0");
+
+    user.ok(&["skill", "update", "file-search", "--yes"]);
+    assert_eq!(user.installed("file-search").unwrap()["version"], "0.1.1");
+}
+
+#[test]
+fn remove_then_gc_deletes_the_files() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &reg.repo("acme/fs:0.1.0"));
+    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    let blobs = user.home.path().join("store/blobs/sha256");
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 3, "component, config, manifest");
+    user.ok(&["skill", "remove", "file-search"]);
+    assert!(user.list().is_empty());
+    let out = user.chitin(&["run", "file-search", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no skill named `file-search` is installed"));
+    user.ok(&["skill", "gc"]);
+    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 0);
+}
+
+#[test]
+fn lock_file_round_trip_pins_digests() {
+    let reg = RealRegistry::start(None);
+    let alice = User::new();
+    let repo = reg.repo("acme/file-search");
+    let first = push(&alice, &file_search_version(alice.ws.path(), "0.1.0", ""), &format!("{repo}:0.1.0"));
+    alice.ok(&["skill", "install", &format!("{repo}:0.1.0"), "--yes"]);
+    let lock = std::fs::read_to_string(alice.home.path().join("chitin.lock")).unwrap();
+    assert!(lock.contains(&first), "{lock}");
+
+    // The tag moves to other content after Alice locked it.
+    let moved = file_search_version(alice.ws.path(), "0.1.0", "env = [\"LANG\"]\n");
+    let second = push(&alice, &moved, &format!("{repo}:0.1.0"));
+    assert_ne!(first, second);
+
+    // Bob reproduces Alice's lock: the locked digest, not what the tag says now.
+    let bob = User::new();
+    std::fs::write(bob.home.path().join("chitin.lock"), &lock).unwrap();
+    bob.ok(&["skill", "install", "--locked"]);
+    assert_eq!(bob.installed("file-search").unwrap()["manifest_digest"], first.as_str());
+
+    // A lock naming a digest the registry does not have fails, saying so.
+    let carol = User::new();
+    let bogus = lock.replace(&first, &format!("sha256:{}", "0".repeat(64)));
+    std::fs::write(carol.home.path().join("chitin.lock"), bogus).unwrap();
+    let out = carol.chitin(&["skill", "install", "--locked"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+    assert!(carol.list().is_empty());
+}
+
+#[test]
+fn authenticated_registry_refuses_pushes_without_credentials() {
+    let reg = RealRegistry::start(Some(("alice", "s3cret-pass")));
+    let mut user = User::new();
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    let reference = reg.repo("acme/file-search:0.1.0");
+    let out = user.chitin(&["skill", "push", file.to_str().unwrap(), &reference]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
+
+    // Logged in (saved like `docker login`), push and install work.
+    let mut login = Command::new(chitin_bin());
+    login
+        .args(["registry", "login", &reg.addr, "-u", "alice", "--password-stdin"])
+        .env("CHITIN_HOME", user.home.path())
+        .env("DOCKER_CONFIG", user.home.path().join("docker"))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"s3cret-pass\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    push(&user, &file, &reference);
+    user.ok(&["skill", "install", &reference, "--yes"]);
+
+    // Wrong credentials from the environment are refused too.
+    user.env = vec![
+        ("CHITIN_REGISTRY_USERNAME".into(), "alice".into()),
+        ("CHITIN_REGISTRY_PASSWORD".into(), "wrong".into()),
+    ];
+    let out = user.chitin(&["skill", "push", file.to_str().unwrap(), &reference]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn export_and_install_offline_from_an_oci_layout() {
+    let layout = tempfile::tempdir().unwrap();
+    let digest;
+    {
+        let reg = RealRegistry::start(None);
+        let user = User::new();
+        digest = push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &reg.repo("acme/fs:0.1.0"));
+        user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+        user.ok(&["skill", "export", "file-search", "-o", layout.path().to_str().unwrap()]);
+    } // the registry is gone now
+    let offline = User::new();
+    let reference = format!("oci-layout:{}:0.1.0", layout.path().display());
+    offline.ok(&["skill", "install", &reference, "--yes"]);
+    assert_eq!(offline.installed("file-search").unwrap()["manifest_digest"], digest.as_str());
+}
+
+#[test]
+fn remote_audit_fetches_no_code() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    let file = file_search_version(user.ws.path(), "0.1.0", "http = [\"https://api.example.com/*\"]\n");
+    push(&user, &file, &reg.repo("acme/fs:0.1.0"));
+    let out = user.ok(&["skill", "audit", &reg.repo("acme/fs:0.1.0"), "--json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["manifest"]["skill"]["name"], "file-search");
+    assert_eq!(doc["manifest"]["capabilities"]["http"][0], "https://api.example.com/*");
+    assert!(!doc["raw_imports"].as_array().unwrap().is_empty(), "imports come from the config");
+    // The file-search code does not import HTTP, so the declaration is flagged as unused
+    // only later (issue 4); here: nothing was stored or compiled.
+    assert!(!user.home.path().join("store/blobs/sha256").exists()
+        || std::fs::read_dir(user.home.path().join("store/blobs/sha256")).unwrap().count() == 0);
+    assert!(!user.home.path().join("cache/compiled").exists());
+}
