@@ -7,6 +7,8 @@
 //! let skill = fx.load("probe");
 //! ```
 
+pub mod fake_registry;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
