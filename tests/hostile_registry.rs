@@ -248,7 +248,6 @@ async fn a_blob_whose_digest_does_not_match_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "bug: registry/src/oci.rs pull_blob_to reports a blob digest mismatch as Transport, not DigestMismatch"]
 async fn a_blob_whose_digest_does_not_match_is_a_digest_mismatch() {
     wrong_blob(true).await;
 }
@@ -271,7 +270,6 @@ async fn a_config_blob_whose_digest_does_not_match_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "bug: registry/src/oci.rs pull_blob_to reports a blob digest mismatch as Transport, not DigestMismatch"]
 async fn a_config_blob_whose_digest_does_not_match_is_a_digest_mismatch() {
     wrong_config(true).await;
 }
@@ -323,7 +321,6 @@ async fn a_blob_cut_off_mid_transfer_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "bug: registry/src/oci.rs pull_blob_to drops the cause of a body error: a cut-off blob reads 'error decoding response body'"]
 async fn a_blob_cut_off_mid_transfer_says_so() {
     cut_off(true).await;
 }
@@ -353,7 +350,6 @@ async fn a_short_blob_is_refused() {
 }
 
 #[tokio::test]
-#[ignore = "bug: registry/src/oci.rs pull_blob_to reports a short blob as a Transport digest error, not DigestMismatch with the bytes received"]
 async fn a_short_blob_is_a_digest_mismatch_saying_how_short() {
     short_blob(true).await;
 }
@@ -697,7 +693,6 @@ async fn a_blob_that_never_comes_or_stops_halfway_fails_after_the_timeout() {
 }
 
 #[tokio::test]
-#[ignore = "bug: registry/src/oci.rs map_oci and pull_blob_to do not say a blob request timed out"]
 async fn a_blob_that_never_comes_or_stops_halfway_says_it_timed_out() {
     blob_stalls(true).await;
 }
@@ -988,7 +983,6 @@ fn two_installs_at_once_both_land_in_the_index() {
 }
 
 #[test]
-#[ignore = "bug: host/src/install.rs Installer::write_lock lists the index and rewrites the lock file with no lock held; a concurrent install's entry is lost"]
 fn two_installs_at_once_both_land_in_the_lock_file() {
     // The race is between two fsyncs: enough rounds to lose it on nearly every run.
     two_at_once(100, true);

@@ -12,7 +12,11 @@ fn chitin_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("chitin");
-    assert!(bin.exists(), "{} is missing; run `cargo build --workspace`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing; run `cargo build --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -112,7 +116,12 @@ fn install_by_tag_digest_and_semver_range() {
     assert_eq!(user.installed("file-search").unwrap()["version"], "0.1.0");
     user.ok(&["skill", "remove", "file-search"]);
 
-    user.ok(&["skill", "install", &format!("{repo}@{}", digests[1]), "--yes"]);
+    user.ok(&[
+        "skill",
+        "install",
+        &format!("{repo}@{}", digests[1]),
+        "--yes",
+    ]);
     let s = user.installed("file-search").unwrap();
     assert_eq!(s["version"], "0.2.0");
     assert_eq!(s["manifest_digest"], digests[1].as_str());
@@ -128,10 +137,20 @@ fn install_by_tag_digest_and_semver_range() {
     // A range nothing matches says what there is.
     let out = user.chitin(&["skill", "install", &format!("{repo}:^3"), "--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("0.1.0, 0.2.0, 1.0.0") || stderr(&out).contains("1.0.0"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("0.1.0, 0.2.0, 1.0.0") || stderr(&out).contains("1.0.0"),
+        "{}",
+        stderr(&out)
+    );
 
     // And the installed skill runs with its recorded grants.
-    let out = user.ok(&["run", "file-search", "search", "--input", r#"{"pattern":"TODO"}"#]);
+    let out = user.ok(&[
+        "run",
+        "file-search",
+        "search",
+        "--input",
+        r#"{"pattern":"TODO"}"#,
+    ]);
     assert!(out.contains("notes.txt"), "{out}");
 }
 
@@ -146,7 +165,11 @@ fn reinstalling_the_same_digest_does_nothing() {
     let before = user.installed("file-search").unwrap();
     let out = user.chitin(&["skill", "install", &reference]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("already installed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already installed"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(user.installed("file-search").unwrap(), before);
 }
 
@@ -158,7 +181,10 @@ fn install_needs_consent_without_a_terminal() {
     push(&user, &file, &reg.repo("acme/file-search:0.1.0"));
     let out = user.chitin(&["skill", "install", &reg.repo("acme/file-search:0.1.0")]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(stderr(&out).contains("asks for:"), "the plan is shown first");
+    assert!(
+        stderr(&out).contains("asks for:"),
+        "the plan is shown first"
+    );
     assert!(user.list().is_empty(), "nothing installed without consent");
 }
 
@@ -167,7 +193,11 @@ fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
     let reg = RealRegistry::start(None);
     let user = User::new();
     let repo = reg.repo("acme/file-search");
-    push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &format!("{repo}:0.1.0"));
+    push(
+        &user,
+        &file_search_version(user.ws.path(), "0.1.0", ""),
+        &format!("{repo}:0.1.0"),
+    );
     user.ok(&["skill", "install", &format!("{repo}:^0.1"), "--yes"]);
 
     let wider = file_search_version(
@@ -178,7 +208,11 @@ fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
     push(&user, &wider, &format!("{repo}:0.1.1"));
     let out = user.chitin(&["skill", "update", "file-search"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(stderr(&out).contains("+ http https://exfil.example/*"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("+ http https://exfil.example/*"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(user.installed("file-search").unwrap()["version"], "0.1.0");
 
     user.ok(&["skill", "update", "file-search", "--yes"]);
@@ -189,10 +223,18 @@ fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
 fn remove_then_gc_deletes_the_files() {
     let reg = RealRegistry::start(None);
     let user = User::new();
-    push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &reg.repo("acme/fs:0.1.0"));
+    push(
+        &user,
+        &file_search_version(user.ws.path(), "0.1.0", ""),
+        &reg.repo("acme/fs:0.1.0"),
+    );
     user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
     let blobs = user.home.path().join("store/blobs/sha256");
-    assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 3, "component, config, manifest");
+    assert_eq!(
+        std::fs::read_dir(&blobs).unwrap().count(),
+        3,
+        "component, config, manifest"
+    );
     user.ok(&["skill", "remove", "file-search"]);
     assert!(user.list().is_empty());
     let out = user.chitin(&["run", "file-search", "list"]);
@@ -207,7 +249,11 @@ fn lock_file_round_trip_pins_digests() {
     let reg = RealRegistry::start(None);
     let alice = User::new();
     let repo = reg.repo("acme/file-search");
-    let first = push(&alice, &file_search_version(alice.ws.path(), "0.1.0", ""), &format!("{repo}:0.1.0"));
+    let first = push(
+        &alice,
+        &file_search_version(alice.ws.path(), "0.1.0", ""),
+        &format!("{repo}:0.1.0"),
+    );
     alice.ok(&["skill", "install", &format!("{repo}:0.1.0"), "--yes"]);
     let lock = std::fs::read_to_string(alice.home.path().join("chitin.lock")).unwrap();
     assert!(lock.contains(&first), "{lock}");
@@ -221,7 +267,10 @@ fn lock_file_round_trip_pins_digests() {
     let bob = User::new();
     std::fs::write(bob.home.path().join("chitin.lock"), &lock).unwrap();
     bob.ok(&["skill", "install", "--locked"]);
-    assert_eq!(bob.installed("file-search").unwrap()["manifest_digest"], first.as_str());
+    assert_eq!(
+        bob.installed("file-search").unwrap()["manifest_digest"],
+        first.as_str()
+    );
 
     // A lock naming a digest the registry does not have fails, saying so.
     let carol = User::new();
@@ -246,14 +295,26 @@ fn authenticated_registry_refuses_pushes_without_credentials() {
     // Logged in (saved like `docker login`), push and install work.
     let mut login = Command::new(chitin_bin());
     login
-        .args(["registry", "login", &reg.addr, "-u", "alice", "--password-stdin"])
+        .args([
+            "registry",
+            "login",
+            &reg.addr,
+            "-u",
+            "alice",
+            "--password-stdin",
+        ])
         .env("CHITIN_HOME", user.home.path())
         .env("DOCKER_CONFIG", user.home.path().join("docker"))
         .stdin(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = login.spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"s3cret-pass\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"s3cret-pass\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
     push(&user, &file, &reference);
     user.ok(&["skill", "install", &reference, "--yes"]);
@@ -274,30 +335,58 @@ fn export_and_install_offline_from_an_oci_layout() {
     {
         let reg = RealRegistry::start(None);
         let user = User::new();
-        digest = push(&user, &file_search_version(user.ws.path(), "0.1.0", ""), &reg.repo("acme/fs:0.1.0"));
+        digest = push(
+            &user,
+            &file_search_version(user.ws.path(), "0.1.0", ""),
+            &reg.repo("acme/fs:0.1.0"),
+        );
         user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
-        user.ok(&["skill", "export", "file-search", "-o", layout.path().to_str().unwrap()]);
+        user.ok(&[
+            "skill",
+            "export",
+            "file-search",
+            "-o",
+            layout.path().to_str().unwrap(),
+        ]);
     } // the registry is gone now
     let offline = User::new();
     let reference = format!("oci-layout:{}:0.1.0", layout.path().display());
     offline.ok(&["skill", "install", &reference, "--yes"]);
-    assert_eq!(offline.installed("file-search").unwrap()["manifest_digest"], digest.as_str());
+    assert_eq!(
+        offline.installed("file-search").unwrap()["manifest_digest"],
+        digest.as_str()
+    );
 }
 
 #[test]
 fn remote_audit_fetches_no_code() {
     let reg = RealRegistry::start(None);
     let user = User::new();
-    let file = file_search_version(user.ws.path(), "0.1.0", "http = [\"https://api.example.com/*\"]\n");
+    let file = file_search_version(
+        user.ws.path(),
+        "0.1.0",
+        "http = [\"https://api.example.com/*\"]\n",
+    );
     push(&user, &file, &reg.repo("acme/fs:0.1.0"));
     let out = user.ok(&["skill", "audit", &reg.repo("acme/fs:0.1.0"), "--json"]);
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["manifest"]["skill"]["name"], "file-search");
-    assert_eq!(doc["manifest"]["capabilities"]["http"][0], "https://api.example.com/*");
-    assert!(!doc["raw_imports"].as_array().unwrap().is_empty(), "imports come from the config");
+    assert_eq!(
+        doc["manifest"]["capabilities"]["http"][0],
+        "https://api.example.com/*"
+    );
+    assert!(
+        !doc["raw_imports"].as_array().unwrap().is_empty(),
+        "imports come from the config"
+    );
     // The file-search code does not import HTTP, so the declaration is flagged as unused
     // only later (issue 4); here: nothing was stored or compiled.
-    assert!(!user.home.path().join("store/blobs/sha256").exists()
-        || std::fs::read_dir(user.home.path().join("store/blobs/sha256")).unwrap().count() == 0);
+    assert!(
+        !user.home.path().join("store/blobs/sha256").exists()
+            || std::fs::read_dir(user.home.path().join("store/blobs/sha256"))
+                .unwrap()
+                .count()
+                == 0
+    );
     assert!(!user.home.path().join("cache/compiled").exists());
 }

@@ -113,7 +113,9 @@ impl SkillEngine {
         let entries = std::fs::read_dir(&self.cache_dir)
             .map_err(|e| HostError::Io(self.cache_dir.clone(), e))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let suffix = format!("-{:016x}.cwasm", hasher.finish());
         let mut removed = 0;
         for entry in entries.flatten() {

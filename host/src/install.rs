@@ -121,41 +121,54 @@ impl Installer<'_> {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Prepared, HostError> {
         let parsed: SkillRef = reference.parse()?;
-        let (remote, manifest_bytes, config_bytes, wasm_tmp, repository, tag, digest) = match &parsed {
-            SkillRef::Oci(r) => {
-                let client = RegistryClient::for_ref(r, &self.options)?;
-                let auth = auth_for(r.reference.resolve_registry());
-                let pinned = client.resolve(r, &auth).await?;
-                if let Some(prev) = self.installed_with_digest(&pinned.digest)? {
-                    return Ok(self.already(reference, prev)?);
+        let (remote, manifest_bytes, config_bytes, wasm_tmp, repository, tag, digest) =
+            match &parsed {
+                SkillRef::Oci(r) => {
+                    let client = RegistryClient::for_ref(r, &self.options)?;
+                    let auth = auth_for(r.reference.resolve_registry());
+                    let pinned = client.resolve(r, &auth).await?;
+                    if let Some(prev) = self.installed_with_digest(&pinned.digest)? {
+                        return Ok(self.already(reference, prev)?);
+                    }
+                    let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
+                    let remote = parse_remote(&bytes)?;
+                    let tmp = self.store.temp_file()?;
+                    let size = remote.layer.size as u64;
+                    client
+                        .pull_blob_to(&pinned.reference, &remote.layer.digest, size, &tmp, |n| {
+                            progress(n, size)
+                        })
+                        .await?;
+                    let config = self
+                        .pull_config(&client, &pinned.reference, &remote)
+                        .await?;
+                    (
+                        remote,
+                        bytes,
+                        config,
+                        tmp,
+                        r.repository(),
+                        pinned.tag,
+                        digest,
+                    )
                 }
-                let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
-                let remote = parse_remote(&bytes)?;
-                let tmp = self.store.temp_file()?;
-                let size = remote.layer.size as u64;
-                client
-                    .pull_blob_to(&pinned.reference, &remote.layer.digest, size, &tmp, |n| {
-                        progress(n, size)
-                    })
-                    .await?;
-                let config = self.pull_config(&client, &pinned.reference, &remote).await?;
-                (remote, bytes, config, tmp, r.repository(), pinned.tag, digest)
-            }
-            SkillRef::Layout { dir, tag } => {
-                let (bytes, digest) = layout_manifest(dir, tag.as_deref())?;
-                if let Some(prev) = self.installed_with_digest(&digest)? {
-                    return Ok(self.already(reference, prev)?);
+                SkillRef::Layout { dir, tag } => {
+                    let (bytes, digest) = layout_manifest(dir, tag.as_deref())?;
+                    if let Some(prev) = self.installed_with_digest(&digest)? {
+                        return Ok(self.already(reference, prev)?);
+                    }
+                    let remote = parse_remote(&bytes)?;
+                    let wasm = layout_blob(dir, &remote.layer.digest)?;
+                    let config = layout_blob(dir, &remote.manifest.config.digest)?;
+                    let tmp = self.store.temp_file()?;
+                    std::fs::write(&tmp, &wasm)
+                        .map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
+                    let repo = format!("oci-layout:{}", dir.display());
+                    (remote, bytes, config, tmp, repo, tag.clone(), digest)
                 }
-                let remote = parse_remote(&bytes)?;
-                let wasm = layout_blob(dir, &remote.layer.digest)?;
-                let config = layout_blob(dir, &remote.manifest.config.digest)?;
-                let tmp = self.store.temp_file()?;
-                std::fs::write(&tmp, &wasm).map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
-                let repo = format!("oci-layout:{}", dir.display());
-                (remote, bytes, config, tmp, repo, tag.clone(), digest)
-            }
-        };
-        let wasm = std::fs::read(&wasm_tmp).map_err(|e| RegistryError::Io(wasm_tmp.to_path_buf(), e))?;
+            };
+        let wasm =
+            std::fs::read(&wasm_tmp).map_err(|e| RegistryError::Io(wasm_tmp.to_path_buf(), e))?;
         let manifest = remote.check_component(&wasm)?;
         let loaded = self.runtime.load(&wasm)?;
         let tools = self.runtime.describe(&loaded).await?;
@@ -259,22 +272,19 @@ impl Installer<'_> {
             unsigned,
             installed_at: String::new(),
         };
-        self.store.record(&skill)?;
-        self.write_lock()?;
+        let lock_path = self.lock_path.clone();
+        self.store.record(&skill, |all| {
+            LockFile::from_installed(all).write(&lock_path)
+        })?;
         Ok(self.store.get(&skill.name)?.unwrap_or(skill))
     }
 
     /// Remove a skill from the index (its blobs stay until `gc`).
     pub fn remove(&mut self, name: &str) -> Result<bool, HostError> {
-        let removed = self.store.remove(name)?;
-        if removed {
-            self.write_lock()?;
-        }
-        Ok(removed)
-    }
-
-    pub fn write_lock(&self) -> Result<(), HostError> {
-        Ok(LockFile::from_installed(&self.store.list()?).write(&self.lock_path)?)
+        let lock_path = self.lock_path.clone();
+        Ok(self
+            .store
+            .remove(name, |all| LockFile::from_installed(all).write(&lock_path))?)
     }
 }
 
@@ -325,7 +335,10 @@ pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Resul
             "annotations": { "org.opencontainers.image.ref.name": tag },
         }],
     });
-    crate::engine::write_atomic(&dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    crate::engine::write_atomic(
+        &dir.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     crate::engine::write_atomic(&dir.join("index.json"), index.to_string().as_bytes())?;
     Ok(())
 }
@@ -334,7 +347,8 @@ pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Resul
 /// only one. Returns its bytes and digest, checked.
 fn layout_manifest(dir: &Path, tag: Option<&str>) -> Result<(Vec<u8>, String), HostError> {
     let index_path = dir.join("index.json");
-    let text = std::fs::read_to_string(&index_path).map_err(|e| RegistryError::Io(index_path.clone(), e))?;
+    let text = std::fs::read_to_string(&index_path)
+        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
     let index: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| RegistryError::NotASkill(format!("{}: {e}", index_path.display())))?;
     let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
@@ -349,7 +363,8 @@ fn layout_manifest(dir: &Path, tag: Option<&str>) -> Result<(Vec<u8>, String), H
         RegistryError::NotASkill(format!(
             "{}: no manifest {} (it lists {})",
             index_path.display(),
-            tag.map(|t| format!("tagged `{t}`")).unwrap_or("(give a tag)".into()),
+            tag.map(|t| format!("tagged `{t}`"))
+                .unwrap_or("(give a tag)".into()),
             manifests.len()
         ))
     })?;

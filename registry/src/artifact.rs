@@ -77,8 +77,14 @@ impl Artifact {
         let config = serde_json::to_vec(&config).expect("config serializes");
         let mut annotations = BTreeMap::new();
         annotations.insert(ANNOTATION_TITLE.to_string(), skill.skill.name.to_string());
-        annotations.insert(ANNOTATION_VERSION.to_string(), skill.skill.version.to_string());
-        annotations.insert(ANNOTATION_DESCRIPTION.to_string(), skill.skill.description.clone());
+        annotations.insert(
+            ANNOTATION_VERSION.to_string(),
+            skill.skill.version.to_string(),
+        );
+        annotations.insert(
+            ANNOTATION_DESCRIPTION.to_string(),
+            skill.skill.description.clone(),
+        );
         annotations.insert(ANNOTATION_MANIFEST.to_string(), text);
         let manifest = OciImageManifest {
             schema_version: 2,
@@ -133,8 +139,11 @@ pub fn parse_remote(bytes: &[u8]) -> Result<RemoteSkill, RegistryError> {
             bytes.len()
         )));
     }
-    let manifest: OciImageManifest = serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("its OCI manifest is not a valid image manifest: {e}")))?;
+    let manifest: OciImageManifest = serde_json::from_slice(bytes).map_err(|e| {
+        bad(format!(
+            "its OCI manifest is not a valid image manifest: {e}"
+        ))
+    })?;
     if manifest.config.media_type != CONFIG_MEDIA_TYPE {
         return Err(bad(format!(
             "its config has media type `{}`, expected `{CONFIG_MEDIA_TYPE}` (is it a container image?)",
@@ -160,9 +169,10 @@ pub fn parse_remote(bytes: &[u8]) -> Result<RemoteSkill, RegistryError> {
         )));
     }
     let annotations = manifest.annotations.clone().unwrap_or_default();
-    let skill_text = annotations.get(ANNOTATION_MANIFEST).cloned().ok_or_else(|| {
-        RegistryError::NoDeclaration
-    })?;
+    let skill_text = annotations
+        .get(ANNOTATION_MANIFEST)
+        .cloned()
+        .ok_or(RegistryError::NoDeclaration)?;
     let skill = crate::manifest::parse(&skill_text)?;
     Ok(RemoteSkill {
         layer: layer.clone(),

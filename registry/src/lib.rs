@@ -31,15 +31,15 @@ pub mod store;
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
 pub use imports::{ImportCheck, ImportClass, check_imports};
 pub use lock::{LockFile, LockedSkill};
-pub use oci::{Pinned, RegistryClient, RegistryOptions};
-pub use reference::{OciRef, SkillRef};
-pub use store::{InstalledSkill, Store};
-/// The OCI client crate, for its reference and auth types.
-pub use oci_client;
 pub use manifest::{
     Access, ByteSize, Capabilities, EnvName, ExecGrant, FsGrant, FsPath, FsRoot, HostPattern,
     HttpPattern, Limits, Manifest, SecretGrant, SkillName, Timeout,
 };
+pub use oci::{Pinned, RegistryClient, RegistryOptions};
+/// The OCI client crate, for its reference and auth types.
+pub use oci_client;
+pub use reference::{OciRef, SkillRef};
+pub use store::{InstalledSkill, Store};
 
 /// A manifest that could not be parsed or is not valid.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +76,13 @@ pub enum RegistryError {
     Reference { input: String, reason: String },
     #[error("not a chitin skill: {0}")]
     NotASkill(String),
-    #[error("the artifact declares no capabilities (no `dev.chitin.skill.manifest` annotation): it was not published by `chitin skill push`; rebuild it with a skill.toml and push it with chitin")]
+    #[error(
+        "the artifact declares no capabilities (no `dev.chitin.skill.manifest` annotation): it was not published by `chitin skill push`; rebuild it with a skill.toml and push it with chitin"
+    )]
     NoDeclaration,
-    #[error("{what}: digest mismatch, expected {expected}, got {actual}; the registry or the file served something else than what was named")]
+    #[error(
+        "{what}: digest mismatch, expected {expected}, got {actual}; the registry or the file served something else than what was named"
+    )]
     DigestMismatch {
         what: String,
         expected: String,
@@ -94,7 +98,9 @@ pub enum RegistryError {
     },
     #[error("{0}: not found in the registry")]
     NotFound(String),
-    #[error("{0}: the registry refused the credentials (or needs some); log in with `chitin registry login {0}` or set CHITIN_REGISTRY_USERNAME and CHITIN_REGISTRY_PASSWORD")]
+    #[error(
+        "{0}: the registry refused the credentials (or needs some); log in with `chitin registry login {0}` or set CHITIN_REGISTRY_USERNAME and CHITIN_REGISTRY_PASSWORD"
+    )]
     Unauthorized(String),
     #[error("{what}: the registry answered HTTP {status}")]
     Status { status: u16, what: String },

@@ -96,7 +96,11 @@ impl LockFile {
                     if have.manifest_digest != want.digest {
                         out.push(format!(
                             "{}: installed {} ({}), locked {} ({})",
-                            want.name, have.version, have.manifest_digest, want.version, want.digest
+                            want.name,
+                            have.version,
+                            have.manifest_digest,
+                            want.version,
+                            want.digest
                         ));
                     }
                     if have.grants != want.grants {

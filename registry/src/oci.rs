@@ -15,9 +15,9 @@ use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::RegistryError;
 use crate::artifact::{Artifact, MAX_MANIFEST_BYTES};
 use crate::reference::{OciRef, is_loopback_registry};
-use crate::RegistryError;
 
 /// How to reach registries.
 #[derive(Debug, Clone)]
@@ -292,7 +292,7 @@ impl RegistryClient {
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
         while let Some(chunk) = stream.stream.next().await {
-            let chunk = chunk.map_err(|e| RegistryError::Transport(format!("reading {digest}: {e}")))?;
+            let chunk = chunk.map_err(|e| body_error(e, digest, received, size))?;
             received += chunk.len() as u64;
             if received > size {
                 return Err(RegistryError::TooLarge {
@@ -334,18 +334,77 @@ pub fn best_match(tags: &[String], range: &semver::VersionReq) -> Option<String>
         .map(|(_, t)| t.clone())
 }
 
+/// A reqwest error with its whole cause chain (its own text leaves the cause out).
 fn transport(e: reqwest::Error, url: &str) -> RegistryError {
-    if e.is_timeout() {
-        RegistryError::Transport(format!("{url}: timed out"))
-    } else {
-        RegistryError::Transport(format!("{url}: {e}"))
+    if is_timeout(&e) {
+        return RegistryError::Transport(format!("{url}: timed out"));
     }
+    RegistryError::Transport(format!("{url}: {}", with_causes(&e)))
+}
+
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<reqwest::Error>()
+            && r.is_timeout()
+        {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        cur = cause.source();
+    }
+    text
+}
+
+/// An error while streaming a blob body: oci-client's own digest check (reported as
+/// an io error) becomes a digest mismatch; timeouts say so; anything else keeps its
+/// cause ("end of file before message length reached").
+fn body_error(e: std::io::Error, digest: &str, received: u64, size: u64) -> RegistryError {
+    if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<oci_client::errors::DigestError>())
+    {
+        return RegistryError::DigestMismatch {
+            what: format!("blob ({received} of {size} bytes received)"),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        };
+    }
+    if is_timeout(&e) {
+        return RegistryError::Transport(format!(
+            "reading {digest}: timed out after {received} of {size} bytes"
+        ));
+    }
+    RegistryError::Transport(format!(
+        "reading {digest} ({received} of {size} bytes received): {}",
+        with_causes(&e)
+    ))
 }
 
 fn check_status(status: reqwest::StatusCode, r: &Reference) -> Result<(), RegistryError> {
     match status.as_u16() {
         200..=299 => Ok(()),
-        401 | 403 => Err(RegistryError::Unauthorized(r.resolve_registry().to_string())),
+        401 | 403 => Err(RegistryError::Unauthorized(
+            r.resolve_registry().to_string(),
+        )),
         404 => Err(RegistryError::NotFound(r.whole())),
         code => Err(RegistryError::Status {
             status: code,
@@ -362,14 +421,15 @@ fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> Regist
             RegistryError::Unauthorized(r.resolve_registry().to_string())
         }
         E::ImageManifestNotFoundError(_) => RegistryError::NotFound(r.whole()),
-        E::ServerError { code: 401 | 403, .. } => {
-            RegistryError::Unauthorized(r.resolve_registry().to_string())
-        }
+        E::ServerError {
+            code: 401 | 403, ..
+        } => RegistryError::Unauthorized(r.resolve_registry().to_string()),
         E::ServerError { code: 404, .. } => RegistryError::NotFound(r.whole()),
         E::ServerError { code, .. } => RegistryError::Status {
             status: code,
             what: r.whole(),
         },
+        E::RequestError(e) => transport(e, r.resolve_registry()),
         other => RegistryError::Transport(format!("{}: {other}", r.resolve_registry())),
     }
 }
@@ -434,7 +494,9 @@ pub fn auth_for(registry: &str) -> RegistryAuth {
         return RegistryAuth::Basic(user, pass);
     }
     match docker_credential::get_credential(registry) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => RegistryAuth::Basic(u, p),
+        Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
+            RegistryAuth::Basic(u, p)
+        }
         Ok(docker_credential::DockerCredential::IdentityToken(t)) => RegistryAuth::Bearer(t),
         Err(_) => RegistryAuth::Anonymous,
     }
@@ -446,9 +508,16 @@ mod tests {
 
     #[test]
     fn semver_ranges_pick_the_highest_match() {
-        let tags: Vec<String> = ["1.0.0", "1.2.0", "v1.3.1", "2.0.0", "latest", "1.4.0-beta.1"]
-            .map(String::from)
-            .to_vec();
+        let tags: Vec<String> = [
+            "1.0.0",
+            "1.2.0",
+            "v1.3.1",
+            "2.0.0",
+            "latest",
+            "1.4.0-beta.1",
+        ]
+        .map(String::from)
+        .to_vec();
         let r = |s: &str| semver::VersionReq::parse(s).unwrap();
         assert_eq!(best_match(&tags, &r("^1.2")).as_deref(), Some("v1.3.1"));
         assert_eq!(best_match(&tags, &r("~1.2")).as_deref(), Some("1.2.0"));

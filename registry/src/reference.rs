@@ -31,7 +31,11 @@ pub struct OciRef {
 impl OciRef {
     /// `registry/repository` without tag or digest.
     pub fn repository(&self) -> String {
-        format!("{}/{}", self.reference.registry(), self.reference.repository())
+        format!(
+            "{}/{}",
+            self.reference.registry(),
+            self.reference.repository()
+        )
     }
 
     /// Is the registry on this machine (plain HTTP is allowed there)?
@@ -87,7 +91,9 @@ impl FromStr for SkillRef {
         };
         // A semver range is not a valid tag; split it off before the OCI parser sees it.
         let (base, range) = match s.rsplit_once(':') {
-            Some((base, tag)) if !tag.contains('/') && !s.contains('@') && looks_like_range(tag) => {
+            Some((base, tag))
+                if !tag.contains('/') && !s.contains('@') && looks_like_range(tag) =>
+            {
                 let req = semver::VersionReq::parse(tag)
                     .map_err(|e| bad(format!("`{tag}` is not a semver range: {e}")))?;
                 (base, Some(req))

@@ -129,7 +129,11 @@ impl Store {
     }
 
     /// Move a verified temp file into the store under its digest.
-    pub fn commit_blob(&self, tmp: tempfile::TempPath, digest: &str) -> Result<PathBuf, RegistryError> {
+    pub fn commit_blob(
+        &self,
+        tmp: tempfile::TempPath,
+        digest: &str,
+    ) -> Result<PathBuf, RegistryError> {
         let dest = self.blob_path(digest)?;
         tmp.persist(&dest)
             .map_err(|e| RegistryError::Io(dest.clone(), e.error))?;
@@ -141,7 +145,8 @@ impl Store {
     pub fn put_blob(&self, bytes: &[u8]) -> Result<String, RegistryError> {
         let digest = crate::artifact::sha256_digest(bytes);
         let tmp = self.temp_file()?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
@@ -165,9 +170,19 @@ impl Store {
         Ok(bytes)
     }
 
-    /// Record an installed skill (insert or replace), in one transaction.
-    pub fn record(&mut self, skill: &InstalledSkill) -> Result<(), RegistryError> {
-        let tx = self.conn.transaction().map_err(index_err)?;
+    /// Record an installed skill (insert or replace) in one transaction, and, before it
+    /// commits, hand the resulting list to `then` (which writes the lock file). The
+    /// transaction takes the write lock at once (`BEGIN IMMEDIATE`), so two installs
+    /// at once are serialized and the lock file always lists both.
+    pub fn record(
+        &mut self,
+        skill: &InstalledSkill,
+        then: impl FnOnce(&[InstalledSkill]) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(index_err)?;
         tx.execute(
             "INSERT OR REPLACE INTO skills (name, reference, repository, tag, version,
                  manifest_digest, wasm_digest, manifest, grants, tools, unsigned)
@@ -187,36 +202,40 @@ impl Store {
             ],
         )
         .map_err(index_err)?;
+        then(&list_in(&tx)?)?;
         tx.commit().map_err(index_err)
     }
 
-    /// Remove a skill from the index. Returns whether it was there.
-    pub fn remove(&mut self, name: &str) -> Result<bool, RegistryError> {
-        let n = self
+    /// Remove a skill from the index, handing the remaining list to `then` before the
+    /// transaction commits (as [`Store::record`]). Returns whether it was there.
+    pub fn remove(
+        &mut self,
+        name: &str,
+        then: impl FnOnce(&[InstalledSkill]) -> Result<(), RegistryError>,
+    ) -> Result<bool, RegistryError> {
+        let tx = self
             .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(index_err)?;
+        let n = tx
             .execute("DELETE FROM skills WHERE name = ?1", [name])
             .map_err(index_err)?;
+        if n > 0 {
+            then(&list_in(&tx)?)?;
+        }
+        tx.commit().map_err(index_err)?;
         Ok(n > 0)
     }
 
     pub fn get(&self, name: &str) -> Result<Option<InstalledSkill>, RegistryError> {
         self.conn
-            .query_row(
-                &format!("{SELECT} WHERE name = ?1"),
-                [name],
-                row_to_skill,
-            )
+            .query_row(&format!("{SELECT} WHERE name = ?1"), [name], row_to_skill)
             .optional()
             .map_err(index_err)
     }
 
     pub fn list(&self) -> Result<Vec<InstalledSkill>, RegistryError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{SELECT} ORDER BY name"))
-            .map_err(index_err)?;
-        let rows = stmt.query_map([], row_to_skill).map_err(index_err)?;
-        rows.collect::<Result<_, _>>().map_err(index_err)
+        list_in(&self.conn)
     }
 
     /// Delete blobs no installed skill refers to. Returns (files, bytes) removed.
@@ -226,10 +245,17 @@ impl Store {
             .into_iter()
             .map(|s| s.wasm_digest.trim_start_matches("sha256:").to_string())
             .collect();
-        keep.extend(keep_extra.iter().map(|d| d.trim_start_matches("sha256:").to_string()));
+        keep.extend(
+            keep_extra
+                .iter()
+                .map(|d| d.trim_start_matches("sha256:").to_string()),
+        );
         let dir = self.root.join("blobs/sha256");
         let mut removed = (0, 0);
-        for entry in std::fs::read_dir(&dir).map_err(|e| RegistryError::Io(dir.clone(), e))?.flatten() {
+        for entry in std::fs::read_dir(&dir)
+            .map_err(|e| RegistryError::Io(dir.clone(), e))?
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().to_string();
             if !keep.contains(&name) {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
@@ -241,6 +267,14 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+fn list_in(conn: &Connection) -> Result<Vec<InstalledSkill>, RegistryError> {
+    let mut stmt = conn
+        .prepare(&format!("{SELECT} ORDER BY name"))
+        .map_err(index_err)?;
+    let rows = stmt.query_map([], row_to_skill).map_err(index_err)?;
+    rows.collect::<Result<_, _>>().map_err(index_err)
 }
 
 const SELECT: &str = "SELECT name, reference, repository, tag, version, manifest_digest,
@@ -306,7 +340,7 @@ mod tests {
         let mut store = Store::open(&dir.path().join("store"), &dir.path().join("db")).unwrap();
         let kept = store.put_blob(b"kept").unwrap();
         let dropped = store.put_blob(b"dropped").unwrap();
-        store.record(&sample("a", &kept)).unwrap();
+        store.record(&sample("a", &kept), |_| Ok(())).unwrap();
         assert_eq!(store.get("a").unwrap().unwrap().wasm_digest, kept);
         assert_eq!(store.list().unwrap().len(), 1);
         assert_eq!(store.gc(&[]).unwrap().0, 1);
@@ -314,8 +348,18 @@ mod tests {
         assert_eq!(store.read_blob(&kept).unwrap(), b"kept");
         // Tampering on disk is detected at read.
         std::fs::write(store.blob_path(&kept).unwrap(), b"evil").unwrap();
-        assert!(matches!(store.read_blob(&kept), Err(RegistryError::DigestMismatch { .. })));
-        assert!(store.remove("a").unwrap());
-        assert!(!store.remove("a").unwrap());
+        assert!(matches!(
+            store.read_blob(&kept),
+            Err(RegistryError::DigestMismatch { .. })
+        ));
+        assert!(
+            store
+                .remove("a", |left| {
+                    assert!(left.is_empty());
+                    Ok(())
+                })
+                .unwrap()
+        );
+        assert!(!store.remove("a", |_| Ok(())).unwrap());
     }
 }

@@ -7,6 +7,8 @@
 //! let skill = fx.load("probe");
 //! ```
 
+pub mod real_registry;
+
 pub mod fake_registry;
 
 use std::collections::BTreeMap;

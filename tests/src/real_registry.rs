@@ -20,7 +20,11 @@ impl RealRegistry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Self {
         let bin = which_registry();
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let auth = match htpasswd {
             Some((user, pass)) => {
@@ -51,10 +55,17 @@ impl RealRegistry {
             .expect("starting docker-registry (installed by scripts/setup.sh)");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not start on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { addr, child, _dir: dir }
+        Self {
+            addr,
+            child,
+            _dir: dir,
+        }
     }
 
     /// `127.0.0.1:<port>/<repo>`
@@ -76,5 +87,7 @@ fn which_registry() -> PathBuf {
             return p.into();
         }
     }
-    panic!("docker-registry is not installed; run scripts/setup.sh (Debian package docker-registry)")
+    panic!(
+        "docker-registry is not installed; run scripts/setup.sh (Debian package docker-registry)"
+    )
 }

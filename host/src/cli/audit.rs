@@ -88,12 +88,17 @@ async fn report_from_registry(
     let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
-    let config_digest = config_desc["digest"].as_str().unwrap_or_default().to_string();
+    let config_digest = config_desc["digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let config_size = config_desc["size"].as_u64().unwrap_or(0);
     let size = raw["layers"][0]["size"].as_u64().unwrap_or(0);
     let mut imports = Vec::new();
     let mut exports = Vec::new();
-    if config_size <= chitin_registry::artifact::MAX_CONFIG_BYTES as u64 && !config_digest.is_empty() {
+    if config_size <= chitin_registry::artifact::MAX_CONFIG_BYTES as u64
+        && !config_digest.is_empty()
+    {
         let tmp = tempfile::NamedTempFile::new()?.into_temp_path();
         if client
             .pull_blob_to(&pinned.reference, &config_digest, config_size, &tmp, |_| {})
@@ -109,7 +114,9 @@ async fn report_from_registry(
         source: pinned.reference.whole(),
         digest,
         size,
-        manifest: parse_remote(&bytes).map(|r| r.skill).map_err(|e| e.to_string()),
+        manifest: parse_remote(&bytes)
+            .map(|r| r.skill)
+            .map_err(|e| e.to_string()),
         imports,
         exports,
         granted: None,
@@ -124,7 +131,13 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
     } else if let Some(installed) = super::lifecycle::open_store()?.get(target)? {
         let store = super::lifecycle::open_store()?;
         let wasm = store.read_blob(&installed.wasm_digest)?;
-        let mut r = report_from_bytes(format!("{} (installed from {})", installed.name, installed.reference), &wasm)?;
+        let mut r = report_from_bytes(
+            format!(
+                "{} (installed from {})",
+                installed.name, installed.reference
+            ),
+            &wasm,
+        )?;
         r.digest = installed.manifest_digest.clone();
         r.granted = Some(installed.grants.clone());
         r

@@ -130,7 +130,8 @@ pub fn push(args: PushArgs) -> Result<u8, Exit> {
 }
 
 fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
-    let wasm = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let wasm =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let artifact = Artifact::from_component(wasm)
         .with_context(|| format!("{} is not a publishable skill", args.file.display()))?;
     let target = match args.reference.parse::<SkillRef>()? {
@@ -177,11 +178,18 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
     let m = &prepared.manifest;
     let mut plan = format!(
         "{} {} — {}\n  from   {}\n  digest {}\n",
-        m.skill.name, m.skill.version, m.skill.description, prepared.reference, prepared.manifest_digest
+        m.skill.name,
+        m.skill.version,
+        m.skill.description,
+        prepared.reference,
+        prepared.manifest_digest
     );
     let diff = prepared.diff();
     if let Some(prev) = &prepared.previous {
-        plan.push_str(&format!("  replaces {} ({})\n", prev.version, prev.manifest_digest));
+        plan.push_str(&format!(
+            "  replaces {} ({})\n",
+            prev.version, prev.manifest_digest
+        ));
         for a in &diff.added {
             plan.push_str(&format!("  + {a}\n"));
         }
@@ -199,7 +207,11 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
         }
     }
     let lines = super::display::capability_lines(m, None);
-    plan.push_str(if lines.is_empty() { "  asks for no capabilities\n" } else { "  asks for:\n" });
+    plan.push_str(if lines.is_empty() {
+        "  asks for no capabilities\n"
+    } else {
+        "  asks for:\n"
+    });
     for (kind, text) in lines {
         plan.push_str(&format!("    {kind:<7} {text}\n"));
     }
@@ -218,7 +230,9 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
     if !std::io::stdin().is_terminal() {
         return Err(Exit(
             exit::NOT_APPROVED,
-            anyhow::anyhow!("not approved: there is no terminal to ask on; pass --yes to grant what the skill declares"),
+            anyhow::anyhow!(
+                "not approved: there is no terminal to ask on; pass --yes to grant what the skill declares"
+            ),
         ));
     }
     eprint!("Install with these grants? [y/N] ");
@@ -227,7 +241,10 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(Exit(exit::NOT_APPROVED, anyhow::anyhow!("not approved; nothing was installed")))
+        Err(Exit(
+            exit::NOT_APPROVED,
+            anyhow::anyhow!("not approved; nothing was installed"),
+        ))
     }
 }
 
@@ -270,7 +287,9 @@ fn install_one(
                 prepared.manifest_digest
             );
         }
-        return Ok(json!({ "name": prepared.name(), "status": "unchanged", "digest": prepared.manifest_digest }));
+        return Ok(
+            json!({ "name": prepared.name(), "status": "unchanged", "digest": prepared.manifest_digest }),
+        );
     }
     approve(&prepared, yes)?;
     let grants = prepared.manifest.capabilities.clone();
@@ -282,7 +301,9 @@ fn install_one(
             name, installed.version, installed.manifest_digest
         );
     }
-    Ok(json!({ "name": name, "status": "installed", "version": installed.version, "digest": installed.manifest_digest }))
+    Ok(
+        json!({ "name": name, "status": "installed", "version": installed.version, "digest": installed.manifest_digest }),
+    )
 }
 
 pub fn install(args: InstallArgs) -> Result<u8, Exit> {
@@ -299,7 +320,10 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
     let mut results = Vec::new();
     if args.locked {
         if args.reference.is_some() {
-            return Err(Exit(exit::USAGE, anyhow::anyhow!("--locked installs what the lock file lists; give no reference")));
+            return Err(Exit(
+                exit::USAGE,
+                anyhow::anyhow!("--locked installs what the lock file lists; give no reference"),
+            ));
         }
         let lock = LockFile::read(&lock_path)
             .with_context(|| format!("reading the lock file {}", lock_path.display()))?;
@@ -321,7 +345,12 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
                 .filter(|l| !declared.contains(l))
                 .collect();
             if !wider.is_empty() {
-                return Err(anyhow::anyhow!("{}: the lock file grants more than the skill declares: {}", entry.name, wider.join("; ")).into());
+                return Err(anyhow::anyhow!(
+                    "{}: the lock file grants more than the skill declares: {}",
+                    entry.name,
+                    wider.join("; ")
+                )
+                .into());
             }
             let mut prepared = prepared;
             prepared.reference = entry.reference.clone();
@@ -338,13 +367,25 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         }
         // `install --locked` must reproduce the lock, not rewrite it from the tags.
         lock.write(&lock_path)?;
-        eprintln!("   Installed {} skill(s) exactly as locked", lock.skills.len());
+        eprintln!(
+            "   Installed {} skill(s) exactly as locked",
+            lock.skills.len()
+        );
         return Ok(exit::OK);
     }
     let Some(reference) = args.reference.as_deref() else {
-        return Err(Exit(exit::USAGE, anyhow::anyhow!("give a reference to install, or --locked")));
+        return Err(Exit(
+            exit::USAGE,
+            anyhow::anyhow!("give a reference to install, or --locked"),
+        ));
     };
-    results.push(install_one(&mut installer, &rt, reference, args.yes, args.json)?);
+    results.push(install_one(
+        &mut installer,
+        &rt,
+        reference,
+        args.yes,
+        args.json,
+    )?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
@@ -384,7 +425,9 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
         return Ok(exit::OK);
     }
     if skills.is_empty() {
-        eprintln!("No skills installed. Install one with `chitin skill install <registry/repo:tag>`.");
+        eprintln!(
+            "No skills installed. Install one with `chitin skill install <registry/repo:tag>`."
+        );
     }
     for s in skills {
         let tools = s.tools.as_array().map_or(0, Vec::len);
@@ -408,7 +451,10 @@ pub fn remove(args: NameArgs) -> Result<u8, Exit> {
     if !installer.remove(&args.name)? {
         return Err(chitin_host::HostError::NotInstalled(args.name).into());
     }
-    eprintln!("     Removed {} (its files go at the next `chitin skill gc`)", args.name);
+    eprintln!(
+        "     Removed {} (its files go at the next `chitin skill gc`)",
+        args.name
+    );
     Ok(exit::OK)
 }
 
@@ -432,9 +478,7 @@ pub fn gc() -> Result<u8, Exit> {
         wasm_digests.push(s.wasm_digest.trim_start_matches("sha256:").to_string());
     }
     let compiled = runtime.engine().gc_cache(&wasm_digests)?;
-    eprintln!(
-        "     Removed {files} blob(s), {bytes} bytes, and {compiled} compiled file(s)"
-    );
+    eprintln!("     Removed {files} blob(s), {bytes} bytes, and {compiled} compiled file(s)");
     Ok(exit::OK)
 }
 
@@ -466,6 +510,10 @@ pub fn login(args: LoginArgs) -> Result<u8, Exit> {
     };
     let path = chitin_registry::oci::credentials_path();
     chitin_registry::oci::store_credentials(&path, &args.registry, &args.username, &password)?;
-    eprintln!("   Logged in to {} (credentials in {})", args.registry, path.display());
+    eprintln!(
+        "   Logged in to {} (credentials in {})",
+        args.registry,
+        path.display()
+    );
     Ok(exit::OK)
 }
