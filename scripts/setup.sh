@@ -25,4 +25,6 @@ install_crate() { # name version binary
 }
 install_crate wasm-component-ld 0.5.17 wasm-component-ld
 install_crate wasm-tools 1.240.0 wasm-tools
+# wasm-pkg-tools, for the interop tests (chitin pushes, wkg pulls, and back).
+install_crate wkg 0.16.1 wkg
 log "toolchain ready"

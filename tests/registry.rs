@@ -390,3 +390,47 @@ fn remote_audit_fetches_no_code() {
     );
     assert!(!user.home.path().join("cache/compiled").exists());
 }
+
+/// wasm-pkg-tools' `wkg`, installed by scripts/setup.sh.
+fn wkg() -> Command {
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
+    let bin = home.join("bin/wkg");
+    assert!(bin.exists(), "{} is missing; run scripts/setup.sh", bin.display());
+    Command::new(bin)
+}
+
+#[test]
+fn interop_with_wkg_both_ways() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    // chitin pushes, wkg pulls the same component.
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    push(&user, &file, &reg.repo("acme/fs:0.1.0"));
+    let pulled = user.ws.path().join("pulled.wasm");
+    let out = wkg()
+        .args(["oci", "pull", &reg.repo("acme/fs:0.1.0"), "-o", pulled.to_str().unwrap()])
+        .args(["--insecure", &reg.addr])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "wkg oci pull: {}", stderr(&out));
+    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&file).unwrap());
+
+    // wkg pushes a plain component: chitin audits it and explains why it will not install.
+    let raw = chitin_tests::skills_dir().join("raw/file-search.wasm");
+    let out = wkg()
+        .args(["oci", "push", &reg.repo("acme/plain:0.1.0"), raw.to_str().unwrap()])
+        .args(["--insecure", &reg.addr])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "wkg oci push: {}", stderr(&out));
+    let out = user.chitin(&["skill", "audit", &reg.repo("acme/plain:0.1.0")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("declares no capabilities"), "{text}");
+    let out = user.chitin(&["skill", "install", &reg.repo("acme/plain:0.1.0"), "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("chitin skill push"), "{}", stderr(&out));
+    assert!(user.list().is_empty());
+}
