@@ -2,6 +2,7 @@
 //! (results); `--json` prints one JSON document on stdout for scripts.
 
 mod audit;
+mod author;
 mod display;
 mod run;
 
@@ -51,6 +52,10 @@ enum SkillCommand {
     Audit(audit::AuditArgs),
     /// Embed a `skill.toml` manifest into a component.
     Pack(audit::PackArgs),
+    /// Create a skill project in Rust, JavaScript, Python or C.
+    New(author::NewArgs),
+    /// Build a skill project into `<name>.wasm` with its manifest embedded.
+    Build(author::BuildArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -70,6 +75,8 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Tools(args)) => run::tools(args),
         Command::Skill(SkillCommand::Audit(args)) => audit::audit(args),
         Command::Skill(SkillCommand::Pack(args)) => audit::pack(args),
+        Command::Skill(SkillCommand::New(args)) => author::new(args),
+        Command::Skill(SkillCommand::Build(args)) => author::build(args),
         Command::Log(args) => audit::log(args),
     };
     match result {
