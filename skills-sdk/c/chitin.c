@@ -403,6 +403,11 @@ void chitin_log(chitin_level level, const char *message) {
 }
 
 #ifdef CHITIN_HAS_EXEC
+/* wasi-libc defines `stdout` and `stderr` as macros too, which breaks the generated
+ * `output` record's fields of the same names; the variables remain. */
+#undef stdout
+#undef stderr
+
 chitin_status chitin_exec(const char *program, const char *const *argv, size_t argc, const char *cwd,
                           chitin_output *output, chitin_buf *err) {
     skill_build_string_t prog;

@@ -48,6 +48,27 @@ except ImportError:  # Natively, for tests.
     _GuestBase = object
     IN_WASM = False
 
+
+def _optional(name):
+    """A bindings module that exists only when the manifest declares its capability.
+
+    Imported here, at the top: componentize-py snapshots the modules imported while it
+    builds, and a module first imported during a call is not there.
+    """
+    if not IN_WASM:
+        return None
+    try:
+        return __import__(f"wit_world.imports.{name}", fromlist=[name])
+    except ImportError:
+        return None
+
+
+_log_if = _optional("log")
+_exec_if = _optional("exec")
+_outgoing_handler = _optional("outgoing_handler")
+_http_types = _optional("wasi_http_types")
+_streams = _optional("streams")
+
 __all__ = [
     "Tools", "ToolError", "invalid_input", "denied", "failed", "from_os_error",
     "resolve", "WORKSPACE", "HOME", "request", "Response", "run", "Output", "log",
@@ -205,9 +226,7 @@ class _Log:
         if not IN_WASM:
             print(f"[{level}] {message}", file=_sys.stderr)
             return
-        from wit_world.imports import log as _host_log
-
-        _host_log.log(getattr(_host_log.Level, level.upper()), str(message))
+        _log_if.log(getattr(_log_if.Level, level.upper()), str(message))
 
     def trace(self, message):
         self._emit("trace", message)
@@ -267,12 +286,10 @@ def run(program, args, cwd=None):
     """
     if not IN_WASM:
         raise failed(f"cannot run `{program}`: exec is only available inside the chitin host")
+    if _exec_if is None:
+        raise denied(f"cannot run `{program}`: the skill declares no `exec` in skill.toml")
     try:
-        from wit_world.imports import exec as _exec
-    except ImportError:
-        raise denied(f"cannot run `{program}`: the skill declares no `exec` in skill.toml") from None
-    try:
-        out = _exec.run(program, list(args), cwd)
+        out = _exec_if.run(program, list(args), cwd)
     except _Err as e:
         raise _from_wit_error(e.value) from None
     return Output(out.status, bytes(out.stdout), bytes(out.stderr), out.truncated)
@@ -328,6 +345,8 @@ def request(method, url, headers=None, body=None, follow_redirects=True):
     """
     if not IN_WASM:
         raise failed(f"cannot {method} {url}: HTTP is only available inside the chitin host")
+    if _outgoing_handler is None:
+        raise denied(f"cannot {method} {url}: the skill declares no `http` in skill.toml")
     headers = list((headers or {}).items())
     body = body.encode() if isinstance(body, str) else (body or b"")
     for _ in range(MAX_REDIRECTS + 1):
@@ -351,10 +370,7 @@ def get(url, headers=None):
 
 
 def _send(method, url, headers, body):
-    from wit_world.imports import outgoing_handler
-    from wit_world.imports import streams
-    from wit_world.imports import wasi_http_types as ht
-
+    outgoing_handler, streams, ht = _outgoing_handler, _streams, _http_types
     parts = _urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid_input(f"invalid URL {url!r}: only absolute http and https URLs are supported")
@@ -397,7 +413,9 @@ def _send(method, url, headers, body):
                     pollable.block()
                 continue
             break
-    if isinstance(answer.value, _Err) or not hasattr(answer.value, "value"):
+    # option<result<result<incoming-response, error-code>>>: the outer result is an
+    # error only when the response was already taken.
+    if isinstance(answer, _Err):
         raise failed(f"request to {url} failed: no response")
     inner = answer.value
     if isinstance(inner, _Err):

@@ -133,6 +133,7 @@ const WIT_FILES: &[(&str, &str)] = &[
 /// The SDK module of each language, supplied to builds of projects that have none.
 const JS_SDK: &[(&str, &str)] = &[
     ("chitin.js", include_str!("../../../skills-sdk/js/chitin.js")),
+    ("chitin-http.js", include_str!("../../../skills-sdk/js/chitin-http.js")),
     ("chitin-node.mjs", include_str!("../../../skills-sdk/js/chitin-node.mjs")),
 ];
 const PY_SDK: &[(&str, &str)] = &[("chitin.py", include_str!("../../../skills-sdk/python/chitin.py"))];

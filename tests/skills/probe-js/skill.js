@@ -5,7 +5,8 @@
 
 import { run } from 'chitin:skill/exec@0.1.0';
 import { getStdout } from 'wasi:cli/stdout@0.2.12';
-import { Tools, env, envAll, failed, fs, http, invalidInput, outputText } from './chitin.js';
+import { Tools, env, envAll, failed, fs, invalidInput, outputText } from './chitin.js';
+import { request } from './chitin-http.js';
 
 const object = (properties = {}, required = Object.keys(properties)) => ({ type: 'object', properties, required });
 const str = { type: 'string' };
@@ -64,7 +65,7 @@ const tools = new Tools()
   .tool('http', 'Send an HTTP request (redirects followed)',
     object({ url: str, method: str, headers: { type: 'object' }, body: str }, ['url']),
     ({ url, method, headers, body }) => {
-      const r = http.request(url, { method, headers, body });
+      const r = request(url, { method, headers, body });
       return { status: r.status, headers: r.headers, body: r.text(), url: r.url };
     })
   .tool('exec', 'Run a program through the host',
