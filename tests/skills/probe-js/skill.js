@@ -61,7 +61,10 @@ const tools = new Tools()
   .tool('write_file', 'Write a text file (created or truncated)', object({ path: str, content: str }),
     ({ path, content }) => ({ written: fs.writeFile(path, content) }))
   .tool('list_dir', 'List the names in a directory, sorted', object({ path: str }), ({ path }) => fs.listDir(path))
-  .tool('stat', 'Describe a file or directory', object({ path: str }), ({ path }) => fs.stat(path))
+  .tool('stat', 'Describe a file or directory', object({ path: str }), ({ path }) => {
+    const s = fs.stat(path);
+    return { kind: s.kind, len: s.size, readonly: null, symlink: s.symlink }; // WASI has no permission bits;
+  })
   .tool('http', 'Send an HTTP request (redirects followed)',
     object({ url: str, method: str, headers: { type: 'object' }, body: str }, ['url']),
     ({ url, method, headers, body }) => {
