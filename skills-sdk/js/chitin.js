@@ -265,6 +265,17 @@ export function listDir(path) {
   }
 }
 
+/** Create a folder (its parent must exist); nothing happens when it exists already. */
+export function mkdir(path) {
+  const what = `create folder ${path}`;
+  const [dir, rel] = locate(path, what);
+  try {
+    dir.createDirectoryAt(rel);
+  } catch (e) {
+    if (e?.payload !== 'exist') throw fsError(e, what);
+  }
+}
+
 /** `{ kind: 'file' | 'dir' | 'other', size, symlink }`, following symlinks. */
 export function stat(path) {
   const what = `stat ${path}`;
@@ -290,7 +301,7 @@ export function exists(path) {
 }
 
 /** The file functions as one object: `fs.readText(path)`. */
-export const fs = { readBytes, readText, writeFile, listDir, stat, exists, resolve, grantedFolders };
+export const fs = { readBytes, readText, writeFile, listDir, mkdir, stat, exists, resolve, grantedFolders };
 
 // ------------------------------------------------------------------ environment
 

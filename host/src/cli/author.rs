@@ -577,7 +577,7 @@ fn build_js(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exi
     }
     let out = work.join("raw.wasm");
     // Engine features the manifest does not allow would add imports it does not cover.
-    let disable = if manifest.capabilities.http.is_empty() { "http" } else { "" };
+    let disable = if manifest.capabilities.http.is_empty() { "http,fetch-event" } else { "fetch-event" };
     let mut cmd = Command::new(node);
     cmd.args(["--input-type=module", "-e", COMPONENTIZE_JS])
         .env("CHITIN_COMPONENTIZE", &componentize)
