@@ -320,6 +320,34 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert_audited(&fx, "http", "127.0.0.2");
 } }
 
+/// Only the Python probe imports `wasi:sockets` (CPython's libc does, whatever the
+/// skill does): a raw connection must fail without reaching the server. (Today it fails
+/// inside the guest: componentize-py's standard library has no `socket` module. Below
+/// that, the host denies every address.)
+#[tokio::test]
+async fn raw_sockets_are_refused_python() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe-py");
+    let server = TestServer::start("127.0.0.1");
+    let r = fx
+        .call(
+            &probe,
+            "connect",
+            json!({"host": "127.0.0.1", "port": server.port}),
+        )
+        .await;
+    assert!(
+        matches!(r.outcome, Outcome::ToolError(_)),
+        "{:?}",
+        r.outcome
+    );
+    assert!(
+        server.requests().is_empty(),
+        "the raw connection reached the server"
+    );
+    still_serving(&fx, &probe).await;
+}
+
 // ---------------------------------------------------------------- secrets
 
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_injected_for_its_host_and_redacted_when_echoed(fx, probe, lang) {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chitin_host::{AuditLog, Grants, HostEnv, LoadedSkill, Outcome, Runtime, SkillEngine, SkillError};
+use chitin_host::{
+    AuditLog, Grants, HostEnv, LoadedSkill, Outcome, Runtime, SkillEngine, SkillError,
+};
 use serde_json::{Value, json};
 
 struct Host {
@@ -41,7 +43,12 @@ impl Host {
         self.runtime.load(&chitin_tests::skill_bytes(name)).unwrap()
     }
 
-    async fn call(&self, skill: &LoadedSkill, tool: &str, args: Value) -> Result<Value, SkillError> {
+    async fn call(
+        &self,
+        skill: &LoadedSkill,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, SkillError> {
         let grants = Grants::from_manifest(&skill.manifest, &self.env).unwrap();
         let report = self
             .runtime
@@ -66,7 +73,10 @@ async fn md_site_turns_the_docs_folder_into_html() {
         "docs/index.md",
         "# Home\n\nSee [the guide](guide/intro.md) and `<code>`.\n\n- one\n- two\n",
     );
-    host.write("docs/guide/intro.md", "# Intro\n\n<script>alert(1)</script>\n");
+    host.write(
+        "docs/guide/intro.md",
+        "# Intro\n\n<script>alert(1)</script>\n",
+    );
     host.write("secret.md", "# not in docs\n");
     std::fs::create_dir_all(host.workspace().join("site")).unwrap();
     let skill = host.load("md-site");
@@ -76,11 +86,20 @@ async fn md_site_turns_the_docs_folder_into_html() {
     let built = host.call(&skill, "build_site", json!({})).await.unwrap();
     assert_eq!(built["pages"], 2);
     let index = std::fs::read_to_string(host.workspace().join("site/index.html")).unwrap();
-    assert!(index.contains("<a href=\"guide/intro.html\">the guide</a>"), "{index}");
+    assert!(
+        index.contains("<a href=\"guide/intro.html\">the guide</a>"),
+        "{index}"
+    );
     assert!(index.contains("<code>&lt;code&gt;</code>"), "{index}");
-    assert!(index.contains("<ul><li>one</li><li>two</li></ul>"), "{index}");
+    assert!(
+        index.contains("<ul><li>one</li><li>two</li></ul>"),
+        "{index}"
+    );
     let intro = std::fs::read_to_string(host.workspace().join("site/guide/intro.html")).unwrap();
-    assert!(intro.contains("&lt;script&gt;"), "raw HTML is escaped: {intro}");
+    assert!(
+        intro.contains("&lt;script&gt;"),
+        "raw HTML is escaped: {intro}"
+    );
 
     // Only docs/ is readable: a page outside it is refused, not rendered.
     let err = host
@@ -106,7 +125,11 @@ async fn csv_stats_summarizes_groups_and_correlates() {
     assert_eq!(cols["columns"][1]["type"], "number");
     assert_eq!(cols["columns"][0]["type"], "text");
     let summary = host
-        .call(&skill, "summary", json!({"path": "data/sales.csv", "columns": ["amount"]}))
+        .call(
+            &skill,
+            "summary",
+            json!({"path": "data/sales.csv", "columns": ["amount"]}),
+        )
         .await
         .unwrap();
     let amount = &summary["columns"]["amount"];
@@ -123,18 +146,33 @@ async fn csv_stats_summarizes_groups_and_correlates() {
         .unwrap();
     assert_eq!(groups["groups"], json!({"north": 20.0, "south": 20.0}));
     let r = host
-        .call(&skill, "correlation", json!({"path": "data/sales.csv", "x": "amount", "y": "units"}))
+        .call(
+            &skill,
+            "correlation",
+            json!({"path": "data/sales.csv", "x": "amount", "y": "units"}),
+        )
         .await
         .unwrap();
     assert_eq!(r["n"], 3);
     assert_eq!(r["r"], 1.0);
     let err = host
-        .call(&skill, "summary", json!({"path": "data/sales.csv", "columns": ["nope"]}))
+        .call(
+            &skill,
+            "summary",
+            json!({"path": "data/sales.csv", "columns": ["nope"]}),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, SkillError::InvalidInput(ref m) if m.contains("region")), "{err:?}");
+    assert!(
+        matches!(err, SkillError::InvalidInput(ref m) if m.contains("region")),
+        "{err:?}"
+    );
     let err = host
-        .call(&skill, "columns", json!({"path": "/workspace/../../etc/passwd"}))
+        .call(
+            &skill,
+            "columns",
+            json!({"path": "/workspace/../../etc/passwd"}),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, SkillError::Denied(_)), "{err:?}");
@@ -150,19 +188,33 @@ async fn wordcount_counts_like_wc() {
         .call(&skill, "count", json!({"path": "notes/a.md"}))
         .await
         .unwrap();
-    assert_eq!((a["lines"].clone(), a["words"].clone(), a["bytes"].clone()), (json!(2), json!(7), json!(28)));
+    assert_eq!(
+        (a["lines"].clone(), a["words"].clone(), a["bytes"].clone()),
+        (json!(2), json!(7), json!(28))
+    );
     let b = host
         .call(&skill, "count", json!({"path": "notes/b.txt"}))
         .await
         .unwrap();
-    assert_eq!((b["bytes"].clone(), b["chars"].clone()), (json!(14), json!(12)));
+    assert_eq!(
+        (b["bytes"].clone(), b["chars"].clone()),
+        (json!(14), json!(12))
+    );
     let folder = host
-        .call(&skill, "count_folder", json!({"path": "notes", "extension": ".md"}))
+        .call(
+            &skill,
+            "count_folder",
+            json!({"path": "notes", "extension": ".md"}),
+        )
         .await
         .unwrap();
     assert_eq!(folder["total"]["files"], 1);
     let top = host
-        .call(&skill, "top_words", json!({"path": "notes/a.md", "limit": 1}))
+        .call(
+            &skill,
+            "top_words",
+            json!({"path": "notes/a.md", "limit": 1}),
+        )
         .await
         .unwrap();
     assert_eq!(top, json!([{"word": "the", "count": 3}]));

@@ -170,7 +170,9 @@ fn by_language(dir: &std::path::Path, rt: &tokio::runtime::Runtime) {
         );
         rows.push((lang, wasm.len(), compile, load, call));
     }
-    println!("\n| Language | Component | First compile | Load precompiled (p50 / p99) | Fresh instance + call (p50 / p99) |");
+    println!(
+        "\n| Language | Component | First compile | Load precompiled (p50 / p99) | Fresh instance + call (p50 / p99) |"
+    );
     println!("|---|---|---|---|---|");
     for (lang, size, compile, load, call) in rows {
         println!(

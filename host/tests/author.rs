@@ -113,13 +113,20 @@ fn native_test(project: &Path, program: &str, args: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert_ok(&out, &format!("the native test ({program} {})", args.join(" ")));
+    assert_ok(
+        &out,
+        &format!("the native test ({program} {})", args.join(" ")),
+    );
 }
 
 #[test]
 fn javascript_project_builds_runs_and_tests() {
     let project = new_build_run("js", None);
-    native_test(&project, "node", &["--import", "./chitin-node.mjs", "--test"]);
+    native_test(
+        &project,
+        "node",
+        &["--import", "./chitin-node.mjs", "--test"],
+    );
 }
 
 #[test]
@@ -159,7 +166,10 @@ fn rust_project_builds_runs_and_refuses_undeclared_imports() {
     let err = text(&out.stderr);
     assert!(err.contains("chitin:skill/exec"), "{err}");
     assert!(err.contains("declare `exec`"), "{err}");
-    assert!(!wasm.exists(), "nothing is written when the imports are not covered");
+    assert!(
+        !wasm.exists(),
+        "nothing is written when the imports are not covered"
+    );
 }
 
 #[test]
@@ -204,7 +214,11 @@ fn build_explains_what_it_needs() {
     let home = root.path().join("home");
     let out = chitin(root.path(), &home, &["skill", "build"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("chitin skill new"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("chitin skill new"),
+        "{}",
+        text(&out.stderr)
+    );
     std::fs::write(
         root.path().join("skill.toml"),
         "[skill]\nname = \"x\"\nversion = \"0.1.0\"\n",
@@ -212,7 +226,11 @@ fn build_explains_what_it_needs() {
     .unwrap();
     let out = chitin(root.path(), &home, &["skill", "build"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--lang"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--lang"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = chitin(root.path(), &home, &["skill", "new", "Bad Name"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let out = chitin(root.path(), &home, &["skill", "new", "x", "--dir", "."]);

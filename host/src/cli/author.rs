@@ -86,7 +86,9 @@ impl Lang {
 /// What goes wrong while creating or building a skill, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorError {
-    #[error("{tool} is not installed (needed to build {lang} skills); install it with:\n    {install}")]
+    #[error(
+        "{tool} is not installed (needed to build {lang} skills); install it with:\n    {install}"
+    )]
     MissingTool {
         tool: String,
         lang: &'static str,
@@ -122,21 +124,45 @@ pub enum AuthorError {
 const WIT_FILES: &[(&str, &str)] = &[
     ("skill.wit", include_str!("../../../wit/skill.wit")),
     ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
-    ("deps/clocks.wit", include_str!("../../../wit/deps/clocks.wit")),
-    ("deps/filesystem.wit", include_str!("../../../wit/deps/filesystem.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
     ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
     ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
-    ("deps/random.wit", include_str!("../../../wit/deps/random.wit")),
-    ("deps/sockets.wit", include_str!("../../../wit/deps/sockets.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
 ];
 
 /// The SDK module of each language, supplied to builds of projects that have none.
 const JS_SDK: &[(&str, &str)] = &[
-    ("chitin.js", include_str!("../../../skills-sdk/js/chitin.js")),
-    ("chitin-http.js", include_str!("../../../skills-sdk/js/chitin-http.js")),
-    ("chitin-node.mjs", include_str!("../../../skills-sdk/js/chitin-node.mjs")),
+    (
+        "chitin.js",
+        include_str!("../../../skills-sdk/js/chitin.js"),
+    ),
+    (
+        "chitin-http.js",
+        include_str!("../../../skills-sdk/js/chitin-http.js"),
+    ),
+    (
+        "chitin-node.mjs",
+        include_str!("../../../skills-sdk/js/chitin-node.mjs"),
+    ),
 ];
-const PY_SDK: &[(&str, &str)] = &[("chitin.py", include_str!("../../../skills-sdk/python/chitin.py"))];
+const PY_SDK: &[(&str, &str)] = &[(
+    "chitin.py",
+    include_str!("../../../skills-sdk/python/chitin.py"),
+)];
 const C_SDK: &[(&str, &str)] = &[
     ("chitin.h", include_str!("../../../skills-sdk/c/chitin.h")),
     ("chitin.c", include_str!("../../../skills-sdk/c/chitin.c")),
@@ -154,21 +180,39 @@ fn template(lang: Lang) -> Vec<(&'static str, &'static str)> {
     ];
     files.extend_from_slice(match lang {
         Lang::Rust => &[
-            ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
-            ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
+            (
+                "Cargo.toml",
+                include_str!("../../templates/rust/Cargo.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../templates/rust/src/lib.rs"),
+            ),
         ][..],
         Lang::Js => &[
             ("skill.js", include_str!("../../templates/js/skill.js")),
-            ("skill.test.mjs", include_str!("../../templates/js/skill.test.mjs")),
-            ("package.json", include_str!("../../templates/js/package.json")),
+            (
+                "skill.test.mjs",
+                include_str!("../../templates/js/skill.test.mjs"),
+            ),
+            (
+                "package.json",
+                include_str!("../../templates/js/package.json"),
+            ),
         ][..],
         Lang::Python => &[
             ("app.py", include_str!("../../templates/python/app.py")),
-            ("test_app.py", include_str!("../../templates/python/test_app.py")),
+            (
+                "test_app.py",
+                include_str!("../../templates/python/test_app.py"),
+            ),
         ][..],
         Lang::C => &[
             ("skill.c", include_str!("../../templates/c/skill.c")),
-            ("test_skill.c", include_str!("../../templates/c/test_skill.c")),
+            (
+                "test_skill.c",
+                include_str!("../../templates/c/test_skill.c"),
+            ),
             ("Makefile", include_str!("../../templates/c/Makefile")),
         ][..],
     });
@@ -187,9 +231,12 @@ fn sdk_files(lang: Lang) -> &'static [(&'static str, &'static str)] {
 // ------------------------------------------------------------------ chitin skill new
 
 pub fn new(args: NewArgs) -> Result<u8, Exit> {
-    let name = SkillName::from_str(&args.name).map_err(|e| Exit(exit::USAGE, anyhow::anyhow!(e)))?;
+    let name =
+        SkillName::from_str(&args.name).map_err(|e| Exit(exit::USAGE, anyhow::anyhow!(e)))?;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(name.as_str()));
-    let occupied = std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let occupied = std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if occupied {
         return Err(AuthorError::Exists(dir).into());
     }
@@ -211,13 +258,22 @@ pub fn new(args: NewArgs) -> Result<u8, Exit> {
         .into_iter()
         .map(|(path, text)| (path.to_string(), fill(text)))
         .collect();
-    files.extend(sdk_files(args.lang).iter().map(|(p, t)| (p.to_string(), t.to_string())));
-    files.extend(WIT_FILES.iter().map(|(p, t)| (format!("wit/{p}"), t.to_string())));
+    files.extend(
+        sdk_files(args.lang)
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string())),
+    );
+    files.extend(
+        WIT_FILES
+            .iter()
+            .map(|(p, t)| (format!("wit/{p}"), t.to_string())),
+    );
     files.push(("README.md".into(), project_readme(args.lang, name.as_str())));
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -234,7 +290,9 @@ pub fn new(args: NewArgs) -> Result<u8, Exit> {
 fn default_rust_sdk() -> String {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../skills-sdk");
     match local.canonicalize() {
-        Ok(path) if path.join("Cargo.toml").exists() => format!("{{ path = {:?} }}", path.display().to_string()),
+        Ok(path) if path.join("Cargo.toml").exists() => {
+            format!("{{ path = {:?} }}", path.display().to_string())
+        }
         _ => "{ git = \"https://github.com/chitin-dev/chitin\" }".to_string(),
     }
 }
@@ -242,9 +300,15 @@ fn default_rust_sdk() -> String {
 fn project_readme(lang: Lang, name: &str) -> String {
     let (test, guide) = match lang {
         Lang::Rust => ("cargo test", "skills-sdk/README.md"),
-        Lang::Js => ("npm test        # node --import ./chitin-node.mjs --test", "skills-sdk/guides/javascript.md"),
+        Lang::Js => (
+            "npm test        # node --import ./chitin-node.mjs --test",
+            "skills-sdk/guides/javascript.md",
+        ),
         Lang::Python => ("python3 -m unittest", "skills-sdk/guides/python.md"),
-        Lang::C => ("make test       # compiles test_skill.c natively", "skills-sdk/guides/c.md"),
+        Lang::C => (
+            "make test       # compiles test_skill.c natively",
+            "skills-sdk/guides/c.md",
+        ),
     };
     format!(
         "# {name}\n\nA chitin skill in {lang}.\n\n```sh\nchitin skill build                     # writes {name}.wasm\n\
@@ -259,7 +323,8 @@ fn project_readme(lang: Lang, name: &str) -> String {
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    path.canonicalize().with_context(|| format!("{} does not exist", path.display()))
+    path.canonicalize()
+        .with_context(|| format!("{} does not exist", path.display()))
 }
 
 // ------------------------------------------------------------------ chitin skill build
@@ -284,7 +349,11 @@ pub fn build(args: BuildArgs) -> Result<u8, Exit> {
         Some(o) => o,
         None => dir.join(format!("{name}.wasm")),
     };
-    eprintln!("   Building {name} ({}) from {}", lang.label(), dir.display());
+    eprintln!(
+        "   Building {name} ({}) from {}",
+        lang.label(),
+        dir.display()
+    );
 
     let work = tempfile::Builder::new()
         .prefix("chitin-build-")
@@ -314,7 +383,8 @@ pub fn build(args: BuildArgs) -> Result<u8, Exit> {
         return Err(AuthorError::UncoveredImports(problems).into());
     }
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     chitin_host::engine::write_atomic(&output, &skill)?;
     eprintln!(
@@ -384,7 +454,9 @@ fn sdk_dir(dir: &Path, work: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
 // ------------------------------------------------------------------ tools
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default()
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 fn cargo_bin() -> PathBuf {
@@ -449,7 +521,11 @@ fn rust_cargo() -> Result<(Command, Vec<OsString>), AuthorError> {
     let rustup_ready = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET)
+        })
         .unwrap_or(false);
     if rustup_ready {
         return Ok((Command::new("cargo"), Vec::new()));
@@ -469,7 +545,8 @@ fn rust_cargo() -> Result<(Command, Vec<OsString>), AuthorError> {
         .output()
         .ok()
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let has_src = sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/Cargo.lock").exists());
+    let has_src =
+        sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/Cargo.lock").exists());
     if !debian_rust || !has_src {
         return Err(missing("the wasm32-wasip2 target of Rust"));
     }
@@ -506,7 +583,13 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
     let metadata = run(
         rust_cargo()?
             .0
-            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
             .arg(&manifest),
         "cargo metadata",
     )?;
@@ -524,9 +607,15 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
         .context("Cargo.toml has no [package]; a skill is one cdylib crate")?
         .to_string();
     let (mut cmd, extra) = rust_cargo()?;
-    cmd.args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
-        .arg(&manifest)
-        .args(extra);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "--manifest-path",
+    ])
+    .arg(&manifest)
+    .args(extra);
     run(&mut cmd, "cargo build")?;
     let built = target_dir
         .join(WASM_TARGET)
@@ -550,9 +639,15 @@ fn js_toolchain() -> PathBuf {
 
 fn build_js(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit> {
     let lang = Lang::Js;
-    let node = need("node", &[], lang, "sudo apt-get install nodejs   (Node.js 18 or newer)")?;
+    let node = need(
+        "node",
+        &[],
+        lang,
+        "sudo apt-get install nodejs   (Node.js 18 or newer)",
+    )?;
     let toolchain = js_toolchain();
-    let componentize = toolchain.join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
+    let componentize =
+        toolchain.join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
     if !componentize.exists() {
         return Err(AuthorError::MissingTool {
             tool: format!("componentize-js 0.23.0 (looked in {})", toolchain.display()),
@@ -577,7 +672,11 @@ fn build_js(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exi
     }
     let out = work.join("raw.wasm");
     // Engine features the manifest does not allow would add imports it does not cover.
-    let disable = if manifest.capabilities.http.is_empty() { "http,fetch-event" } else { "fetch-event" };
+    let disable = if manifest.capabilities.http.is_empty() {
+        "http,fetch-event"
+    } else {
+        "fetch-event"
+    };
     let mut cmd = Command::new(node);
     cmd.args(["--input-type=module", "-e", COMPONENTIZE_JS])
         .env("CHITIN_COMPONENTIZE", &componentize)
@@ -600,10 +699,15 @@ fn copy_sources(from: &Path, to: &Path, exts: &[&str]) -> anyhow::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if entry.file_type()?.is_dir() {
-            if !matches!(name.as_ref(), "node_modules" | "target" | "wit" | ".git") && !name.starts_with('.') {
+            if !matches!(name.as_ref(), "node_modules" | "target" | "wit" | ".git")
+                && !name.starts_with('.')
+            {
                 copy_sources(&path, &to.join(&*name), exts)?;
             }
-        } else if path.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
+        } else if path
+            .extension()
+            .is_some_and(|e| exts.iter().any(|x| e == *x))
+        {
             std::fs::copy(&path, to.join(&*name))?;
         }
     }
@@ -669,7 +773,8 @@ fn build_c(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit
     let apt = "sudo apt-get install clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc";
     let clang = need("clang-19", &[], lang, apt)?;
     need("wasm-ld-19", &[], lang, apt)?;
-    let builtins = Path::new("/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a");
+    let builtins =
+        Path::new("/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a");
     if !builtins.exists() {
         return Err(AuthorError::MissingTool {
             tool: "the wasm32 compiler runtime of clang 19".into(),
@@ -707,7 +812,13 @@ fn build_c(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit
             .arg(&wit)
             // wasi:cli 0.2.12 mentions the unstable timezone interface; wit-bindgen's
             // parser needs the feature on to read the package at all.
-            .args(["--world", "skill-build", "--features", "clocks-timezone", "--out-dir"])
+            .args([
+                "--world",
+                "skill-build",
+                "--features",
+                "clocks-timezone",
+                "--out-dir",
+            ])
             .arg(&gen_dir),
         "wit-bindgen c",
     )?;
@@ -773,9 +884,15 @@ mod tests {
     #[test]
     fn detects_the_language_from_the_files() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(detect(dir.path()), Err(AuthorError::UnknownLanguage(_))));
+        assert!(matches!(
+            detect(dir.path()),
+            Err(AuthorError::UnknownLanguage(_))
+        ));
         std::fs::write(dir.path().join("test_x.c"), "").unwrap();
-        assert!(detect(dir.path()).is_err(), "native tests alone are not a skill");
+        assert!(
+            detect(dir.path()).is_err(),
+            "native tests alone are not a skill"
+        );
         std::fs::write(dir.path().join("main.c"), "").unwrap();
         assert_eq!(detect(dir.path()).unwrap(), Lang::C);
         std::fs::write(dir.path().join("app.py"), "").unwrap();
@@ -789,11 +906,15 @@ mod tests {
     #[test]
     fn the_build_world_imports_only_what_is_declared() {
         let dir = tempfile::tempdir().unwrap();
-        let bare = chitin_registry::manifest::parse("[skill]\nname='x'\nversion='0.1.0'\n").unwrap();
+        let bare =
+            chitin_registry::manifest::parse("[skill]\nname='x'\nversion='0.1.0'\n").unwrap();
         let wit = write_wit(dir.path(), &bare).unwrap();
         let text = std::fs::read_to_string(wit.join("skill.wit")).unwrap();
         let world = &text[text.find("world skill-build").unwrap()..];
-        assert!(!world.contains("wasi:http") && !world.contains("import exec"), "{world}");
+        assert!(
+            !world.contains("wasi:http") && !world.contains("import exec"),
+            "{world}"
+        );
         let full = chitin_registry::manifest::parse(
             "[skill]\nname='x'\nversion='0.1.0'\n[capabilities]\nhttp=['https://a.example/*']\nexec=[{program='git', args=[]}]\n",
         )
@@ -801,7 +922,10 @@ mod tests {
         let wit = write_wit(&dir.path().join("2"), &full).unwrap();
         let text = std::fs::read_to_string(wit.join("skill.wit")).unwrap();
         let world = &text[text.find("world skill-build").unwrap()..];
-        assert!(world.contains("import wasi:http/outgoing-handler@0.2.12;"), "{world}");
+        assert!(
+            world.contains("import wasi:http/outgoing-handler@0.2.12;"),
+            "{world}"
+        );
         assert!(world.contains("import exec;"), "{world}");
     }
 
@@ -810,7 +934,9 @@ mod tests {
         for lang in [Lang::Rust, Lang::Js, Lang::Python, Lang::C] {
             let files = template(lang);
             let (_, manifest) = files.iter().find(|(p, _)| *p == "skill.toml").unwrap();
-            let text = manifest.replace("{{name}}", "demo").replace("{{memory}}", "64MiB");
+            let text = manifest
+                .replace("{{name}}", "demo")
+                .replace("{{memory}}", "64MiB");
             let m = chitin_registry::manifest::parse(&text).unwrap();
             assert_eq!(m.skill.name.as_str(), "demo");
         }

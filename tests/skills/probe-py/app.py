@@ -143,4 +143,16 @@ def read_loop(args):
     return seen
 
 
+@tools.tool("connect", "Open a raw TCP connection and send a request (Python only: CPython's "
+            "libc imports wasi:sockets; componentize-py's stdlib has no `socket` module, and "
+            "the host refuses every address anyway)",
+            schema(["host", "port"], host=STR, port=INT))
+def connect(args):
+    import socket
+
+    with socket.create_connection((args["host"], args["port"]), timeout=2) as s:
+        s.sendall(b"GET /raw-socket HTTP/1.0\r\n\r\n")
+        return s.recv(100).decode("utf-8", "replace")
+
+
 Guest = tools.guest()
