@@ -699,7 +699,7 @@ fn copy_sources(from: &Path, to: &Path, exts: &[&str]) -> anyhow::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if entry.file_type()?.is_dir() {
-            if !matches!(name.as_ref(), "node_modules" | "target" | "wit" | ".git")
+            if !matches!(name.as_ref(), "node_modules" | "target" | "wit" | "__pycache__")
                 && !name.starts_with('.')
             {
                 copy_sources(&path, &to.join(&*name), exts)?;
@@ -732,18 +732,20 @@ fn build_python(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>,
     )?;
     let wit = write_wit(work, manifest)?;
     let sdk = sdk_dir(dir, work, lang)?;
+    // Build from a copy of the modules: componentize-py's Python writes __pycache__
+    // next to the sources it imports.
+    let src = work.join("src");
+    copy_sources(dir, &src, &["py"])?;
     let out = work.join("raw.wasm");
     let mut cmd = Command::new(componentize_py);
     cmd.arg("-d")
         .arg(&wit)
         .args(["-w", "skill-build", "componentize", "-p"])
-        .arg(dir)
+        .arg(&src)
         .arg("-p")
         .arg(&sdk)
         .args(["app", "-o"])
-        .arg(&out)
-        // Keep the build from writing __pycache__ into the project.
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .arg(&out);
     run(&mut cmd, "componentize-py")?;
     Ok(read_output(&out)?)
 }
