@@ -483,18 +483,18 @@ fn need(name: &str, extra: &[PathBuf], lang: Lang, install: &str) -> Result<Path
     })
 }
 
-/// Run a tool, keeping its output for the error message.
+/// Run a tool: its stdout on success; on failure an error with the end of its output.
 fn run(cmd: &mut Command, tool: &str) -> Result<String, AuthorError> {
     let out = cmd.output().map_err(|e| AuthorError::ToolFailed {
         tool: tool.to_string(),
         status: format!("could not start: {e}"),
         output: String::new(),
     })?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
-    if out.status.success() {
-        return Ok(text);
-    }
     // The end of a long log is where the error is.
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(60)..].join("\n");
@@ -513,76 +513,93 @@ fn read_output(path: &Path) -> Result<Vec<u8>, AuthorError> {
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
-/// The cargo command for the wasm target: rustup's when it has `wasm32-wasip2`,
+/// How to run cargo for the wasm target: rustup's cargo when it has `wasm32-wasip2`,
 /// otherwise Debian's Rust with std rebuilt from its sources (offline machines; see
 /// scripts/build-skills.sh, which does the same).
-fn rust_cargo() -> Result<(Command, Vec<OsString>), AuthorError> {
-    let lang = Lang::Rust;
-    let rustup_ready = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET)
+struct RustToolchain {
+    cargo: PathBuf,
+    env: Vec<(&'static str, OsString)>,
+    build_args: Vec<OsString>,
+}
+
+impl RustToolchain {
+    fn find() -> Result<Self, AuthorError> {
+        let lang = Lang::Rust;
+        let rustup_ready = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == WASM_TARGET)
+            })
+            .unwrap_or(false);
+        if rustup_ready {
+            return Ok(Self {
+                cargo: "cargo".into(),
+                env: Vec::new(),
+                build_args: Vec::new(),
+            });
+        }
+        let install = "rustup target add wasm32-wasip2\n    (offline: scripts/setup.sh installs Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, and wasm-component-ld)";
+        let missing = |tool: &str| AuthorError::MissingTool {
+            tool: tool.to_string(),
+            lang: lang.label(),
+            install: install.to_string(),
+        };
+        if find_program("cargo", &[]).is_none() {
+            return Err(missing("`cargo`"));
+        }
+        let sysroot = Command::new("/usr/bin/rustc")
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        let has_src =
+            sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/Cargo.lock").exists());
+        if !Path::new("/usr/bin/cargo").exists() || !has_src {
+            return Err(missing("the wasm32-wasip2 target of Rust"));
+        }
+        if !Path::new("/usr/lib/wasm32-wasi/libc.a").exists() {
+            return Err(missing("wasi-libc (/usr/lib/wasm32-wasi/libc.a)"));
+        }
+        if find_program("lld-22", &[]).is_none() {
+            return Err(missing("`lld-22`"));
+        }
+        let linker = need(
+            "wasm-component-ld",
+            &[cargo_bin()],
+            lang,
+            "cargo install --locked wasm-component-ld@0.5.17",
+        )?;
+        // /usr/bin first, so that cargo's own calls to rustc get Debian's too.
+        let mut path = OsString::from("/usr/bin:");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        Ok(Self {
+            cargo: "/usr/bin/cargo".into(),
+            env: vec![("PATH", path), ("RUSTC_BOOTSTRAP", "1".into())],
+            build_args: vec![
+                "-Zbuild-std=std,panic_abort".into(),
+                "--config".into(),
+                format!("target.{WASM_TARGET}.linker=\"{}\"", linker.display()).into(),
+                "--config".into(),
+                format!("target.{WASM_TARGET}.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\"]").into(),
+            ],
         })
-        .unwrap_or(false);
-    if rustup_ready {
-        return Ok((Command::new("cargo"), Vec::new()));
     }
-    let install = "rustup target add wasm32-wasip2\n    (offline: scripts/setup.sh installs Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, and wasm-component-ld)";
-    let missing = |tool: &str| AuthorError::MissingTool {
-        tool: tool.to_string(),
-        lang: lang.label(),
-        install: install.to_string(),
-    };
-    if find_program("cargo", &[]).is_none() {
-        return Err(missing("`cargo`"));
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
     }
-    let debian_rust = Path::new("/usr/bin/cargo").exists() && Path::new("/usr/bin/rustc").exists();
-    let sysroot = Command::new("/usr/bin/rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let has_src =
-        sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/Cargo.lock").exists());
-    if !debian_rust || !has_src {
-        return Err(missing("the wasm32-wasip2 target of Rust"));
-    }
-    if !Path::new("/usr/lib/wasm32-wasi/libc.a").exists() {
-        return Err(missing("wasi-libc (/usr/lib/wasm32-wasi/libc.a)"));
-    }
-    if find_program("lld-22", &[]).is_none() {
-        return Err(missing("`lld-22`"));
-    }
-    let linker = need(
-        "wasm-component-ld",
-        &[cargo_bin()],
-        lang,
-        "cargo install --locked wasm-component-ld@0.5.17",
-    )?;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut cmd = Command::new("/usr/bin/cargo");
-    let mut new_path = OsString::from("/usr/bin:");
-    new_path.push(path);
-    cmd.env("PATH", new_path).env("RUSTC_BOOTSTRAP", "1");
-    let args = vec![
-        "-Zbuild-std=std,panic_abort".into(),
-        "--config".into(),
-        format!("target.{WASM_TARGET}.linker=\"{}\"", linker.display()).into(),
-        "--config".into(),
-        format!("target.{WASM_TARGET}.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\"]").into(),
-    ];
-    Ok((cmd, args))
 }
 
 fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
     let manifest = dir.join("Cargo.toml");
-    let (_, _) = rust_cargo()?; // check the toolchain before asking cargo anything
+    let rust = RustToolchain::find()?;
     let metadata = run(
-        rust_cargo()?
-            .0
+        rust.command()
             .args([
                 "metadata",
                 "--no-deps",
@@ -593,9 +610,8 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
             .arg(&manifest),
         "cargo metadata",
     )?;
-    let json_start = metadata.find('{').unwrap_or(0);
-    let meta: serde_json::Value = serde_json::from_str(&metadata[json_start..])
-        .context("reading the output of cargo metadata")?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&metadata).context("reading the output of cargo metadata")?;
     let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
     let want = manifest.canonicalize().unwrap_or(manifest.clone());
     let crate_name = meta["packages"]
@@ -606,7 +622,7 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
         .and_then(|p| p["name"].as_str())
         .context("Cargo.toml has no [package]; a skill is one cdylib crate")?
         .to_string();
-    let (mut cmd, extra) = rust_cargo()?;
+    let mut cmd = rust.command();
     cmd.args([
         "build",
         "--release",
@@ -615,7 +631,7 @@ fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
         "--manifest-path",
     ])
     .arg(&manifest)
-    .args(extra);
+    .args(&rust.build_args);
     run(&mut cmd, "cargo build")?;
     let built = target_dir
         .join(WASM_TARGET)
@@ -699,8 +715,10 @@ fn copy_sources(from: &Path, to: &Path, exts: &[&str]) -> anyhow::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if entry.file_type()?.is_dir() {
-            if !matches!(name.as_ref(), "node_modules" | "target" | "wit" | "__pycache__")
-                && !name.starts_with('.')
+            if !matches!(
+                name.as_ref(),
+                "node_modules" | "target" | "wit" | "__pycache__"
+            ) && !name.starts_with('.')
             {
                 copy_sources(&path, &to.join(&*name), exts)?;
             }
