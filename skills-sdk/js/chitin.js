@@ -17,10 +17,10 @@
 // skills-sdk/guides/javascript.md.
 //
 // What a skill can use, and only as far as its manifest declares and the user granted:
-// files (`fs` below, through the granted folders), HTTP (`request` from chitin-http.js,
-// or `fetch`; every request checked
-// by the host), programs (`import { run } from 'chitin:skill/exec@0.1.0'`), environment
-// variables (`env`), logging (`log`). Each call runs in a fresh instance.
+// files (`fs` below, through the granted folders), HTTP (`request` from
+// chitin-http.js, or `fetch`; every request is checked by the host), programs
+// (`import { run } from 'chitin:skill/exec@0.1.0'`), environment variables (`env`),
+// logging (`log`). Each call runs in a fresh instance.
 
 import { getDirectories } from 'wasi:filesystem/preopens@0.2.12';
 import { getEnvironment } from 'wasi:cli/environment@0.2.12';
