@@ -21,6 +21,11 @@ skills: build
 test: skills
 	cargo test --workspace
 	cargo test --manifest-path example-skills/Cargo.toml --workspace
+	@# The native tests of the example skills in Python and C.
+	cd example-skills/python/csv-stats && PYTHONPATH=../../../skills-sdk/python PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -q
+	cc -std=c11 -D_GNU_SOURCE -Wall -Iskills-sdk/c -o $(CARGO_TARGET_DIR)/test_wordcount \
+	  example-skills/c/wordcount/test_wordcount.c example-skills/c/wordcount/wordcount.c skills-sdk/c/chitin.c
+	$(CARGO_TARGET_DIR)/test_wordcount
 
 demo: skills
 	@bash scripts/demo.sh

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Builds every Rust skill of the example-skills workspace (example-skills/Cargo.toml,
-# which also holds tests/skills/probe) for wasm32-wasip2 in release mode, then embeds
-# each skill's manifest:
+# Builds every skill of the repository from source into $CHITIN_SKILLS_DIR. Called by
+# `make skills`.
+#
+# Rust: every crate of the example-skills workspace (example-skills/Cargo.toml, which
+# also holds tests/skills/probe), built together for wasm32-wasip2 in release mode (one
+# build of std for all), then each skill's manifest embedded:
 #
 #   $CHITIN_SKILLS_DIR/raw/<name>.wasm   the component as the compiler produced it
 #   $CHITIN_SKILLS_DIR/<name>.wasm       the same with its skill.toml embedded
 #                                        (`chitin skill pack`)
 #
-# <name> is the `[skill] name` of the crate's skill.toml. Called by `make skills`.
+# JavaScript, Python and C: every other folder with a skill.toml under example-skills/
+# and tests/skills/, built with `chitin skill build <dir> -o $CHITIN_SKILLS_DIR/<name>.wasm`
+# (componentize-js, componentize-py, or wit-bindgen + clang + wasm-tools).
+#
+# <name> is the `[skill] name` of the skill.toml.
 #
 # Toolchain: a rustup toolchain with the wasm32-wasip2 target when there is one;
 # otherwise the offline recipe of TOOLCHAIN.md (Debian's rustc/cargo 1.96 from
@@ -115,4 +122,34 @@ while IFS= read -r dir; do
   count=$((count + 1))
 done <<<"$members"
 [ "$count" -gt 0 ] || die "no skill.toml next to any crate of $workspace/Cargo.toml"
+echo "build-skills: $count Rust skills in $(($(date +%s) - start))s"
+
+# --- JavaScript, Python and C: `chitin skill build` --------------------------------
+others=$(find "$root/example-skills" "$root/tests/skills" -name skill.toml \
+  -not -path '*/target/*' -not -path '*/node_modules/*' | sort)
+declare -A lang_seconds=() lang_count=()
+while IFS= read -r manifest; do
+  [ -n "$manifest" ] || continue
+  dir="$(dirname "$manifest")"
+  [ -f "$dir/Cargo.toml" ] && continue # a Rust crate, built above
+  name="$(toml_name "$manifest" skill)"
+  [ -n "$name" ] || die "no [skill] name in $manifest"
+  if [ -f "$dir/skill.js" ]; then lang=js; elif [ -f "$dir/app.py" ]; then lang=python; else lang=c; fi
+  t0=$(date +%s%N)
+  if ! build_log=$("$chitin" skill build "$dir" -o "$out_dir/$name.wasm" 2>&1); then
+    printf '%s\n' "$build_log" >&2
+    die "chitin skill build failed for $name ($dir)"
+  fi
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  lang_seconds[$lang]=$((${lang_seconds[$lang]:-0} + ms))
+  lang_count[$lang]=$((${lang_count[$lang]:-0} + 1))
+  size=$(wc -c <"$out_dir/$name.wasm")
+  printf '  %-14s %s  %d KiB  %s %d.%ds\n' "$name" "$out_dir/$name.wasm" $(((size + 1023) / 1024)) \
+    "$lang" $((ms / 1000)) $((ms % 1000 / 100))
+  count=$((count + 1))
+done <<<"$others"
+for lang in "${!lang_count[@]}"; do
+  ms=${lang_seconds[$lang]}
+  echo "build-skills: $lang: ${lang_count[$lang]} skills in $((ms / 1000)).$((ms % 1000 / 100))s"
+done
 echo "build-skills: $count skills in $(($(date +%s) - start))s"

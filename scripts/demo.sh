@@ -42,6 +42,10 @@ run "An escape: the probe skill tries to read ~/.ssh through ../" \
   "$chitin" run "$skills/probe.wasm" read_file --workspace "$demo/ws" --yes \
   --input "{\"path\": \"/workspace/ro/../../home/.ssh/id_ed25519\"}"
 
+run "The same escape from the probe written in Python (and JavaScript, and C): same refusal" \
+  "$chitin" run "$skills/probe-py.wasm" read_file --workspace "$demo/ws" --yes \
+  --input "{\"path\": \"/workspace/ro/../../home/.ssh/id_ed25519\"}"
+
 run "Another: it asks the host to run a shell" \
   "$chitin" run "$skills/probe.wasm" exec --workspace "$demo/ws" --yes \
   --input '{"program": "sh", "args": ["-c", "cat ~/.ssh/id_ed25519"]}'

@@ -1,14 +1,90 @@
 //! The capability matrix: every capability granted and used, every escape refused —
 //! as an error value to the skill and an audit entry — and the host still serving.
 //!
-//! All tests run the `probe` skill (tests/skills/probe), built from source by
-//! `make skills`, in the real host.
+//! Every test runs against the probe skill of each language, built from source by
+//! `make skills`: `tests/skills/probe` (Rust), `probe-js`, `probe-py` and `probe-c`.
+//! They implement the same tools under the same manifest (but for the name), so the
+//! expectations are identical; `per_language!` turns each test into one test per
+//! language (`fs_dotdot_escape_is_refused::js`, ...). The one exception: the C SDK has
+//! no HTTP client, so the C probe has no `http` tool and its HTTP tests are ignored
+//! with that reason: wasi-libc has no HTTP client and the C SDK does not wrap
+//! `wasi:http`, so the C probe has no `http` tool and does not even import `wasi:http`.
 
 use std::time::{Duration, Instant};
 
 use chitin_host::{CallReport, Outcome, SkillError, Stop};
 use chitin_tests::{Fixture, OUTSIDE, SECRET, TestServer};
 use serde_json::{Value, json};
+
+/// The languages of the probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Js,
+    Python,
+    C,
+}
+
+impl Lang {
+    /// The probe's skill name (`$CHITIN_SKILLS_DIR/<name>.wasm`).
+    fn probe(self) -> &'static str {
+        match self {
+            Lang::Rust => "probe",
+            Lang::Js => "probe-js",
+            Lang::Python => "probe-py",
+            Lang::C => "probe-c",
+        }
+    }
+}
+
+/// One test per language for a test body that gets `fx` (a fresh [`Fixture`]), `probe`
+/// (the language's probe, loaded) and `lang`. Options before `async fn`: `multi_thread;`
+/// runs on a two-thread runtime; `c_skip = REASON;` marks the C test ignored with that
+/// reason.
+macro_rules! per_language {
+    (multi_thread; $($rest:tt)*) => {
+        per_language!(@go [tokio::test(flavor = "multi_thread", worker_threads = 2)] [] $($rest)*);
+    };
+    (c_skip = $why:literal; $($rest:tt)*) => {
+        per_language!(@go [tokio::test] [ignore = $why] $($rest)*);
+    };
+    (async fn $($rest:tt)*) => {
+        per_language!(@go [tokio::test] [] async fn $($rest)*);
+    };
+    (@go [$($test:tt)*] [$($skip:meta)?] async fn $name:ident($fx:ident, $probe:ident, $lang:ident) $body:block) => {
+        mod $name {
+            use super::*;
+
+            #[allow(unused_variables)]
+            async fn run($lang: Lang) {
+                let $fx = Fixture::new();
+                let $probe = $fx.load($lang.probe());
+                $body
+            }
+
+            #[$($test)*]
+            async fn rust() {
+                run(Lang::Rust).await
+            }
+
+            #[$($test)*]
+            async fn js() {
+                run(Lang::Js).await
+            }
+
+            #[$($test)*]
+            async fn python() {
+                run(Lang::Python).await
+            }
+
+            #[$($test)*]
+            $(#[$skip])?
+            async fn c() {
+                run(Lang::C).await
+            }
+        }
+    };
+}
 
 fn ok(report: &CallReport) -> Value {
     match &report.outcome {
@@ -56,10 +132,7 @@ async fn still_serving(fx: &Fixture, skill: &chitin_host::LoadedSkill) {
 
 // ---------------------------------------------------------------- files
 
-#[tokio::test]
-async fn fs_reads_a_granted_folder() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_reads_a_granted_folder(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -69,12 +142,9 @@ async fn fs_reads_a_granted_folder() {
         .await;
     assert_eq!(ok(&r), "hello from ro\n");
     assert!(r.denials.is_empty());
-}
+} }
 
-#[tokio::test]
-async fn fs_writes_a_read_write_grant() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_writes_a_read_write_grant(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -87,12 +157,9 @@ async fn fs_writes_a_read_write_grant() {
         std::fs::read_to_string(fx.path("workspace/rw/out.txt")).unwrap(),
         "written"
     );
-}
+} }
 
-#[tokio::test]
-async fn fs_write_to_read_only_grant_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_write_to_read_only_grant_is_refused(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -104,12 +171,9 @@ async fn fs_write_to_read_only_grant_is_refused() {
     assert!(!fx.path("workspace/ro/evil.txt").exists());
     assert_audited(&fx, "fs", "evil.txt");
     still_serving(&fx, &probe).await;
-}
+} }
 
-#[tokio::test]
-async fn fs_dotdot_escape_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_dotdot_escape_is_refused(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -119,12 +183,9 @@ async fn fs_dotdot_escape_is_refused() {
         .await;
     denied(&r);
     assert_audited(&fx, "fs", "../../outside/secret.txt");
-}
+} }
 
-#[tokio::test]
-async fn fs_absolute_path_outside_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_absolute_path_outside_is_refused(fx, probe, lang) {
     let target = fx.path("outside/secret.txt");
     let r = fx.call(&probe, "read_file", json!({"path": target})).await;
     // wasi-libc finds no preopen for the path, so the host is never even asked.
@@ -133,12 +194,9 @@ async fn fs_absolute_path_outside_is_refused() {
         .call(&probe, "read_file", json!({"path": "/etc/passwd"}))
         .await;
     assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
-}
+} }
 
-#[tokio::test]
-async fn fs_symlink_leading_outside_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn fs_symlink_leading_outside_is_refused(fx, probe, lang) {
     std::os::unix::fs::symlink(fx.path("outside/secret.txt"), fx.path("workspace/ro/link"))
         .unwrap();
     std::os::unix::fs::symlink("../../outside", fx.path("workspace/ro/dirlink")).unwrap();
@@ -155,15 +213,12 @@ async fn fs_symlink_leading_outside_is_refused() {
         .await;
     denied(&r);
     assert_audited(&fx, "fs", "link");
-}
+} }
 
-/// A symlink swapped in after any check: a thread flips `race` between a regular file
-/// and a symlink to the secret while the skill reads it in a loop. Resolution happens
-/// beneath the preopened handle on every open, so the secret is never read.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fs_symlink_swapped_after_check_never_leaks() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+// A symlink swapped in after any check: a thread flips `race` between a regular file
+// and a symlink to the secret while the skill reads it in a loop. Resolution happens
+// beneath the preopened handle on every open, so the secret is never read.
+per_language! { multi_thread; async fn fs_symlink_swapped_after_check_never_leaks(fx, probe, lang) {
     let race = fx.path("workspace/ro/race");
     let secret = fx.path("outside/secret.txt");
     std::fs::write(&race, "safe").unwrap();
@@ -203,14 +258,11 @@ async fn fs_symlink_swapped_after_check_never_leaks() {
     }
     assert!(!format!("{:?}", r.outcome).contains(OUTSIDE));
     assert_audited(&fx, "fs", "race");
-}
+} }
 
 // ---------------------------------------------------------------- http
 
-#[tokio::test]
-async fn http_reaches_a_declared_host() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_reaches_a_declared_host(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let r = fx
         .call(&probe, "http", json!({"url": server.url("/hello")}))
@@ -219,12 +271,9 @@ async fn http_reaches_a_declared_host() {
     assert_eq!(v["status"], 200);
     assert_eq!(v["body"], "hello from /hello");
     assert_eq!(server.requests().len(), 1);
-}
+} }
 
-#[tokio::test]
-async fn http_undeclared_host_is_refused_before_connecting() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_undeclared_host_is_refused_before_connecting(fx, probe, lang) {
     // A real server on an address the skill did not declare: it must see nothing.
     let other = TestServer::start("127.0.0.2");
     let r = fx
@@ -244,12 +293,9 @@ async fn http_undeclared_host_is_refused_before_connecting() {
     denied(&r);
     assert_audited(&fx, "http", "exfil.invalid");
     still_serving(&fx, &probe).await;
-}
+} }
 
-#[tokio::test]
-async fn http_path_outside_the_declared_pattern_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_path_outside_the_declared_pattern_is_refused(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     // `http://localhost:*/public/*` is declared, `/private` is not.
     let public = format!("http://localhost:{}/public/x", server.port);
@@ -258,12 +304,9 @@ async fn http_path_outside_the_declared_pattern_is_refused() {
     denied(&fx.call(&probe, "http", json!({"url": private})).await);
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
     assert_audited(&fx, "http", "/private");
-}
+} }
 
-#[tokio::test]
-async fn http_redirect_to_undeclared_host_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_redirect_to_undeclared_host_is_refused(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let other = TestServer::start("127.0.0.2");
     let url = server.url(&format!("/redirect?to={}", other.url("/steal")));
@@ -275,14 +318,39 @@ async fn http_redirect_to_undeclared_host_is_refused() {
         "the redirect target was contacted"
     );
     assert_audited(&fx, "http", "127.0.0.2");
+} }
+
+/// Only the Python probe imports `wasi:sockets` (CPython's libc does, whatever the
+/// skill does): a raw connection must fail without reaching the server. (Today it fails
+/// inside the guest: componentize-py's standard library has no `socket` module. Below
+/// that, the host denies every address.)
+#[tokio::test]
+async fn raw_sockets_are_refused_python() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe-py");
+    let server = TestServer::start("127.0.0.1");
+    let r = fx
+        .call(
+            &probe,
+            "connect",
+            json!({"host": "127.0.0.1", "port": server.port}),
+        )
+        .await;
+    assert!(
+        matches!(r.outcome, Outcome::ToolError(_)),
+        "{:?}",
+        r.outcome
+    );
+    assert!(
+        server.requests().is_empty(),
+        "the raw connection reached the server"
+    );
+    still_serving(&fx, &probe).await;
 }
 
 // ---------------------------------------------------------------- secrets
 
-#[tokio::test]
-async fn secret_is_injected_for_its_host_and_redacted_when_echoed() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_injected_for_its_host_and_redacted_when_echoed(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let r = fx
         .call(&probe, "http", json!({"url": server.url("/echo-headers")}))
@@ -303,23 +371,17 @@ async fn secret_is_injected_for_its_host_and_redacted_when_echoed() {
             .windows(SECRET.len())
             .any(|w| w == SECRET.as_bytes())
     );
-}
+} }
 
-#[tokio::test]
-async fn secret_is_not_sent_to_other_declared_hosts() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_not_sent_to_other_declared_hosts(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     // localhost is declared for HTTP but the secret belongs to 127.0.0.1 only.
     let url = format!("http://localhost:{}/public/echo-headers", server.port);
     ok(&fx.call(&probe, "http", json!({"url": url})).await);
     assert!(!server.requests()[0].headers.contains_key("x-probe-token"));
-}
+} }
 
-#[tokio::test]
-async fn secret_cannot_be_read_by_the_skill() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
     assert_eq!(
         ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),
         Value::Null
@@ -330,14 +392,11 @@ async fn secret_cannot_be_read_by_the_skill() {
         .call(&probe, "exec", json!({"program": "env", "args": []}))
         .await;
     assert!(!ok(&r).to_string().contains(SECRET));
-}
+} }
 
 // ---------------------------------------------------------------- exec
 
-#[tokio::test]
-async fn exec_runs_a_declared_program() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_runs_a_declared_program(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -348,12 +407,9 @@ async fn exec_runs_a_declared_program() {
     let v = ok(&r);
     assert_eq!(v["stdout"], "hello world\n");
     assert_eq!(v["status"], 0);
-}
+} }
 
-#[tokio::test]
-async fn exec_undeclared_program_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_undeclared_program_is_refused(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -364,12 +420,9 @@ async fn exec_undeclared_program_is_refused() {
     let msg = denied(&r);
     assert!(msg.contains("cat"), "{msg}");
     assert_audited(&fx, "exec", "cat");
-}
+} }
 
-#[tokio::test]
-async fn exec_shell_is_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_shell_is_refused(fx, probe, lang) {
     let marker = fx.path("workspace/rw/pwned");
     let cmd = format!("touch {}", marker.display());
     let r = fx
@@ -391,12 +444,9 @@ async fn exec_shell_is_refused() {
     assert_eq!(ok(&r)["stdout"], format!("hello ; {cmd}\n"));
     assert!(!marker.exists());
     assert_audited(&fx, "exec", "sh");
-}
+} }
 
-#[tokio::test]
-async fn exec_arguments_outside_the_pattern_are_refused() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_arguments_outside_the_pattern_are_refused(fx, probe, lang) {
     denied(
         &fx.call(
             &probe,
@@ -414,12 +464,9 @@ async fn exec_arguments_outside_the_pattern_are_refused() {
         .await,
     );
     assert_audited(&fx, "exec", "goodbye");
-}
+} }
 
-#[tokio::test]
-async fn exec_gets_only_granted_environment_and_a_granted_cwd() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_gets_only_granted_environment_and_a_granted_cwd(fx, probe, lang) {
     let v = ok(&fx
         .call(&probe, "exec", json!({"program": "env", "args": []}))
         .await);
@@ -442,12 +489,9 @@ async fn exec_gets_only_granted_environment_and_a_granted_cwd() {
         .await;
     denied(&r);
     assert_audited(&fx, "exec", "/etc");
-}
+} }
 
-#[tokio::test]
-async fn exec_output_is_capped() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn exec_output_is_capped(fx, probe, lang) {
     let r = fx
         .call(
             &probe,
@@ -466,14 +510,11 @@ async fn exec_output_is_capped() {
         Outcome::Stopped(Stop::Output { .. }) => {}
         other => panic!("{other:?}"),
     }
-}
+} }
 
 // ---------------------------------------------------------------- env
 
-#[tokio::test]
-async fn env_only_granted_names_are_visible() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn env_only_granted_names_are_visible(fx, probe, lang) {
     assert_eq!(
         ok(&fx
             .call(&probe, "env", json!({"name": "CHITIN_PROBE_VISIBLE"}))
@@ -488,14 +529,11 @@ async fn env_only_granted_names_are_visible() {
     );
     let all = ok(&fx.call(&probe, "env_all", json!({})).await);
     assert_eq!(all, json!({"CHITIN_PROBE_VISIBLE": "visible-value"}));
-}
+} }
 
 // ---------------------------------------------------------------- limits
 
-#[tokio::test]
-async fn infinite_loop_is_stopped_at_the_timeout() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn infinite_loop_is_stopped_at_the_timeout(fx, probe, lang) {
     let started = Instant::now();
     let r = fx.call(&probe, "spin", json!({})).await;
     assert!(
@@ -507,12 +545,9 @@ async fn infinite_loop_is_stopped_at_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_audited(&fx, "limits", "time limit");
     still_serving(&fx, &probe).await;
-}
+} }
 
-#[tokio::test]
-async fn memory_bomb_is_stopped() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn memory_bomb_is_stopped(fx, probe, lang) {
     ok(&fx.call(&probe, "alloc", json!({"mib": 4})).await);
     let r = fx.call(&probe, "alloc", json!({"mib": 512})).await;
     assert!(
@@ -522,12 +557,9 @@ async fn memory_bomb_is_stopped() {
     );
     assert_audited(&fx, "limits", "memory limit");
     still_serving(&fx, &probe).await;
-}
+} }
 
-#[tokio::test]
-async fn output_flood_is_stopped() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn output_flood_is_stopped(fx, probe, lang) {
     let r = fx
         .call(&probe, "flood_stdout", json!({"bytes": 50_000_000}))
         .await;
@@ -548,35 +580,33 @@ async fn output_flood_is_stopped() {
     );
     assert_audited(&fx, "limits", "output limit");
     still_serving(&fx, &probe).await;
-}
+} }
 
 // ---------------------------------------------------------------- the skill itself
 
-#[tokio::test]
-async fn describe_runs_with_no_grants() {
-    let fx = Fixture::new();
-    let probe = fx.load("probe");
+per_language! { async fn describe_runs_with_no_grants(fx, probe, lang) {
     let tools = fx.runtime.describe(&probe).await.unwrap();
     assert!(tools.iter().any(|t| t.name == "read_file"));
     assert!(tools.iter().all(|t| t.input_schema["type"] == "object"));
-}
+} }
 
-#[test]
-fn imports_not_covered_by_the_manifest_are_refused() {
-    let fx = Fixture::new();
-    let wasm = chitin_tests::skill_bytes("probe");
-    // The same code, re-packed claiming no capabilities: it still imports HTTP and exec.
-    let manifest = "[skill]\nname = \"probe\"\nversion = \"0.1.0\"\n";
-    let repacked = chitin_registry::embed_manifest(&wasm, manifest).unwrap();
+per_language! { async fn imports_not_covered_by_the_manifest_are_refused(fx, probe, lang) {
+    let wasm = chitin_tests::skill_bytes(lang.probe());
+    // The same code, re-packed claiming no capabilities: it still imports exec (and,
+    // but for C, which has no HTTP client, HTTP).
+    let manifest = format!("[skill]\nname = \"{}\"\nversion = \"0.1.0\"\n", lang.probe());
+    let repacked = chitin_registry::embed_manifest(&wasm, &manifest).unwrap();
     let err = fx
         .runtime
         .load(&repacked)
         .err()
         .expect("must be refused")
         .to_string();
-    assert!(err.contains("wasi:http"), "{err}");
+    if lang != Lang::C {
+        assert!(err.contains("wasi:http"), "{err}");
+    }
     assert!(err.contains("chitin:skill/exec"), "{err}");
-}
+} }
 
 #[test]
 fn components_without_a_manifest_are_refused() {

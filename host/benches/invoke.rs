@@ -5,7 +5,10 @@
 //! - a fresh instance + one call of the probe's trivial `noop` tool, with no grants
 //!   and with the probe's full grants (two preopened folders, HTTP, exec, env);
 //! - loading a precompiled skill (inspect, cache hit, link: `Runtime::load`);
-//! - spawning `/bin/true` with `std::process::Command` and waiting for it.
+//! - spawning `/bin/true` with `std::process::Command` and waiting for it;
+//! - by language, with the probe written in Rust, JavaScript, Python and C
+//!   (`probe`, `probe-js`, `probe-py`, `probe-c`): the first compile, loading the
+//!   precompiled skill, and a fresh instance + `noop` call (no grants).
 //!
 //! Reports p50 and p99 of each and the spawn/instance ratio. Not a test: nothing here
 //! asserts a time.
@@ -57,7 +60,7 @@ fn measure(name: &'static str, n: usize, mut f: impl FnMut()) -> Stats {
 }
 
 fn main() {
-    let dir = std::env::var_os("CHITIN_SKILLS_DIR")
+    let dir: PathBuf = std::env::var_os("CHITIN_SKILLS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/skills"));
     let path = dir.join("probe.wasm");
@@ -120,6 +123,68 @@ fn main() {
         ratio(&bare),
         ratio(&granted)
     );
+    by_language(&dir, &rt);
+}
+
+/// The probe in each language: compile once, load precompiled, fresh instance + call.
+fn by_language(dir: &std::path::Path, rt: &tokio::runtime::Runtime) {
+    println!("\nby language (the probe's `noop`, no grants):");
+    let mut rows = Vec::new();
+    for (lang, name, calls) in [
+        ("Rust", "probe", 5000),
+        ("C", "probe-c", 5000),
+        ("JavaScript", "probe-js", 2000),
+        ("Python", "probe-py", 2000),
+    ] {
+        let path = dir.join(format!("{name}.wasm"));
+        let wasm = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make skills` first", path.display()));
+        let cache = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(
+            SkillEngine::new(cache.path().join("compiled")).unwrap(),
+            AuditLog::in_memory().unwrap(),
+        );
+        let started = Instant::now();
+        let skill = runtime.load(&wasm).unwrap();
+        let compile = started.elapsed();
+        let none = Grants::none(skill.name(), skill.manifest.limits);
+        let call = measure("fresh instance + noop call", calls, || {
+            let report = rt.block_on(runtime.invoke(&skill, &none, "noop", "{}"));
+            assert!(
+                matches!(report.outcome, Outcome::Ok(_)),
+                "{lang}: {:?}",
+                report.outcome
+            );
+        });
+        let load = measure("load precompiled", 50, || {
+            runtime.load(&wasm).unwrap();
+        });
+        println!(
+            "{lang:<11} {:>6} KiB  compile {:>8.1?}  load p50 {:>8.1?} p99 {:>8.1?}  call p50 {:>8.1?} p99 {:>8.1?}",
+            wasm.len() / 1024,
+            compile,
+            load.p(0.5),
+            load.p(0.99),
+            call.p(0.5),
+            call.p(0.99)
+        );
+        rows.push((lang, wasm.len(), compile, load, call));
+    }
+    println!(
+        "\n| Language | Component | First compile | Load precompiled (p50 / p99) | Fresh instance + call (p50 / p99) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (lang, size, compile, load, call) in rows {
+        println!(
+            "| {lang} | {:.1} MB | {:.2} s | {:.1?} / {:.1?} | {:.1?} / {:.1?} |",
+            size as f64 / 1e6,
+            compile.as_secs_f64(),
+            load.p(0.5),
+            load.p(0.99),
+            call.p(0.5),
+            call.p(0.99)
+        );
+    }
 }
 
 fn num_cpus() -> usize {

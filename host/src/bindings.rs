@@ -12,7 +12,6 @@ wasmtime::component::bindgen!({
         "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
         "wasi:filesystem": wasmtime_wasi::p2::bindings::filesystem,
         "wasi:random": wasmtime_wasi::p2::bindings::random,
-        "wasi:sockets": wasmtime_wasi::p2::bindings::sockets,
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
     },
 });

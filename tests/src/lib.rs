@@ -92,6 +92,11 @@ impl Fixture {
     }
 
     pub fn load(&self, name: &str) -> LoadedSkill {
+        // The first load of a skill compiles it into the shared cache (seconds for the
+        // 12-18 MB JavaScript and Python components); tests of the same skill wait for
+        // it instead of compiling it again in parallel.
+        let lock = compile_lock(name);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         self.runtime.load(&skill_bytes(name)).unwrap()
     }
 
@@ -115,6 +120,14 @@ impl Fixture {
     pub fn audit(&self) -> Vec<AuditEntry> {
         self.runtime.with_audit(|a| a.entries(None, 1000).unwrap())
     }
+}
+
+/// One lock per skill name, held while loading it.
+fn compile_lock(name: &str) -> Arc<Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<Mutex<BTreeMap<String, Arc<Mutex<()>>>>> =
+        std::sync::OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Mutex::default).lock().unwrap();
+    locks.entry(name.to_string()).or_default().clone()
 }
 
 /// One compile cache for the whole test process, so each skill compiles once.

@@ -2,6 +2,7 @@
 //! (results); `--json` prints one JSON document on stdout for scripts.
 
 mod audit;
+mod author;
 mod display;
 mod lifecycle;
 mod run;
@@ -75,6 +76,10 @@ enum SkillCommand {
     Gc,
     /// Write an installed skill as an OCI image layout (for air-gapped machines).
     Export(lifecycle::ExportArgs),
+    /// Create a skill project in Rust, JavaScript, Python or C.
+    New(author::NewArgs),
+    /// Build a skill project into `<name>.wasm` with its manifest embedded.
+    Build(author::BuildArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -102,6 +107,8 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Gc) => lifecycle::gc(),
         Command::Skill(SkillCommand::Export(args)) => lifecycle::export(args),
         Command::Registry(RegistryCommand::Login(args)) => lifecycle::login(args),
+        Command::Skill(SkillCommand::New(args)) => author::new(args),
+        Command::Skill(SkillCommand::Build(args)) => author::build(args),
         Command::Log(args) => audit::log(args),
     };
     match result {
