@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The chitin demo: audit skills without running them, run them under exactly their
-# grants, and watch an escape being refused and recorded. Called by `make demo` after
-# the skills are built.
+# The chitin demo: publish skills to a real OCI registry on this machine, audit them
+# without running them, install and run them under exactly their grants, and watch
+# escapes being refused and recorded. Called by `make demo` after the skills are built.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,8 +10,26 @@ chitin="${CARGO_TARGET_DIR:-$root/target}/debug/chitin"
 [ -x "$chitin" ] || cargo build -q -p chitin-host --bin chitin
 
 demo=$(mktemp -d)
-trap 'rm -rf "$demo"' EXIT
+registry_pid=""
+cleanup() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null
+  rm -rf "$demo"
+}
+trap cleanup EXIT
 export CHITIN_HOME="$demo/chitin-home"
+
+# The real CNCF distribution registry, on a free loopback port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+registry="127.0.0.1:$port"
+cat > "$demo/registry.yml" <<YML
+version: 0.1
+log: { level: error }
+storage: { filesystem: { rootdirectory: $demo/registry }, delete: { enabled: true } }
+http: { addr: $registry }
+YML
+docker-registry serve "$demo/registry.yml" >/dev/null 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null && break; sleep 0.1; done
 
 step() { printf '\n\033[1m==> %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
 run() { step "$1" "${*:2}"; "${@:2}" || echo "(exit code $?)"; }
@@ -24,18 +42,27 @@ echo "-----BEGIN OPENSSH PRIVATE KEY----- (demo key)" > "$demo/home/.ssh/id_ed25
 git -C "$demo/project" init -q && git -C "$demo/project" add -A &&
   git -C "$demo/project" -c user.name=demo -c user.email=demo@example.com commit -qm "First commit"
 
-run "What does file-search ask for? (nothing runs)" \
-  "$chitin" skill audit "$skills/file-search.wasm"
+run "Publish file-search and git-reader to the registry" \
+  "$chitin" skill push "$skills/file-search.wasm" "$registry/acme/file-search:0.1.0"
+"$chitin" skill push "$skills/git-reader.wasm" "$registry/acme/git-reader:0.1.0" 2>/dev/null
 
-run "Its tools (describe() runs with no grants at all)" \
-  "$chitin" skill tools "$skills/file-search.wasm"
+run "What does it ask for? (only the OCI manifest is read; nothing runs)" \
+  "$chitin" skill audit "$registry/acme/file-search:0.1.0"
+
+run "Install by semver range: pinned to a digest, verified, described, then recorded" \
+  "$chitin" skill install "$registry/acme/file-search:^0.1" --yes
+"$chitin" skill install "$registry/acme/git-reader:0.1.0" --yes 2>/dev/null
+
+run "Installed skills, and the lock file that reproduces them elsewhere" \
+  "$chitin" skill list
+cat "$CHITIN_HOME/chitin.lock"
 
 run "Search the project for TODOs: the skill sees only the project, read-only" \
-  "$chitin" run "$skills/file-search.wasm" search --workspace "$demo/project" --yes \
+  "$chitin" run file-search search --workspace "$demo/project" \
   --input '{"pattern": "TODO"}'
 
 run "git-reader runs git through the host: declared arguments only, no shell" \
-  "$chitin" run "$skills/git-reader.wasm" log --workspace "$demo/project" --yes --input '{}'
+  "$chitin" run git-reader log --workspace "$demo/project" --input '{}'
 
 # The probe is the test suite's hostile skill; its workspace is $demo/ws (ro/ and rw/).
 run "An escape: the probe skill tries to read ~/.ssh through ../" \

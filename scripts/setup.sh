@@ -17,7 +17,7 @@ log() { printf '==> %s\n' "$*"; }
 need_apt=()
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 debs=(rustc-web cargo-web rust-web-src lld-22 wasi-libc docker-registry
-  clang-19 lld-19 libclang-rt-19-dev-wasm32)
+  clang-19 lld-19 libclang-rt-19-dev-wasm32 curl git)
 command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
 command -v npm >/dev/null 2>&1 || debs+=(npm)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || debs+=(python3-venv)
