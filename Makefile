@@ -32,6 +32,7 @@ demo: skills
 
 bench: skills
 	cargo bench -p chitin-host --bench invoke
+	cargo bench -p chitin-tests --bench install
 
 lint:
 	cargo fmt --all -- --check

@@ -397,7 +397,11 @@ fn wkg() -> Command {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
     let bin = home.join("bin/wkg");
-    assert!(bin.exists(), "{} is missing; run scripts/setup.sh", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing; run scripts/setup.sh",
+        bin.display()
+    );
     Command::new(bin)
 }
 
@@ -410,17 +414,31 @@ fn interop_with_wkg_both_ways() {
     push(&user, &file, &reg.repo("acme/fs:0.1.0"));
     let pulled = user.ws.path().join("pulled.wasm");
     let out = wkg()
-        .args(["oci", "pull", &reg.repo("acme/fs:0.1.0"), "-o", pulled.to_str().unwrap()])
+        .args([
+            "oci",
+            "pull",
+            &reg.repo("acme/fs:0.1.0"),
+            "-o",
+            pulled.to_str().unwrap(),
+        ])
         .args(["--insecure", &reg.addr])
         .output()
         .unwrap();
     assert!(out.status.success(), "wkg oci pull: {}", stderr(&out));
-    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&file).unwrap());
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
 
     // wkg pushes a plain component: chitin audits it and explains why it will not install.
     let raw = chitin_tests::skills_dir().join("raw/file-search.wasm");
     let out = wkg()
-        .args(["oci", "push", &reg.repo("acme/plain:0.1.0"), raw.to_str().unwrap()])
+        .args([
+            "oci",
+            "push",
+            &reg.repo("acme/plain:0.1.0"),
+            raw.to_str().unwrap(),
+        ])
         .args(["--insecure", &reg.addr])
         .output()
         .unwrap();
@@ -431,6 +449,10 @@ fn interop_with_wkg_both_ways() {
     assert!(text.contains("declares no capabilities"), "{text}");
     let out = user.chitin(&["skill", "install", &reg.repo("acme/plain:0.1.0"), "--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("chitin skill push"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("chitin skill push"),
+        "{}",
+        stderr(&out)
+    );
     assert!(user.list().is_empty());
 }
