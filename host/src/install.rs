@@ -128,7 +128,7 @@ impl Installer<'_> {
                     let auth = auth_for(r.reference.resolve_registry());
                     let pinned = client.resolve(r, &auth).await?;
                     if let Some(prev) = self.installed_with_digest(&pinned.digest)? {
-                        return Ok(self.already(reference, prev)?);
+                        return self.already(reference, prev);
                     }
                     let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
                     let remote = parse_remote(&bytes)?;
@@ -155,7 +155,7 @@ impl Installer<'_> {
                 SkillRef::Layout { dir, tag } => {
                     let (bytes, digest) = layout_manifest(dir, tag.as_deref())?;
                     if let Some(prev) = self.installed_with_digest(&digest)? {
-                        return Ok(self.already(reference, prev)?);
+                        return self.already(reference, prev);
                     }
                     let remote = parse_remote(&bytes)?;
                     let wasm = layout_blob(dir, &remote.layer.digest)?;

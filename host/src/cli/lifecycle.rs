@@ -24,8 +24,10 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     pub fn options(&self) -> RegistryOptions {
-        let mut o = RegistryOptions::default();
-        o.insecure = self.insecure.clone();
+        let mut o = RegistryOptions {
+            insecure: self.insecure.clone(),
+            ..Default::default()
+        };
         if let Ok(list) = std::env::var("CHITIN_INSECURE_REGISTRIES") {
             o.insecure
                 .extend(list.split(',').filter(|s| !s.is_empty()).map(String::from));
