@@ -222,32 +222,12 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
         let first = t.description.lines().next().unwrap_or("");
         plan.push_str(&format!("    {:<16} {first}\n", t.name));
     }
-    eprint!("{plan}");
     if prepared.previous.is_some() && !diff.needs_consent() {
-        return Ok(()); // nothing widened: an update within the existing consent
-    }
-    if yes {
+        // Nothing widened: an update within the consent already given.
+        eprint!("{plan}");
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
-        return Err(Exit(
-            exit::NOT_APPROVED,
-            anyhow::anyhow!(
-                "not approved: there is no terminal to ask on; pass --yes to grant what the skill declares"
-            ),
-        ));
-    }
-    eprint!("Install with these grants? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).ok();
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Exit(
-            exit::NOT_APPROVED,
-            anyhow::anyhow!("not approved; nothing was installed"),
-        ))
-    }
+    super::approve(&plan, "Install with these grants?", yes)
 }
 
 /// A progress bar on a terminal, nothing otherwise.

@@ -146,6 +146,37 @@ pub fn open_runtime() -> anyhow::Result<chitin_host::Runtime> {
     Ok(chitin_host::Runtime::new(engine, audit))
 }
 
+/// Show `plan` and ask `question` on the terminal. With `yes`, proceed; without a
+/// terminal, refuse, so nothing is ever granted silently.
+pub fn approve(plan: &str, question: &str, yes: bool) -> Result<(), Exit> {
+    use std::io::{IsTerminal, Write};
+    eprint!("{plan}");
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Exit(
+            exit::NOT_APPROVED,
+            anyhow::anyhow!(
+                "not approved: there is no terminal to ask on; pass --yes to grant what the \
+                 skill declares"
+            ),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok();
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Exit(
+            exit::NOT_APPROVED,
+            anyhow::anyhow!("not approved; nothing was done"),
+        ))
+    }
+}
+
 /// A tokio runtime for the async host.
 pub fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -1,6 +1,6 @@
 //! `chitin run` and `chitin skill tools`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -82,32 +82,6 @@ fn read_input(input: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Ask on the terminal; refuse when there is none, so nothing is granted silently.
-fn approve(plan: &str, yes: bool) -> Result<(), Exit> {
-    eprint!("{plan}");
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(Exit(
-            exit::NOT_APPROVED,
-            anyhow::anyhow!(
-                "not approved: there is no terminal to ask on; pass --yes to grant what the \
-                 skill declares"
-            ),
-        ));
-    }
-    eprint!("Run it with these grants? [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).ok();
-    if matches!(answer.trim(), "y" | "Y" | "yes") {
-        Ok(())
-    } else {
-        Err(Exit(exit::NOT_APPROVED, anyhow::anyhow!("not approved")))
-    }
-}
-
 /// Is `arg` a file (rather than an installed skill's name)?
 fn is_file_arg(arg: &str) -> bool {
     arg.ends_with(".wasm") || arg.contains('/') || std::path::Path::new(arg).is_file()
@@ -126,7 +100,7 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         let skill = load(&runtime, &PathBuf::from(&args.skill))?;
         let grants = Grants::from_manifest(&skill.manifest, &env)?;
         let plan = super::display::plan(&skill.manifest, &skill.digest, &grants);
-        approve(&plan, args.yes)?;
+        super::approve(&plan, "Run it with these grants?", args.yes)?;
         (skill, grants)
     } else {
         // Installed: consent was given at install; run with the recorded grants.
