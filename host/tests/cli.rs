@@ -153,6 +153,16 @@ fn audit_shows_declaration_and_imports_without_running() {
             .starts_with("wasi:http/outgoing-handler")
     }));
     assert_eq!(doc["problems"], 0);
+    // The probe's secret goes to 127.0.0.1, not to a "probe" host: flagged, highest first.
+    let findings = doc["findings"].as_array().unwrap();
+    assert_eq!(findings[0]["risk"], "medium", "{findings:?}");
+    assert_eq!(findings[0]["area"], "secrets");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["area"] == "exec" && f["risk"] == "low"),
+        "{findings:?}"
+    );
     // Nothing ran: no audit log, no compile cache.
     assert!(!env.home.path().join("cache").exists());
 }

@@ -21,6 +21,7 @@
 
 pub mod artifact;
 pub mod component;
+pub mod findings;
 pub mod imports;
 pub mod lock;
 pub mod manifest;
@@ -29,6 +30,7 @@ pub mod reference;
 pub mod store;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
+pub use findings::{Finding, Risk, findings};
 pub use imports::{ImportCheck, ImportClass, check_imports};
 pub use lock::{LockFile, LockedSkill};
 pub use manifest::{

@@ -57,6 +57,8 @@ struct Report {
     exports: Vec<String>,
     /// For installed skills: what the user granted.
     granted: Option<chitin_registry::Capabilities>,
+    /// For installed skills: the tools `describe()` returned at install.
+    tools: Vec<(String, String)>,
 }
 
 fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
@@ -69,6 +71,7 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         imports: info.imports,
         exports: info.exports,
         granted: None,
+        tools: Vec::new(),
     })
 }
 
@@ -120,6 +123,7 @@ async fn report_from_registry(
         imports,
         exports,
         granted: None,
+        tools: Vec::new(),
     })
 }
 
@@ -140,6 +144,16 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
         )?;
         r.digest = installed.manifest_digest.clone();
         r.granted = Some(installed.grants.clone());
+        r.tools = installed
+            .tools
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let field = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                (field("name"), field("description"))
+            })
+            .collect();
         r
     } else {
         super::tokio()?.block_on(report_from_registry(target, &args.registry.options()))?
@@ -154,6 +168,10 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
     };
     let problems = checks.iter().filter(|c| c.is_problem()).count();
     let ok = report.manifest.is_ok() && problems == 0;
+    let findings = match &report.manifest {
+        Ok(m) => chitin_registry::findings(m, &checks, &report.tools),
+        Err(_) => Vec::new(),
+    };
     if json_out {
         let doc = json!({
             "source": report.source,
@@ -166,6 +184,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "raw_imports": report.imports,
             "exports": report.exports,
             "problems": problems,
+            "findings": findings,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
@@ -217,6 +236,24 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         println!("  {mark} {:<45} {}", c.import, c.note);
     }
     println!("\nExports: {}", report.exports.join(", "));
+    if !report.tools.is_empty() {
+        println!("\nTools:");
+        for (name, description) in &report.tools {
+            println!("  {name:<16} {}", description.lines().next().unwrap_or(""));
+        }
+    }
+    println!("\nFindings:");
+    if findings.is_empty() {
+        println!("  none");
+    }
+    for f in &findings {
+        let risk = match f.risk {
+            chitin_registry::Risk::High => "HIGH",
+            chitin_registry::Risk::Medium => "MEDIUM",
+            chitin_registry::Risk::Low => "low",
+        };
+        println!("  {risk:<6} {:<8} {}", f.area, f.message);
+    }
     if problems > 0 {
         println!(
             "\n{problems} import(s) not covered by the declaration: chitin will refuse to run this skill."
