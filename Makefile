@@ -31,8 +31,8 @@ demo: skills
 	@bash scripts/demo.sh
 
 bench: skills
-	cargo bench -p chitin-host --bench invoke
-	cargo bench -p chitin-tests --bench install
+	env -u RUST_BACKTRACE cargo bench -p chitin-host --bench invoke
+	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench install
 
 lint:
 	cargo fmt --all -- --check
