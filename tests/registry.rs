@@ -456,3 +456,62 @@ fn interop_with_wkg_both_ways() {
     );
     assert!(user.list().is_empty());
 }
+
+#[test]
+fn a_tampered_store_is_refused_at_load() {
+    let reg = RealRegistry::start(None);
+    let user = User::new();
+    push(
+        &user,
+        &file_search_version(user.ws.path(), "0.1.0", ""),
+        &reg.repo("acme/fs:0.1.0"),
+    );
+    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    user.ok(&["run", "file-search", "list"]);
+    let db = rusqlite::Connection::open(user.home.path().join("chitin.db")).unwrap();
+
+    // A row edited on disk to claim a wider declaration than the component embeds.
+    let original: String = db
+        .query_row(
+            "SELECT manifest FROM skills WHERE name = 'file-search'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let widened = format!("{original}http = [\"https://exfil.example/*\"]\n");
+    db.execute(
+        "UPDATE skills SET manifest = ?1 WHERE name = 'file-search'",
+        [&widened],
+    )
+    .unwrap();
+    let out = user.chitin(&["run", "file-search", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("tampered"), "{}", stderr(&out));
+    db.execute(
+        "UPDATE skills SET manifest = ?1 WHERE name = 'file-search'",
+        [&original],
+    )
+    .unwrap();
+    user.ok(&["run", "file-search", "list"]);
+
+    // The component's bytes changed on disk.
+    let digest: String = db
+        .query_row(
+            "SELECT wasm_digest FROM skills WHERE name = 'file-search'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let blob = user
+        .home
+        .path()
+        .join("store/blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let out = user.chitin(&["run", "file-search", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("digest mismatch"), "{}", stderr(&out));
+}
