@@ -29,6 +29,17 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit (
+    id         INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    skill      TEXT NOT NULL,
+    tool       TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_skill ON audit (skill, id);";
+
 /// The audit table in the chitin database.
 pub struct AuditLog {
     conn: Connection,
@@ -37,33 +48,16 @@ pub struct AuditLog {
 impl AuditLog {
     /// Open (and create if needed) the audit table in the database at `path`.
     pub fn open(path: &Path) -> Result<Self, HostError> {
-        let conn = Connection::open(path).map_err(|e| HostError::Audit(e.to_string()))?;
-        Self::init(conn)
+        let conn =
+            chitin_registry::store::open_db(path, &format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+                .map_err(|e| HostError::Audit(e.to_string()))?;
+        Ok(Self { conn })
     }
 
     /// An audit log that lives only in memory (tests, `--no-audit` runs).
     pub fn in_memory() -> Result<Self, HostError> {
         let conn = Connection::open_in_memory().map_err(|e| HostError::Audit(e.to_string()))?;
-        Self::init(conn)
-    }
-
-    fn init(conn: Connection) -> Result<Self, HostError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .and_then(|_| {
-                conn.execute_batch(
-                    "PRAGMA journal_mode = WAL;
-                     CREATE TABLE IF NOT EXISTS audit (
-                         id         INTEGER PRIMARY KEY,
-                         time       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-                         skill      TEXT NOT NULL,
-                         tool       TEXT NOT NULL,
-                         capability TEXT NOT NULL,
-                         outcome    TEXT NOT NULL,
-                         detail     TEXT NOT NULL
-                     );
-                     CREATE INDEX IF NOT EXISTS audit_skill ON audit (skill, id);",
-                )
-            })
+        conn.execute_batch(SCHEMA)
             .map_err(|e| HostError::Audit(e.to_string()))?;
         Ok(Self { conn })
     }

@@ -60,12 +60,9 @@ impl Store {
         for dir in [root.join("blobs/sha256"), root.join("tmp")] {
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         }
-        let conn = Connection::open(db).map_err(index_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(index_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+        let conn = open_db(
+            db,
+            "BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS skills (
                  name            TEXT PRIMARY KEY,
                  reference       TEXT NOT NULL,
@@ -79,7 +76,8 @@ impl Store {
                  tools           TEXT NOT NULL,
                  unsigned        INTEGER NOT NULL DEFAULT 0,
                  installed_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-             );",
+             );
+             COMMIT;",
         )
         .map_err(index_err)?;
         let store = Self {
@@ -267,6 +265,32 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Open the chitin database, safe against other processes opening it at the same time:
+/// a busy timeout, WAL (switched to with retries: SQLite does not wait on its busy
+/// handler for that), then `schema`, which should take the write lock up front with
+/// `BEGIN IMMEDIATE` so concurrent openers wait instead of failing.
+pub fn open_db(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mode = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        match mode {
+            Ok(_) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(schema)?;
+    Ok(conn)
 }
 
 fn list_in(conn: &Connection) -> Result<Vec<InstalledSkill>, RegistryError> {
