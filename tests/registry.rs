@@ -95,6 +95,13 @@ fn file_search_version(dir: &Path, version: &str, extra: &str) -> PathBuf {
     path
 }
 
+/// Push file-search 0.1.0 to `acme/fs:0.1.0` and install it from there.
+fn install_file_search(reg: &RealRegistry, user: &User) {
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    push(user, &file, &reg.repo("acme/fs:0.1.0"));
+    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+}
+
 fn push(user: &User, file: &Path, reference: &str) -> String {
     let out = user.ok(&["skill", "push", file.to_str().unwrap(), reference, "--json"]);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -223,12 +230,7 @@ fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
 fn remove_then_gc_deletes_the_files() {
     let reg = RealRegistry::start(None);
     let user = User::new();
-    push(
-        &user,
-        &file_search_version(user.ws.path(), "0.1.0", ""),
-        &reg.repo("acme/fs:0.1.0"),
-    );
-    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    install_file_search(&reg, &user);
     let blobs = user.home.path().join("store/blobs/sha256");
     assert_eq!(
         std::fs::read_dir(&blobs).unwrap().count(),
@@ -461,12 +463,7 @@ fn interop_with_wkg_both_ways() {
 fn a_tampered_store_is_refused_at_load() {
     let reg = RealRegistry::start(None);
     let user = User::new();
-    push(
-        &user,
-        &file_search_version(user.ws.path(), "0.1.0", ""),
-        &reg.repo("acme/fs:0.1.0"),
-    );
-    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    install_file_search(&reg, &user);
     user.ok(&["run", "file-search", "list"]);
     let db = rusqlite::Connection::open(user.home.path().join("chitin.db")).unwrap();
 

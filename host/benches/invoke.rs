@@ -59,19 +59,29 @@ fn measure(name: &'static str, n: usize, mut f: impl FnMut()) -> Stats {
     Stats { name, samples }
 }
 
-fn main() {
-    let dir: PathBuf = std::env::var_os("CHITIN_SKILLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/skills"));
-    let path = dir.join("probe.wasm");
-    let wasm = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `make skills` first", path.display()));
+/// A built skill's bytes; fails (never skips) when `make skills` has not run.
+fn read_skill(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make skills` first", path.display()))
+}
 
+/// A runtime with an empty compile cache (kept alive by the returned folder).
+fn fresh_runtime() -> (tempfile::TempDir, Runtime) {
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(
         SkillEngine::new(cache.path().join("compiled")).unwrap(),
         AuditLog::in_memory().unwrap(),
     );
+    (cache, runtime)
+}
+
+fn main() {
+    let dir: PathBuf = std::env::var_os("CHITIN_SKILLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/skills"));
+    let wasm = read_skill(&dir, "probe");
+    let (_cache, runtime) = fresh_runtime();
     let skill = runtime.load(&wasm).unwrap();
 
     let ws = tempfile::tempdir().unwrap();
@@ -138,14 +148,8 @@ fn by_language(dir: &std::path::Path, rt: &tokio::runtime::Runtime) {
         ("JavaScript", "probe-js", 2000),
         ("Python", "probe-py", 2000),
     ] {
-        let path = dir.join(format!("{name}.wasm"));
-        let wasm = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run `make skills` first", path.display()));
-        let cache = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(
-            SkillEngine::new(cache.path().join("compiled")).unwrap(),
-            AuditLog::in_memory().unwrap(),
-        );
+        let wasm = read_skill(dir, name);
+        let (_cache, runtime) = fresh_runtime();
         let started = Instant::now();
         let skill = runtime.load(&wasm).unwrap();
         let compile = started.elapsed();
