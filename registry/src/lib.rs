@@ -27,6 +27,7 @@ pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod reference;
+pub mod signing;
 pub mod store;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
