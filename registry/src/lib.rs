@@ -27,8 +27,10 @@ pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod reference;
+pub mod signatures;
 pub mod signing;
 pub mod store;
+pub mod trust;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
 pub use findings::{Finding, Risk, findings};
@@ -122,4 +124,6 @@ pub enum RegistryError {
     Component(#[from] ComponentError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Signature(#[from] signing::SignatureError),
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
+use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest, Sha256};
@@ -50,7 +50,7 @@ pub struct Pinned {
 
 /// A registry client for skills.
 pub struct RegistryClient {
-    client: Client,
+    pub(crate) client: Client,
     http: reqwest::Client,
     options: RegistryOptions,
 }
@@ -86,7 +86,7 @@ impl RegistryClient {
         Self::new(options)
     }
 
-    fn scheme(&self, registry: &str) -> &'static str {
+    pub(crate) fn scheme(&self, registry: &str) -> &'static str {
         if self.options.insecure.iter().any(|r| r == registry) {
             "http"
         } else {
@@ -207,22 +207,47 @@ impl RegistryClient {
         r: &Reference,
         auth: &RegistryAuth,
     ) -> Result<(Vec<u8>, String), RegistryError> {
+        let target = r.digest().or(r.tag()).unwrap_or("latest");
+        let accept = format!(
+            "{OCI_IMAGE_MEDIA_TYPE}, {OCI_IMAGE_INDEX_MEDIA_TYPE}, \
+             application/vnd.docker.distribution.manifest.v2+json"
+        );
+        let body = self
+            .get_limited(r, auth, &format!("manifests/{target}"), &accept)
+            .await?;
+        let digest = crate::artifact::sha256_digest(&body);
+        if let Some(expected) = r.digest()
+            && expected != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: "manifest".into(),
+                expected: expected.to_string(),
+                actual: digest,
+            });
+        }
+        Ok((body, digest))
+    }
+
+    /// GET `/v2/<repository>/<path>` with a body of at most [`MAX_MANIFEST_BYTES`].
+    pub(crate) async fn get_limited(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+        path: &str,
+        accept: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
         let token = self
             .client
             .auth(r, auth, RegistryOperation::Pull)
             .await
             .map_err(|e| map_oci(e, r))?;
         let registry = r.resolve_registry();
-        let target = r.digest().or(r.tag()).unwrap_or("latest");
         let url = format!(
-            "{}://{registry}/v2/{}/manifests/{target}",
+            "{}://{registry}/v2/{}/{path}",
             self.scheme(registry),
             r.repository()
         );
-        let mut req = self.http.get(&url).header(
-            reqwest::header::ACCEPT,
-            format!("{OCI_IMAGE_MEDIA_TYPE}, application/vnd.docker.distribution.manifest.v2+json"),
-        );
+        let mut req = self.http.get(&url).header(reqwest::header::ACCEPT, accept);
         req = match (token, auth) {
             (Some(token), _) => req.bearer_auth(token),
             (None, RegistryAuth::Basic(user, pass)) => req.basic_auth(user, Some(pass)),
@@ -251,17 +276,7 @@ impl RegistryClient {
             }
             body.extend_from_slice(&chunk);
         }
-        let digest = crate::artifact::sha256_digest(&body);
-        if let Some(expected) = r.digest()
-            && expected != digest
-        {
-            return Err(RegistryError::DigestMismatch {
-                what: "manifest".into(),
-                expected: expected.to_string(),
-                actual: digest,
-            });
-        }
-        Ok((body, digest))
+        Ok(body)
     }
 
     /// Stream a blob into `dest` (created), hashing as it goes. Fails — leaving the
@@ -273,6 +288,49 @@ impl RegistryClient {
         digest: &str,
         size: u64,
         dest: &Path,
+        progress: impl FnMut(u64),
+    ) -> Result<(), RegistryError> {
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
+        let io = |e| RegistryError::Io(dest.to_path_buf(), e);
+        self.pull_blob_into(r, digest, size, &mut file, io, progress)
+            .await?;
+        file.sync_all()
+            .await
+            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))
+    }
+
+    /// A small blob (at most `limit` bytes) into memory, size and digest checked.
+    pub async fn pull_small_blob(
+        &self,
+        r: &Reference,
+        digest: &str,
+        size: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        if size > limit {
+            return Err(RegistryError::TooLarge {
+                what: format!("blob {digest}"),
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        let io = |e: std::io::Error| RegistryError::Transport(e.to_string());
+        self.pull_blob_into(r, digest, size, &mut bytes, io, |_| {})
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Stream a blob into `sink`, checking size and digest; `io` names the sink in a
+    /// write error.
+    async fn pull_blob_into<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        r: &Reference,
+        digest: &str,
+        size: u64,
+        sink: &mut W,
+        io: impl Fn(std::io::Error) -> RegistryError,
         mut progress: impl FnMut(u64),
     ) -> Result<(), RegistryError> {
         let descriptor = oci_client::manifest::OciDescriptor {
@@ -286,9 +344,6 @@ impl RegistryClient {
             .pull_blob_stream(r, &descriptor)
             .await
             .map_err(|e| map_oci(e, r))?;
-        let mut file = tokio::fs::File::create(dest)
-            .await
-            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;
         while let Some(chunk) = stream.stream.next().await {
@@ -301,14 +356,9 @@ impl RegistryClient {
                 });
             }
             hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
+            sink.write_all(&chunk).await.map_err(&io)?;
             progress(received);
         }
-        file.sync_all()
-            .await
-            .map_err(|e| RegistryError::Io(dest.to_path_buf(), e))?;
         let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
         if received != size || actual != digest {
             return Err(RegistryError::DigestMismatch {
@@ -414,7 +464,7 @@ fn check_status(status: reqwest::StatusCode, r: &Reference) -> Result<(), Regist
 }
 
 /// Map oci-client errors onto ours, keeping the message.
-fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> RegistryError {
+pub(crate) fn map_oci(e: oci_client::errors::OciDistributionError, r: &Reference) -> RegistryError {
     use oci_client::errors::OciDistributionError as E;
     match e {
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => {

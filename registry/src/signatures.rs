@@ -1,0 +1,346 @@
+//! Storing and finding signatures of a skill in its registry, where cosign keeps them:
+//!
+//! - cosign signatures under the tag `sha256-<hex>.sig` of the same repository: an
+//!   image whose layers are simple-signing payloads, the signature in an annotation
+//!   (one layer per signature; signing again appends);
+//! - Sigstore bundles as OCI 1.1 referrers of the skill's manifest (`subject`), found
+//!   through the referrers API or, on registries without it (such as the CNCF
+//!   `docker-registry` 2.x), the referrers tag `sha256-<hex>` that lists them.
+//!
+//! Everything fetched is size-limited and digest-checked like the skill itself; a
+//! registry can withhold signatures but not forge them.
+
+use oci_client::Reference;
+use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+use serde_json::{Value, json};
+
+use crate::RegistryError;
+use crate::artifact::sha256_digest;
+use crate::oci::{RegistryClient, map_oci};
+use crate::signing::{
+    BUNDLE_MEDIA_TYPE, Envelope, MAX_SIGNATURE_BYTES, SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING_MEDIA_TYPE, signature_tag,
+};
+
+const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const IMAGE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// A repository with more signatures on one digest than this is not honest.
+const MAX_SIGNATURES: usize = 32;
+
+impl RegistryClient {
+    /// Every signature stored for `digest` in `repo`'s repository: cosign signatures and
+    /// Sigstore bundles. None is an empty list, not an error.
+    pub async fn fetch_signatures(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<Envelope>, RegistryError> {
+        let mut found = self.fetch_cosign_signatures(repo, digest, auth).await?;
+        found.extend(self.fetch_bundles(repo, digest, auth).await?);
+        Ok(found)
+    }
+
+    async fn fetch_cosign_signatures(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<Envelope>, RegistryError> {
+        let tag = tagged(repo, &signature_tag(digest));
+        let manifest = match self.fetch_manifest(&tag, auth).await {
+            Ok((bytes, _)) => parse_json(&bytes, "signature manifest")?,
+            Err(RegistryError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut found = Vec::new();
+        for layer in layers(&manifest).iter().take(MAX_SIGNATURES) {
+            if layer["mediaType"] != SIMPLE_SIGNING_MEDIA_TYPE {
+                continue;
+            }
+            let Some(signature) = layer["annotations"][SIGNATURE_ANNOTATION].as_str() else {
+                continue;
+            };
+            let (layer_digest, size) = descriptor(layer)?;
+            let payload = self
+                .pull_small_blob(&tag, layer_digest, size, MAX_SIGNATURE_BYTES as u64)
+                .await?;
+            use base64::Engine as _;
+            found.push(Envelope::Cosign {
+                payload: base64::engine::general_purpose::STANDARD.encode(payload),
+                signature: signature.to_string(),
+            });
+        }
+        Ok(found)
+    }
+
+    async fn fetch_bundles(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<Envelope>, RegistryError> {
+        let Some(index) = self.referrers(repo, digest, auth).await? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for entry in manifests(&index).iter().take(MAX_SIGNATURES) {
+            if entry["artifactType"] != BUNDLE_MEDIA_TYPE {
+                continue;
+            }
+            let (manifest_digest, _) = descriptor(entry)?;
+            let at = repo.clone_with_digest(manifest_digest.to_string());
+            let (bytes, _) = self.fetch_manifest(&at, auth).await?;
+            let manifest = parse_json(&bytes, "bundle manifest")?;
+            // Only a referrer of this very digest counts, whatever an index claims.
+            if manifest["subject"]["digest"] != digest {
+                continue;
+            }
+            let Some(layer) = layers(&manifest)
+                .iter()
+                .find(|l| l["mediaType"] == BUNDLE_MEDIA_TYPE)
+            else {
+                continue;
+            };
+            let (layer_digest, size) = descriptor(layer)?;
+            let bytes = self
+                .pull_small_blob(&at, layer_digest, size, MAX_SIGNATURE_BYTES as u64)
+                .await?;
+            let bundle = String::from_utf8(bytes)
+                .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
+            found.push(Envelope::Bundle { bundle });
+        }
+        Ok(found)
+    }
+
+    /// The referrers index of `digest`: from the referrers API, else from the
+    /// referrers tag; `None` when there is neither.
+    async fn referrers(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Option<Value>, RegistryError> {
+        let path = format!("referrers/{digest}");
+        match self
+            .get_limited(repo, auth, &path, OCI_IMAGE_INDEX_MEDIA_TYPE)
+            .await
+        {
+            Ok(bytes) => return Ok(Some(parse_json(&bytes, "referrers index")?)),
+            Err(RegistryError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .fetch_manifest(&tagged(repo, &referrers_tag(digest)), auth)
+            .await
+        {
+            Ok((bytes, _)) => Ok(Some(parse_json(&bytes, "referrers tag index")?)),
+            Err(RegistryError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Store a signature next to the skill `digest` in `repo`'s repository.
+    pub async fn push_signature(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        subject_size: usize,
+        envelope: &Envelope,
+        auth: &RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        self.client
+            .auth(repo, auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| map_oci(e, repo))?;
+        match envelope {
+            Envelope::Cosign { signature, .. } => {
+                let (payload, _) = envelope.cosign_parts().expect("a cosign envelope")?;
+                self.push_cosign(repo, digest, payload, signature, auth)
+                    .await
+            }
+            Envelope::Bundle { bundle } => {
+                self.push_bundle(repo, digest, subject_size, bundle.as_bytes(), auth)
+                    .await
+            }
+        }
+    }
+
+    async fn push_cosign(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        payload: Vec<u8>,
+        signature: &str,
+        auth: &RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        let tag = tagged(repo, &signature_tag(digest));
+        let mut layers: Vec<Value> = match self.fetch_manifest(&tag, auth).await {
+            Ok((bytes, _)) => layers(&parse_json(&bytes, "signature manifest")?).to_vec(),
+            Err(RegistryError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let layer = json!({
+            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+            "digest": sha256_digest(&payload),
+            "size": payload.len(),
+            "annotations": { SIGNATURE_ANNOTATION: signature },
+        });
+        if layers.contains(&layer) {
+            return Ok(());
+        }
+        self.put_blob(&tag, payload).await?;
+        layers.push(layer);
+        // The config cosign writes: an image config listing the layers.
+        let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": "", "os": "", "config": {},
+            "created": "0001-01-01T00:00:00Z",
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+        }))
+        .expect("JSON serializes");
+        let config_descriptor = json!({
+            "mediaType": IMAGE_CONFIG_MEDIA_TYPE,
+            "digest": sha256_digest(&config),
+            "size": config.len(),
+        });
+        self.put_blob(&tag, config).await?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "config": config_descriptor,
+            "layers": layers,
+        });
+        self.put_manifest(&tag, &manifest, OCI_IMAGE_MEDIA_TYPE)
+            .await
+    }
+
+    async fn push_bundle(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        subject_size: usize,
+        bundle: &[u8],
+        auth: &RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        let empty = b"{}".to_vec();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "artifactType": BUNDLE_MEDIA_TYPE,
+            "config": {
+                "mediaType": EMPTY_CONFIG_MEDIA_TYPE,
+                "digest": sha256_digest(&empty),
+                "size": empty.len(),
+            },
+            "layers": [{
+                "mediaType": BUNDLE_MEDIA_TYPE,
+                "digest": sha256_digest(bundle),
+                "size": bundle.len(),
+            }],
+            "subject": {
+                "mediaType": OCI_IMAGE_MEDIA_TYPE,
+                "digest": digest,
+                "size": subject_size,
+            },
+        });
+        self.put_blob(repo, empty).await?;
+        self.put_blob(repo, bundle.to_vec()).await?;
+        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
+        let manifest_digest = sha256_digest(&bytes);
+        let at = repo.clone_with_digest(manifest_digest.clone());
+        self.put_manifest(&at, &manifest, OCI_IMAGE_MEDIA_TYPE)
+            .await?;
+        // A registry with the referrers API indexes it by itself; otherwise keep the
+        // referrers tag (the OCI 1.1 fallback cosign also uses) up to date.
+        let path = format!("referrers/{digest}");
+        match self
+            .get_limited(repo, auth, &path, OCI_IMAGE_INDEX_MEDIA_TYPE)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(RegistryError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let tag = tagged(repo, &referrers_tag(digest));
+        let mut entries: Vec<Value> = match self.fetch_manifest(&tag, auth).await {
+            Ok((bytes, _)) => manifests(&parse_json(&bytes, "referrers tag index")?).to_vec(),
+            Err(RegistryError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        entries.push(json!({
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "artifactType": BUNDLE_MEDIA_TYPE,
+            "digest": manifest_digest,
+            "size": bytes.len(),
+        }));
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": entries,
+        });
+        self.put_manifest(&tag, &index, OCI_IMAGE_INDEX_MEDIA_TYPE)
+            .await
+    }
+
+    async fn put_blob(&self, r: &Reference, bytes: Vec<u8>) -> Result<(), RegistryError> {
+        let digest = sha256_digest(&bytes);
+        self.client
+            .push_blob(r, bytes, &digest)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_oci(e, r))
+    }
+
+    async fn put_manifest(
+        &self,
+        r: &Reference,
+        manifest: &Value,
+        media_type: &'static str,
+    ) -> Result<(), RegistryError> {
+        let bytes = serde_json::to_vec(manifest).expect("JSON serializes");
+        self.client
+            .push_manifest_raw(r, bytes, http::HeaderValue::from_static(media_type))
+            .await
+            .map(|_| ())
+            .map_err(|e| map_oci(e, r))
+    }
+}
+
+/// The OCI 1.1 referrers tag of a digest: `sha256-<hex>`.
+pub fn referrers_tag(digest: &str) -> String {
+    digest.replacen(':', "-", 1)
+}
+
+fn tagged(repo: &Reference, tag: &str) -> Reference {
+    Reference::with_tag(
+        repo.registry().to_string(),
+        repo.repository().to_string(),
+        tag.to_string(),
+    )
+}
+
+fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RegistryError> {
+    serde_json::from_slice(bytes).map_err(|e| RegistryError::NotASkill(format!("{what}: {e}")))
+}
+
+fn layers(manifest: &Value) -> &[Value] {
+    manifest["layers"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn manifests(index: &Value) -> &[Value] {
+    index["manifests"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// A descriptor's digest and size, checked for shape.
+fn descriptor(d: &Value) -> Result<(&str, u64), RegistryError> {
+    let digest = d["digest"]
+        .as_str()
+        .filter(|s| s.starts_with("sha256:") && s.len() == 71)
+        .ok_or_else(|| RegistryError::NotASkill(format!("bad descriptor digest in {d}")))?;
+    let size = d["size"]
+        .as_u64()
+        .ok_or_else(|| RegistryError::NotASkill(format!("bad descriptor size in {d}")))?;
+    Ok((digest, size))
+}

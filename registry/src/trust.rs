@@ -1,0 +1,671 @@
+//! The trust policy: whose signatures this machine accepts, for which repositories,
+//! and what skills from there may never ask for. Default deny: a repository no rule
+//! covers does not install (short of an explicit `--allow-unsigned`).
+//!
+//! The policy is TOML (the README documents every field). Files are merged in order,
+//! the project's (`.chitin/trust.toml`) before the user's; for a repository, the most
+//! specific matching rule that names signers decides who may sign, and the `deny`
+//! ceilings of every matching rule apply.
+//!
+//! ```
+//! use chitin_registry::trust::TrustPolicy;
+//! use chitin_registry::signing::{Envelope, KeyPair};
+//!
+//! let key = KeyPair::generate().unwrap();
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("acme.pub"), key.public_key().to_pem()).unwrap();
+//! let policy = TrustPolicy::parse(r#"
+//!     [[rule]]
+//!     repositories = "ghcr.io/acme/**"
+//!     keys = ["acme.pub"]
+//!     deny = ["exec"]
+//! "#, dir.path(), &dir.path().join("trust.toml")).unwrap();
+//!
+//! let manifest = br#"{"schemaVersion":2}"#;
+//! let digest = chitin_registry::artifact::sha256_digest(manifest);
+//! let signed = Envelope::sign_cosign(&key, "ghcr.io/acme/notes", &digest).unwrap();
+//! let ok = policy.verify("ghcr.io/acme/notes", manifest, &digest, &[signed.clone()]).unwrap();
+//! assert_eq!(ok.signer.to_string(), format!("key {}", key.public_key().fingerprint()));
+//! // The same key is not trusted for another namespace.
+//! assert!(policy.verify("ghcr.io/evil/notes", manifest, &digest, &[signed]).is_err());
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use globset::GlobMatcher;
+use serde::{Deserialize, Serialize};
+
+use crate::Capabilities;
+use crate::signing::{Envelope, PublicKey};
+
+/// Who signed a skill, as recorded at install and shown by `audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Signer {
+    /// A key, named by the SHA-256 of its public key.
+    Key { fingerprint: String },
+    /// A keyless signer: the certificate's subject and the OIDC issuer that vouched.
+    Identity { issuer: String, subject: String },
+}
+
+impl fmt::Display for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signer::Key { fingerprint } => write!(f, "key {fingerprint}"),
+            Signer::Identity { issuer, subject } => write!(f, "{subject} (issuer {issuer})"),
+        }
+    }
+}
+
+/// A signature the policy accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    pub signer: Signer,
+    /// The rule that trusts the signer: its pattern and file.
+    pub rule: String,
+    /// The signature itself, kept so every load can check it again.
+    pub envelope: Envelope,
+}
+
+/// Why a skill is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("trust policy {path}: {reason}")]
+    Policy { path: PathBuf, reason: String },
+    #[error(
+        "no trust rule covers {repository}, and chitin installs nothing by default; add a rule \
+         naming its publisher's key or identity to {policy} (see the README, \"Trust\"), or \
+         install it anyway with --allow-unsigned"
+    )]
+    NoRule { repository: String, policy: String },
+    #[error(
+        "{repository} has no signature; the rule {rule} requires one from {signers} \
+         (install it anyway with --allow-unsigned)"
+    )]
+    Unsigned {
+        repository: String,
+        rule: String,
+        signers: String,
+    },
+    #[error(
+        "no signature on {repository} is from a signer the rule {rule} trusts ({signers}):\n  {}",
+        .reasons.join("\n  ")
+    )]
+    Untrusted {
+        repository: String,
+        rule: String,
+        signers: String,
+        reasons: Vec<String>,
+    },
+    #[error("the rule {rule} does not let skills from {repository} ask for {what}: {line}")]
+    Ceiling {
+        repository: String,
+        rule: String,
+        what: String,
+        line: String,
+    },
+    #[error(
+        "the update of `{name}` is signed by {new}, but the installed version by {installed}; \
+         refusing a change of publisher (the rule {rule} would need `allow-signer-change = true`, \
+         or remove the skill and install it again)"
+    )]
+    SignerChanged {
+        name: String,
+        installed: Signer,
+        new: Signer,
+        rule: String,
+    },
+}
+
+/// A capability kind a rule can deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Denied {
+    /// Any folder.
+    Fs,
+    /// Any read-write folder.
+    FsWrite,
+    Http,
+    Exec,
+    Env,
+    Secrets,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Denied::Fs => "folders (fs)",
+            Denied::FsWrite => "write access to folders (fs-write)",
+            Denied::Http => "HTTP (http)",
+            Denied::Exec => "programs (exec)",
+            Denied::Env => "environment variables (env)",
+            Denied::Secrets => "secrets (secrets)",
+        })
+    }
+}
+
+/// A keyless signer pattern.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityPattern {
+    /// The OIDC issuer, exactly (e.g. `https://token.actions.githubusercontent.com`).
+    pub issuer: String,
+    /// A glob over the certificate subject (an email or a workflow URI).
+    pub subject: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    rule: Vec<RuleFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RuleFile {
+    repositories: String,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    identities: Vec<IdentityPattern>,
+    trusted_root: Option<String>,
+    #[serde(default)]
+    deny: Vec<Denied>,
+    #[serde(default)]
+    allow_signer_change: bool,
+}
+
+/// One `[[rule]]`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The glob over `registry/repository` as written.
+    pub repositories: String,
+    pub source: PathBuf,
+    matcher: GlobMatcher,
+    /// Trusted keys, with the file each came from.
+    pub keys: Vec<(String, PublicKey)>,
+    pub identities: Vec<(IdentityPattern, GlobMatcher)>,
+    /// `None`: the Sigstore public-good root; else a trusted_root.json file.
+    pub trusted_root: Option<PathBuf>,
+    pub deny: Vec<Denied>,
+    pub allow_signer_change: bool,
+}
+
+impl Rule {
+    /// `"pattern" (file)`, for messages.
+    pub fn label(&self) -> String {
+        format!("\"{}\" ({})", self.repositories, self.source.display())
+    }
+
+    pub fn has_signers(&self) -> bool {
+        !self.keys.is_empty() || !self.identities.is_empty()
+    }
+
+    /// The signers, for messages.
+    pub fn signers(&self) -> String {
+        let mut all: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(file, key)| format!("key {} ({file})", key.fingerprint()))
+            .collect();
+        all.extend(
+            self.identities
+                .iter()
+                .map(|(i, _)| format!("{} from {}", i.subject, i.issuer)),
+        );
+        all.join(", ")
+    }
+
+    /// Does any signer of this rule vouch for the manifest through `envelope`?
+    fn accepts(
+        &self,
+        envelope: &Envelope,
+        manifest_bytes: &[u8],
+        digest: &str,
+    ) -> Result<Signer, String> {
+        let mut reasons = Vec::new();
+        for (_, key) in &self.keys {
+            match envelope.verify_with_key(manifest_bytes, digest, key) {
+                Ok(()) => {
+                    return Ok(Signer::Key {
+                        fingerprint: key.fingerprint(),
+                    });
+                }
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("no signer of this rule could check it".to_string());
+        }
+        // Most useful reason: a digest mismatch or malformed input beats "bad
+        // signature with key X" repeated for every key.
+        reasons.dedup();
+        Err(reasons.join("; "))
+    }
+}
+
+/// The merged policy.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    pub rules: Vec<Rule>,
+    /// The files it was read from (existing or not), for messages.
+    pub sources: Vec<PathBuf>,
+}
+
+impl TrustPolicy {
+    /// Read and merge `files` in order; a file that does not exist adds nothing.
+    pub fn load(files: &[PathBuf]) -> Result<Self, TrustError> {
+        let mut policy = TrustPolicy {
+            sources: files.to_vec(),
+            ..Default::default()
+        };
+        for file in files {
+            let text = match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(TrustError::Policy {
+                        path: file.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let base = file.parent().unwrap_or(Path::new("."));
+            policy.rules.extend(Self::parse(&text, base, file)?.rules);
+        }
+        Ok(policy)
+    }
+
+    /// Parse one policy file; relative key and root paths are relative to `base`.
+    pub fn parse(text: &str, base: &Path, source: &Path) -> Result<Self, TrustError> {
+        let err = |reason: String| TrustError::Policy {
+            path: source.to_path_buf(),
+            reason,
+        };
+        let file: PolicyFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut rules = Vec::new();
+        for r in file.rule {
+            let matcher = glob(&r.repositories)
+                .map_err(|e| err(format!("`repositories = \"{}\"`: {e}", r.repositories)))?;
+            let mut keys = Vec::new();
+            for k in &r.keys {
+                let path = base.join(k);
+                let pem = std::fs::read(&path)
+                    .map_err(|e| err(format!("key `{k}` ({}): {e}", path.display())))?;
+                let key = PublicKey::from_pem(&pem).map_err(|e| err(format!("key `{k}`: {e}")))?;
+                keys.push((k.clone(), key));
+            }
+            let mut identities = Vec::new();
+            for i in r.identities {
+                if i.issuer.is_empty() || i.subject.is_empty() {
+                    return Err(err("an identity needs both `issuer` and `subject`".into()));
+                }
+                let m = glob(&i.subject)
+                    .map_err(|e| err(format!("identity subject `{}`: {e}", i.subject)))?;
+                identities.push((i, m));
+            }
+            let trusted_root = match r.trusted_root.as_deref() {
+                None | Some("public-good") => None,
+                Some(p) => Some(base.join(p)),
+            };
+            rules.push(Rule {
+                repositories: r.repositories,
+                source: source.to_path_buf(),
+                matcher,
+                keys,
+                identities,
+                trusted_root,
+                deny: r.deny,
+                allow_signer_change: r.allow_signer_change,
+            });
+        }
+        Ok(TrustPolicy {
+            rules,
+            sources: vec![source.to_path_buf()],
+        })
+    }
+
+    /// A policy of one rule: `key` trusted for every repository (`verify --key`).
+    pub fn single_key(key: PublicKey, label: &str) -> Self {
+        TrustPolicy {
+            rules: vec![Rule {
+                repositories: "**".into(),
+                source: PathBuf::from(label),
+                matcher: glob("**").expect("valid glob"),
+                keys: vec![(label.to_string(), key)],
+                identities: Vec::new(),
+                trusted_root: None,
+                deny: Vec::new(),
+                allow_signer_change: false,
+            }],
+            sources: vec![PathBuf::from(label)],
+        }
+    }
+
+    /// The rules covering `repository`.
+    pub fn matching(&self, repository: &str) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.matcher.is_match(repository))
+            .collect()
+    }
+
+    /// The rule that decides who may sign for `repository`: the most specific matching
+    /// rule with signers (the longest pattern; on a tie, the earlier file).
+    pub fn signing_rule(&self, repository: &str) -> Option<&Rule> {
+        self.matching(repository)
+            .into_iter()
+            .filter(|r| r.has_signers())
+            .fold(None, |best: Option<&Rule>, r| match best {
+                Some(b) if b.repositories.len() >= r.repositories.len() => Some(b),
+                _ => Some(r),
+            })
+    }
+
+    fn sources_text(&self) -> String {
+        self.sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// Find a signature on the manifest (`manifest_bytes`, whose digest is `digest`)
+    /// that the policy trusts for `repository`.
+    pub fn verify(
+        &self,
+        repository: &str,
+        manifest_bytes: &[u8],
+        digest: &str,
+        envelopes: &[Envelope],
+    ) -> Result<Verified, TrustError> {
+        let rule = self
+            .signing_rule(repository)
+            .ok_or_else(|| TrustError::NoRule {
+                repository: repository.to_string(),
+                policy: self.sources_text(),
+            })?;
+        if envelopes.is_empty() {
+            return Err(TrustError::Unsigned {
+                repository: repository.to_string(),
+                rule: rule.label(),
+                signers: rule.signers(),
+            });
+        }
+        let mut reasons = Vec::new();
+        for envelope in envelopes {
+            match rule.accepts(envelope, manifest_bytes, digest) {
+                Ok(signer) => {
+                    return Ok(Verified {
+                        signer,
+                        rule: rule.label(),
+                        envelope: envelope.clone(),
+                    });
+                }
+                Err(reason) => reasons.push(format!("{}: {reason}", envelope.form())),
+            }
+        }
+        Err(TrustError::Untrusted {
+            repository: repository.to_string(),
+            rule: rule.label(),
+            signers: rule.signers(),
+            reasons,
+        })
+    }
+
+    /// Check the declared capabilities against the `deny` of every matching rule.
+    pub fn check_ceiling(
+        &self,
+        repository: &str,
+        capabilities: &Capabilities,
+    ) -> Result<(), TrustError> {
+        for rule in self.matching(repository) {
+            for denied in &rule.deny {
+                if let Some(line) = first_use(capabilities, *denied) {
+                    return Err(TrustError::Ceiling {
+                        repository: repository.to_string(),
+                        rule: rule.label(),
+                        what: denied.to_string(),
+                        line,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An update must come from the publisher of the installed version, unless the
+    /// signing rule allows a change.
+    pub fn check_same_signer(
+        &self,
+        name: &str,
+        repository: &str,
+        installed: &Signer,
+        new: &Verified,
+    ) -> Result<(), TrustError> {
+        if *installed == new.signer {
+            return Ok(());
+        }
+        let rule = self.signing_rule(repository);
+        if rule.is_some_and(|r| r.allow_signer_change) {
+            return Ok(());
+        }
+        Err(TrustError::SignerChanged {
+            name: name.to_string(),
+            installed: installed.clone(),
+            new: new.signer.clone(),
+            rule: new.rule.clone(),
+        })
+    }
+}
+
+/// `*` stays within a path segment, `**` crosses them.
+fn glob(pattern: &str) -> Result<GlobMatcher, globset::Error> {
+    Ok(globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()?
+        .compile_matcher())
+}
+
+/// The first declared capability of kind `denied`, as a line for the message.
+fn first_use(c: &Capabilities, denied: Denied) -> Option<String> {
+    match denied {
+        Denied::Fs => c.fs.first().map(|f| format!("fs {} {}", f.access, f.path)),
+        Denied::FsWrite => {
+            c.fs.iter()
+                .find(|f| f.access == crate::Access::ReadWrite)
+                .map(|f| format!("fs {} {}", f.access, f.path))
+        }
+        Denied::Http => c.http.first().map(|h| format!("http {h}")),
+        Denied::Exec => c.exec.first().map(|e| format!("exec {}", e.display_line())),
+        Denied::Env => c.env.first().map(|e| format!("env {e}")),
+        Denied::Secrets => c.secrets.first().map(|s| format!("secret {}", s.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::KeyPair;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        acme: KeyPair,
+        other: KeyPair,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let acme = KeyPair::generate().unwrap();
+        let other = KeyPair::generate().unwrap();
+        std::fs::write(dir.path().join("acme.pub"), acme.public_key().to_pem()).unwrap();
+        std::fs::write(dir.path().join("other.pub"), other.public_key().to_pem()).unwrap();
+        Fixture { dir, acme, other }
+    }
+
+    fn policy(f: &Fixture, text: &str) -> TrustPolicy {
+        TrustPolicy::parse(text, f.dir.path(), &f.dir.path().join("trust.toml")).unwrap()
+    }
+
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2}"#;
+
+    fn signed(key: &KeyPair) -> (String, Envelope) {
+        let digest = crate::artifact::sha256_digest(MANIFEST);
+        let env = Envelope::sign_cosign(key, "r", &digest).unwrap();
+        (digest, env)
+    }
+
+    #[test]
+    fn default_deny_without_a_rule() {
+        let f = fixture();
+        let p = policy(&f, "");
+        let (digest, env) = signed(&f.acme);
+        let err = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[env])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::NoRule { .. }), "{err}");
+        assert!(err.to_string().contains("--allow-unsigned"));
+    }
+
+    #[test]
+    fn unsigned_and_untrusted_are_refused() {
+        let f = fixture();
+        let p = policy(
+            &f,
+            "[[rule]]\nrepositories = \"ghcr.io/acme/*\"\nkeys = [\"acme.pub\"]\n",
+        );
+        let (digest, by_other) = signed(&f.other);
+        let err = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::Unsigned { .. }), "{err}");
+        let err = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_other])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        assert!(err.to_string().contains("does not verify"), "{err}");
+    }
+
+    #[test]
+    fn a_key_is_trusted_only_for_its_namespace() {
+        let f = fixture();
+        let p = policy(
+            &f,
+            r#"
+            [[rule]]
+            repositories = "ghcr.io/acme/*"
+            keys = ["acme.pub"]
+            [[rule]]
+            repositories = "ghcr.io/other/*"
+            keys = ["other.pub"]
+            "#,
+        );
+        let (digest, by_acme) = signed(&f.acme);
+        p.verify(
+            "ghcr.io/acme/x",
+            MANIFEST,
+            &digest,
+            std::slice::from_ref(&by_acme),
+        )
+        .unwrap();
+        let err = p
+            .verify("ghcr.io/other/x", MANIFEST, &digest, &[by_acme.clone()])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        // `*` does not cross `/`.
+        let err = p
+            .verify("ghcr.io/acme/nested/x", MANIFEST, &digest, &[by_acme])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::NoRule { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_most_specific_rule_decides_and_every_ceiling_applies() {
+        let f = fixture();
+        let p = policy(
+            &f,
+            r#"
+            [[rule]]
+            repositories = "ghcr.io/**"
+            keys = ["other.pub"]
+            deny = ["exec"]
+            [[rule]]
+            repositories = "ghcr.io/acme/**"
+            keys = ["acme.pub"]
+            deny = ["fs-write"]
+            "#,
+        );
+        let (digest, by_acme) = signed(&f.acme);
+        let ok = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_acme])
+            .unwrap();
+        assert!(ok.rule.contains("ghcr.io/acme/**"));
+        let m = crate::manifest::parse(
+            r#"
+            [skill]
+            name = "x"
+            version = "1.0.0"
+            [capabilities]
+            fs = [{ path = "$WORKSPACE", access = "read" }]
+            exec = [{ program = "git", args = ["log"] }]
+            "#,
+        )
+        .unwrap();
+        let err = p
+            .check_ceiling("ghcr.io/acme/x", &m.capabilities)
+            .unwrap_err();
+        assert!(err.to_string().contains("exec git"), "{err}");
+        let mut read_only = m.capabilities.clone();
+        read_only.exec.clear();
+        p.check_ceiling("ghcr.io/acme/x", &read_only).unwrap();
+        read_only.fs[0].access = crate::Access::ReadWrite;
+        let err = p.check_ceiling("ghcr.io/acme/x", &read_only).unwrap_err();
+        assert!(err.to_string().contains("fs-write"), "{err}");
+    }
+
+    #[test]
+    fn a_change_of_signer_needs_the_rule_to_allow_it() {
+        let f = fixture();
+        let text = r#"
+            [[rule]]
+            repositories = "ghcr.io/acme/*"
+            keys = ["acme.pub", "other.pub"]
+            "#;
+        let p = policy(&f, text);
+        let (digest, by_other) = signed(&f.other);
+        let new = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_other])
+            .unwrap();
+        let installed = Signer::Key {
+            fingerprint: f.acme.public_key().fingerprint(),
+        };
+        let err = p
+            .check_same_signer("x", "ghcr.io/acme/x", &installed, &new)
+            .unwrap_err();
+        assert!(matches!(err, TrustError::SignerChanged { .. }), "{err}");
+        let p = policy(&f, &format!("{text}allow-signer-change = true\n"));
+        p.check_same_signer("x", "ghcr.io/acme/x", &installed, &new)
+            .unwrap();
+    }
+
+    #[test]
+    fn policy_errors_name_the_problem() {
+        let f = fixture();
+        let parse = |t: &str| {
+            TrustPolicy::parse(t, f.dir.path(), Path::new("trust.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(parse("[[rule]]\nrepositories = \"x\"\nkey = []\n").contains("unknown field"));
+        assert!(
+            parse("[[rule]]\nrepositories = \"x\"\nkeys = [\"missing.pub\"]\n")
+                .contains("missing.pub")
+        );
+        assert!(
+            parse("[[rule]]\nrepositories = \"x\"\ndeny = [\"network\"]\n")
+                .contains("unknown variant")
+        );
+    }
+}
