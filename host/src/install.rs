@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use chitin_registry::artifact::{self, RemoteSkill, parse_remote};
 use chitin_registry::oci::auth_for;
+use chitin_registry::oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
+use chitin_registry::signatures;
+use chitin_registry::signing::{BUNDLE_MEDIA_TYPE, Envelope};
+use chitin_registry::trust::{TrustPolicy, Verified};
 use chitin_registry::{
     Capabilities, InstalledSkill, LockFile, Manifest, RegistryClient, RegistryError,
     RegistryOptions, SkillRef, Store,
@@ -33,8 +37,20 @@ pub struct Prepared {
     pub already_installed: bool,
     /// What is installed under this name now, if anything (for the update diff).
     pub previous: Option<InstalledSkill>,
+    /// Who signed it, or why it is installed without a trusted signature.
+    pub trust: Trust,
     blobs: Vec<(tempfile::TempPath, String)>,
     wasm_digest: String,
+}
+
+/// The outcome of the signature check.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// A signature the policy trusts.
+    Signed(Verified),
+    /// No trusted signature, installed anyway because the user passed
+    /// `--allow-unsigned`; `reason` says what the check found.
+    Unsigned { reason: String },
 }
 
 /// What a user must approve: added capabilities and tools of an update.
@@ -105,12 +121,15 @@ pub fn capability_lines(c: &Capabilities) -> Vec<String> {
     out
 }
 
-/// Installs into one store, with one runtime.
+/// Installs into one store, with one runtime, under one trust policy.
 pub struct Installer<'a> {
     pub runtime: &'a Runtime,
     pub store: &'a mut Store,
     pub options: RegistryOptions,
     pub lock_path: PathBuf,
+    pub policy: &'a TrustPolicy,
+    /// Install without a trusted signature (the user said so explicitly).
+    pub allow_unsigned: bool,
 }
 
 impl Installer<'_> {
@@ -121,7 +140,7 @@ impl Installer<'_> {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Prepared, HostError> {
         let parsed: SkillRef = reference.parse()?;
-        let (remote, manifest_bytes, config_bytes, wasm_tmp, repository, tag, digest) =
+        let (remote, manifest_bytes, config_bytes, wasm_tmp, repository, tag, digest, trust) =
             match &parsed {
                 SkillRef::Oci(r) => {
                     let client = RegistryClient::for_ref(r, &self.options)?;
@@ -132,6 +151,12 @@ impl Installer<'_> {
                     }
                     let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
                     let remote = parse_remote(&bytes)?;
+                    // Trust before download: an untrusted skill costs one manifest.
+                    let envelopes = client
+                        .fetch_signatures(&pinned.reference, &digest, &auth)
+                        .await?;
+                    let trust =
+                        self.check_trust(&r.repository(), &bytes, &digest, &remote, &envelopes)?;
                     let tmp = self.store.temp_file()?;
                     let size = remote.layer.size as u64;
                     client
@@ -150,6 +175,7 @@ impl Installer<'_> {
                         r.repository(),
                         pinned.tag,
                         digest,
+                        trust,
                     )
                 }
                 SkillRef::Layout { dir, tag } => {
@@ -158,13 +184,15 @@ impl Installer<'_> {
                         return self.already(reference, prev);
                     }
                     let remote = parse_remote(&bytes)?;
+                    let repo = format!("oci-layout:{}", dir.display());
+                    let envelopes = layout_signatures(dir, &digest)?;
+                    let trust = self.check_trust(&repo, &bytes, &digest, &remote, &envelopes)?;
                     let wasm = layout_blob(dir, &remote.layer.digest)?;
                     let config = layout_blob(dir, &remote.manifest.config.digest)?;
                     let tmp = self.store.temp_file()?;
                     std::fs::write(&tmp, &wasm)
                         .map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
-                    let repo = format!("oci-layout:{}", dir.display());
-                    (remote, bytes, config, tmp, repo, tag.clone(), digest)
+                    (remote, bytes, config, tmp, repo, tag.clone(), digest, trust)
                 }
             };
         let wasm =
@@ -173,6 +201,12 @@ impl Installer<'_> {
         let loaded = self.runtime.load(&wasm)?;
         let tools = self.runtime.describe(&loaded).await?;
         let previous = self.store.get(manifest.skill.name.as_str())?;
+        if let (Some(prev), Trust::Signed(new)) = (&previous, &trust)
+            && let Some(old) = &prev.signature
+        {
+            self.policy
+                .check_same_signer(prev.name.as_str(), &repository, &old.signer, new)?;
+        }
         let wasm_digest = remote.layer.digest.clone();
         let config_tmp = self.temp_with(&config_bytes)?;
         let manifest_tmp = self.temp_with(&manifest_bytes)?;
@@ -186,6 +220,7 @@ impl Installer<'_> {
             tools,
             already_installed: false,
             previous,
+            trust,
             blobs: vec![
                 (wasm_tmp, wasm_digest.clone()),
                 (config_tmp, remote.manifest.config.digest.clone()),
@@ -193,6 +228,30 @@ impl Installer<'_> {
             ],
             wasm_digest,
         })
+    }
+
+    /// The trust policy's verdict: a trusted signature, or (only with
+    /// `--allow-unsigned`) the reason there is none. Ceilings apply either way.
+    fn check_trust(
+        &self,
+        repository: &str,
+        manifest_bytes: &[u8],
+        digest: &str,
+        remote: &RemoteSkill,
+        envelopes: &[Envelope],
+    ) -> Result<Trust, HostError> {
+        self.policy
+            .check_ceiling(repository, &remote.skill.capabilities)?;
+        match self
+            .policy
+            .verify(repository, manifest_bytes, digest, envelopes)
+        {
+            Ok(verified) => Ok(Trust::Signed(verified)),
+            Err(e) if self.allow_unsigned => Ok(Trust::Unsigned {
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn pull_config(
@@ -242,6 +301,12 @@ impl Installer<'_> {
             manifest,
             tools,
             already_installed: true,
+            trust: match &prev.signature {
+                Some(v) => Trust::Signed(v.clone()),
+                None => Trust::Unsigned {
+                    reason: "installed with --allow-unsigned".into(),
+                },
+            },
             wasm_digest: prev.wasm_digest.clone(),
             previous: Some(prev),
             blobs: Vec::new(),
@@ -253,8 +318,11 @@ impl Installer<'_> {
         &mut self,
         prepared: Prepared,
         grants: Capabilities,
-        unsigned: bool,
     ) -> Result<InstalledSkill, HostError> {
+        let (unsigned, signature) = match prepared.trust {
+            Trust::Signed(v) => (false, Some(v)),
+            Trust::Unsigned { .. } => (true, None),
+        };
         for (tmp, digest) in prepared.blobs {
             self.store.commit_blob(tmp, &digest)?;
         }
@@ -270,6 +338,7 @@ impl Installer<'_> {
             grants,
             tools: serde_json::to_value(&prepared.tools).expect("tools serialize"),
             unsigned,
+            signature,
             installed_at: String::new(),
         };
         let lock_path = self.lock_path.clone();
@@ -288,19 +357,95 @@ impl Installer<'_> {
     }
 }
 
-/// Load an installed skill: its blob re-hashed against the index, its embedded
-/// manifest compared with the recorded one, then compiled (cache) and linked.
+/// A skill's OCI manifest and the signatures stored with it, not yet judged.
+pub struct SignedManifest {
+    /// `registry/repository` or `oci-layout:<dir>`.
+    pub repository: String,
+    pub digest: String,
+    pub manifest_bytes: Vec<u8>,
+    pub envelopes: Vec<Envelope>,
+}
+
+/// Resolve `reference` and fetch its manifest and signatures (for `verify` and
+/// `audit`; nothing is downloaded beyond them).
+pub async fn fetch_signed(
+    reference: &str,
+    options: &RegistryOptions,
+) -> Result<SignedManifest, HostError> {
+    match reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => {
+            let client = RegistryClient::for_ref(&r, options)?;
+            let auth = auth_for(r.reference.resolve_registry());
+            let pinned = client.resolve(&r, &auth).await?;
+            let (manifest_bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
+            let envelopes = client
+                .fetch_signatures(&pinned.reference, &digest, &auth)
+                .await?;
+            Ok(SignedManifest {
+                repository: r.repository(),
+                digest,
+                manifest_bytes,
+                envelopes,
+            })
+        }
+        SkillRef::Layout { dir, tag } => {
+            let (manifest_bytes, digest) = layout_manifest(&dir, tag.as_deref())?;
+            let envelopes = layout_signatures(&dir, &digest)?;
+            Ok(SignedManifest {
+                repository: format!("oci-layout:{}", dir.display()),
+                digest,
+                manifest_bytes,
+                envelopes,
+            })
+        }
+    }
+}
+
+/// Load an installed skill, checking everything again: the stored OCI manifest
+/// re-hashed against the index and its signature re-verified under the current
+/// policy (same signer as recorded), the component re-hashed and named by that
+/// manifest, the embedded declaration equal to the recorded one, the grants within
+/// the policy's ceilings. Then compiled (cache) and linked.
 pub fn load_installed(
     runtime: &Runtime,
     store: &Store,
+    policy: &TrustPolicy,
     name: &str,
 ) -> Result<(LoadedSkill, InstalledSkill), HostError> {
     let installed = store
         .get(name)?
         .ok_or_else(|| HostError::NotInstalled(name.to_string()))?;
+    let manifest_bytes = store.read_blob(&installed.manifest_digest)?;
+    let remote = parse_remote(&manifest_bytes)?;
+    if remote.layer.digest != installed.wasm_digest {
+        return Err(HostError::Tampered(format!(
+            "the index names component {} for `{name}`, its signed manifest {}",
+            installed.wasm_digest, remote.layer.digest
+        )));
+    }
+    if !installed.unsigned {
+        let recorded = installed.signature.as_ref().ok_or_else(|| {
+            HostError::Tampered(format!(
+                "`{name}` is recorded as signed but no signature is stored"
+            ))
+        })?;
+        let verified = policy.verify(
+            &installed.repository,
+            &manifest_bytes,
+            &installed.manifest_digest,
+            std::slice::from_ref(&recorded.envelope),
+        )?;
+        if verified.signer != recorded.signer {
+            return Err(HostError::Tampered(format!(
+                "`{name}` was recorded as signed by {}, but its signature is by {}",
+                recorded.signer, verified.signer
+            )));
+        }
+    }
+    policy.check_ceiling(&installed.repository, &installed.grants)?;
     let wasm = store.read_blob(&installed.wasm_digest)?;
     let loaded = runtime.load(&wasm)?;
-    if loaded.manifest != installed.parsed_manifest()? {
+    if loaded.manifest != installed.parsed_manifest()? || loaded.manifest != remote.skill {
         return Err(HostError::Tampered(format!(
             "the manifest recorded for `{name}` differs from the one in its component"
         )));
@@ -325,15 +470,64 @@ pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Resul
         crate::engine::write_atomic(&path, &bytes)?;
     }
     let tag = skill.version.clone();
+    let mut entries = vec![serde_json::json!({
+        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+        "digest": skill.manifest_digest,
+        "size": manifest_bytes.len(),
+        "annotations": { "org.opencontainers.image.ref.name": tag },
+    })];
+    // The signature travels with the skill, so an offline install verifies it too.
+    let write_blob = |bytes: &[u8]| -> Result<String, HostError> {
+        let digest = artifact::sha256_digest(bytes);
+        let path = blobs.join(digest.trim_start_matches("sha256:"));
+        crate::engine::write_atomic(&path, bytes)?;
+        Ok(digest)
+    };
+    if let Some(verified) = &skill.signature {
+        let (manifest, entry) = match &verified.envelope {
+            Envelope::Cosign { signature, .. } => {
+                let (payload, _) = verified
+                    .envelope
+                    .cosign_parts()
+                    .expect("cosign")
+                    .map_err(RegistryError::from)?;
+                write_blob(&payload)?;
+                let (manifest, config) =
+                    signatures::cosign_manifest(vec![signatures::cosign_layer(
+                        &payload, signature,
+                    )]);
+                write_blob(&config)?;
+                let tag = chitin_registry::signing::signature_tag(&skill.manifest_digest);
+                (
+                    manifest,
+                    serde_json::json!({ "annotations": { "org.opencontainers.image.ref.name": tag } }),
+                )
+            }
+            Envelope::Bundle { bundle } => {
+                write_blob(bundle.as_bytes())?;
+                write_blob(signatures::EMPTY_CONFIG)?;
+                let manifest = signatures::bundle_manifest(
+                    &skill.manifest_digest,
+                    manifest_bytes.len(),
+                    bundle.as_bytes(),
+                );
+                (
+                    manifest,
+                    serde_json::json!({ "artifactType": BUNDLE_MEDIA_TYPE }),
+                )
+            }
+        };
+        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
+        let mut entry = entry;
+        entry["mediaType"] = OCI_IMAGE_MEDIA_TYPE.into();
+        entry["digest"] = write_blob(&bytes)?.into();
+        entry["size"] = bytes.len().into();
+        entries.push(entry);
+    }
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": chitin_registry::oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
-            "digest": skill.manifest_digest,
-            "size": manifest_bytes.len(),
-            "annotations": { "org.opencontainers.image.ref.name": tag },
-        }],
+        "manifests": entries,
     });
     crate::engine::write_atomic(
         &dir.join("oci-layout"),
@@ -341,6 +535,40 @@ pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Resul
     )?;
     crate::engine::write_atomic(&dir.join("index.json"), index.to_string().as_bytes())?;
     Ok(())
+}
+
+/// The signatures a layout carries for `digest`: a cosign signature image under the
+/// tag `sha256-<hex>.sig`, and Sigstore bundles referring to it.
+fn layout_signatures(dir: &Path, digest: &str) -> Result<Vec<Envelope>, HostError> {
+    let index_path = dir.join("index.json");
+    let text = std::fs::read_to_string(&index_path)
+        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
+    let index = signatures::parse_json(text.as_bytes(), "index.json")?;
+    let sig_tag = chitin_registry::signing::signature_tag(digest);
+    let mut found = Vec::new();
+    for entry in signatures::manifests(&index) {
+        let Some(entry_digest) = entry["digest"].as_str() else {
+            continue;
+        };
+        let is_cosign = entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag;
+        let is_bundle = entry["artifactType"] == BUNDLE_MEDIA_TYPE;
+        if !is_cosign && !is_bundle {
+            continue;
+        }
+        let manifest =
+            signatures::parse_json(&layout_blob(dir, entry_digest)?, "signature manifest")?;
+        if is_cosign {
+            for (payload_digest, _, signature) in signatures::cosign_layers(&manifest)? {
+                let payload = layout_blob(dir, &payload_digest)?;
+                found.push(signatures::cosign_envelope(&payload, signature));
+            }
+        } else if let Some((layer, _)) = signatures::bundle_layer(&manifest, digest)? {
+            let bundle = String::from_utf8(layout_blob(dir, &layer)?)
+                .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
+            found.push(Envelope::Bundle { bundle });
+        }
+    }
+    Ok(found)
 }
 
 /// Find the manifest in a layout: by tag (`org.opencontainers.image.ref.name`), or the
@@ -351,7 +579,17 @@ fn layout_manifest(dir: &Path, tag: Option<&str>) -> Result<(Vec<u8>, String), H
         .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
     let index: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| RegistryError::NotASkill(format!("{}: {e}", index_path.display())))?;
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    // Signatures stored beside the skill are not candidates.
+    let manifests: Vec<serde_json::Value> = signatures::manifests(&index)
+        .iter()
+        .filter(|m| {
+            m["artifactType"].is_null()
+                && !m["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(".sig"))
+        })
+        .cloned()
+        .collect();
     let chosen = match tag {
         Some(t) => manifests
             .iter()

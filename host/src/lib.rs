@@ -73,4 +73,6 @@ pub enum HostError {
     NotInstalled(String),
     #[error("refusing to load a tampered skill: {0}")]
     Tampered(String),
+    #[error(transparent)]
+    Trust(#[from] chitin_registry::trust::TrustError),
 }

@@ -20,7 +20,7 @@ pub enum Risk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub risk: Risk,
-    /// `imports`, `fs`, `http`, `exec`, `secrets`, `tools`.
+    /// `trust`, `imports`, `fs`, `http`, `exec`, `secrets`, `tools`.
     pub area: &'static str,
     pub message: String,
 }

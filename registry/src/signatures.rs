@@ -55,22 +55,11 @@ impl RegistryClient {
             Err(e) => return Err(e),
         };
         let mut found = Vec::new();
-        for layer in layers(&manifest).iter().take(MAX_SIGNATURES) {
-            if layer["mediaType"] != SIMPLE_SIGNING_MEDIA_TYPE {
-                continue;
-            }
-            let Some(signature) = layer["annotations"][SIGNATURE_ANNOTATION].as_str() else {
-                continue;
-            };
-            let (layer_digest, size) = descriptor(layer)?;
+        for (layer_digest, size, signature) in cosign_layers(&manifest)? {
             let payload = self
-                .pull_small_blob(&tag, layer_digest, size, MAX_SIGNATURE_BYTES as u64)
+                .pull_small_blob(&tag, &layer_digest, size, MAX_SIGNATURE_BYTES as u64)
                 .await?;
-            use base64::Engine as _;
-            found.push(Envelope::Cosign {
-                payload: base64::engine::general_purpose::STANDARD.encode(payload),
-                signature: signature.to_string(),
-            });
+            found.push(cosign_envelope(&payload, signature));
         }
         Ok(found)
     }
@@ -93,19 +82,11 @@ impl RegistryClient {
             let at = repo.clone_with_digest(manifest_digest.to_string());
             let (bytes, _) = self.fetch_manifest(&at, auth).await?;
             let manifest = parse_json(&bytes, "bundle manifest")?;
-            // Only a referrer of this very digest counts, whatever an index claims.
-            if manifest["subject"]["digest"] != digest {
-                continue;
-            }
-            let Some(layer) = layers(&manifest)
-                .iter()
-                .find(|l| l["mediaType"] == BUNDLE_MEDIA_TYPE)
-            else {
+            let Some((layer_digest, size)) = bundle_layer(&manifest, digest)? else {
                 continue;
             };
-            let (layer_digest, size) = descriptor(layer)?;
             let bytes = self
-                .pull_small_blob(&at, layer_digest, size, MAX_SIGNATURE_BYTES as u64)
+                .pull_small_blob(&at, &layer_digest, size, MAX_SIGNATURE_BYTES as u64)
                 .await?;
             let bundle = String::from_utf8(bytes)
                 .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
@@ -181,37 +162,14 @@ impl RegistryClient {
             Err(RegistryError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let layer = json!({
-            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
-            "digest": sha256_digest(&payload),
-            "size": payload.len(),
-            "annotations": { SIGNATURE_ANNOTATION: signature },
-        });
+        let layer = cosign_layer(&payload, signature);
         if layers.contains(&layer) {
             return Ok(());
         }
         self.put_blob(&tag, payload).await?;
         layers.push(layer);
-        // The config cosign writes: an image config listing the layers.
-        let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
-        let config = serde_json::to_vec(&json!({
-            "architecture": "", "os": "", "config": {},
-            "created": "0001-01-01T00:00:00Z",
-            "rootfs": { "type": "layers", "diff_ids": diff_ids },
-        }))
-        .expect("JSON serializes");
-        let config_descriptor = json!({
-            "mediaType": IMAGE_CONFIG_MEDIA_TYPE,
-            "digest": sha256_digest(&config),
-            "size": config.len(),
-        });
+        let (manifest, config) = cosign_manifest(layers);
         self.put_blob(&tag, config).await?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_IMAGE_MEDIA_TYPE,
-            "config": config_descriptor,
-            "layers": layers,
-        });
         self.put_manifest(&tag, &manifest, OCI_IMAGE_MEDIA_TYPE)
             .await
     }
@@ -224,28 +182,8 @@ impl RegistryClient {
         bundle: &[u8],
         auth: &RegistryAuth,
     ) -> Result<(), RegistryError> {
-        let empty = b"{}".to_vec();
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_IMAGE_MEDIA_TYPE,
-            "artifactType": BUNDLE_MEDIA_TYPE,
-            "config": {
-                "mediaType": EMPTY_CONFIG_MEDIA_TYPE,
-                "digest": sha256_digest(&empty),
-                "size": empty.len(),
-            },
-            "layers": [{
-                "mediaType": BUNDLE_MEDIA_TYPE,
-                "digest": sha256_digest(bundle),
-                "size": bundle.len(),
-            }],
-            "subject": {
-                "mediaType": OCI_IMAGE_MEDIA_TYPE,
-                "digest": digest,
-                "size": subject_size,
-            },
-        });
-        self.put_blob(repo, empty).await?;
+        let manifest = bundle_manifest(digest, subject_size, bundle);
+        self.put_blob(repo, EMPTY_CONFIG.to_vec()).await?;
         self.put_blob(repo, bundle.to_vec()).await?;
         let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
         let manifest_digest = sha256_digest(&bytes);
@@ -308,6 +246,111 @@ impl RegistryClient {
     }
 }
 
+/// The empty config of an OCI artifact.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+
+/// A cosign signature layer: the payload's descriptor, the signature annotated.
+pub fn cosign_layer(payload: &[u8], signature: &str) -> Value {
+    json!({
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": sha256_digest(payload),
+        "size": payload.len(),
+        "annotations": { SIGNATURE_ANNOTATION: signature },
+    })
+}
+
+/// The cosign signature image for `layers`, and its config (an image config listing
+/// the layers, as cosign writes it).
+pub fn cosign_manifest(layers: Vec<Value>) -> (Value, Vec<u8>) {
+    let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+    let config = serde_json::to_vec(&json!({
+        "architecture": "", "os": "", "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    }))
+    .expect("JSON serializes");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+        "config": {
+            "mediaType": IMAGE_CONFIG_MEDIA_TYPE,
+            "digest": sha256_digest(&config),
+            "size": config.len(),
+        },
+        "layers": layers,
+    });
+    (manifest, config)
+}
+
+/// The signature layers of a cosign signature image: (payload digest, size,
+/// base64 signature).
+pub fn cosign_layers(manifest: &Value) -> Result<Vec<(String, u64, &str)>, RegistryError> {
+    let mut out = Vec::new();
+    for layer in layers(manifest).iter().take(MAX_SIGNATURES) {
+        if layer["mediaType"] != SIMPLE_SIGNING_MEDIA_TYPE {
+            continue;
+        }
+        let Some(signature) = layer["annotations"][SIGNATURE_ANNOTATION].as_str() else {
+            continue;
+        };
+        let (digest, size) = descriptor(layer)?;
+        out.push((digest.to_string(), size, signature));
+    }
+    Ok(out)
+}
+
+/// A cosign envelope from a fetched payload and its annotated signature.
+pub fn cosign_envelope(payload: &[u8], signature: &str) -> Envelope {
+    use base64::Engine as _;
+    Envelope::Cosign {
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
+        signature: signature.to_string(),
+    }
+}
+
+/// The OCI artifact carrying a Sigstore bundle as a referrer of `subject_digest`.
+pub fn bundle_manifest(subject_digest: &str, subject_size: usize, bundle: &[u8]) -> Value {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+        "artifactType": BUNDLE_MEDIA_TYPE,
+        "config": {
+            "mediaType": EMPTY_CONFIG_MEDIA_TYPE,
+            "digest": sha256_digest(EMPTY_CONFIG),
+            "size": EMPTY_CONFIG.len(),
+        },
+        "layers": [{
+            "mediaType": BUNDLE_MEDIA_TYPE,
+            "digest": sha256_digest(bundle),
+            "size": bundle.len(),
+        }],
+        "subject": {
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "digest": subject_digest,
+            "size": subject_size,
+        },
+    })
+}
+
+/// The bundle layer of a bundle artifact, if it refers to `subject_digest` (only a
+/// referrer of this very digest counts, whatever an index claims).
+pub fn bundle_layer(
+    manifest: &Value,
+    subject_digest: &str,
+) -> Result<Option<(String, u64)>, RegistryError> {
+    if manifest["subject"]["digest"] != subject_digest {
+        return Ok(None);
+    }
+    let Some(layer) = layers(manifest)
+        .iter()
+        .find(|l| l["mediaType"] == BUNDLE_MEDIA_TYPE)
+    else {
+        return Ok(None);
+    };
+    let (digest, size) = descriptor(layer)?;
+    Ok(Some((digest.to_string(), size)))
+}
+
 /// The OCI 1.1 referrers tag of a digest: `sha256-<hex>`.
 pub fn referrers_tag(digest: &str) -> String {
     digest.replacen(':', "-", 1)
@@ -321,15 +364,15 @@ fn tagged(repo: &Reference, tag: &str) -> Reference {
     )
 }
 
-fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RegistryError> {
+pub fn parse_json(bytes: &[u8], what: &str) -> Result<Value, RegistryError> {
     serde_json::from_slice(bytes).map_err(|e| RegistryError::NotASkill(format!("{what}: {e}")))
 }
 
-fn layers(manifest: &Value) -> &[Value] {
+pub fn layers(manifest: &Value) -> &[Value] {
     manifest["layers"].as_array().map_or(&[], Vec::as_slice)
 }
 
-fn manifests(index: &Value) -> &[Value] {
+pub fn manifests(index: &Value) -> &[Value] {
     index["manifests"].as_array().map_or(&[], Vec::as_slice)
 }
 

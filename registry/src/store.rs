@@ -36,8 +36,11 @@ pub struct InstalledSkill {
     pub grants: Capabilities,
     /// The tools `describe()` returned at install (JSON array).
     pub tools: serde_json::Value,
-    /// Installed without a signature check, by the user's explicit choice.
+    /// Installed without a trusted signature, by the user's explicit choice
+    /// (`--allow-unsigned`).
     pub unsigned: bool,
+    /// The signature the trust policy accepted at install, checked again at every load.
+    pub signature: Option<crate::trust::Verified>,
     pub installed_at: String,
 }
 
@@ -75,11 +78,13 @@ impl Store {
                  grants          TEXT NOT NULL,
                  tools           TEXT NOT NULL,
                  unsigned        INTEGER NOT NULL DEFAULT 0,
-                 installed_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+                 installed_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+                 signature       TEXT
              );
              COMMIT;",
         )
         .map_err(index_err)?;
+        add_signature_column(&conn).map_err(index_err)?;
         let store = Self {
             root: root.to_path_buf(),
             conn,
@@ -183,8 +188,8 @@ impl Store {
             .map_err(index_err)?;
         tx.execute(
             "INSERT OR REPLACE INTO skills (name, reference, repository, tag, version,
-                 manifest_digest, wasm_digest, manifest, grants, tools, unsigned)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 manifest_digest, wasm_digest, manifest, grants, tools, unsigned, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 skill.name,
                 skill.reference,
@@ -197,6 +202,10 @@ impl Store {
                 serde_json::to_string(&skill.grants).expect("grants serialize"),
                 skill.tools.to_string(),
                 skill.unsigned,
+                skill
+                    .signature
+                    .as_ref()
+                    .map(|v| serde_json::to_string(v).expect("signature serializes")),
             ],
         )
         .map_err(index_err)?;
@@ -302,7 +311,7 @@ fn list_in(conn: &Connection) -> Result<Vec<InstalledSkill>, RegistryError> {
 }
 
 const SELECT: &str = "SELECT name, reference, repository, tag, version, manifest_digest,
-    wasm_digest, manifest, grants, tools, unsigned, installed_at FROM skills";
+    wasm_digest, manifest, grants, tools, unsigned, installed_at, signature FROM skills";
 
 fn row_to_skill(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstalledSkill> {
     let grants: String = r.get(8)?;
@@ -323,7 +332,29 @@ fn row_to_skill(r: &rusqlite::Row<'_>) -> rusqlite::Result<InstalledSkill> {
         tools: serde_json::from_str(&tools).map_err(|e| bad(9, e))?,
         unsigned: r.get(10)?,
         installed_at: r.get(11)?,
+        signature: r
+            .get::<_, Option<String>>(12)?
+            .map(|s| serde_json::from_str(&s).map_err(|e| bad(12, e)))
+            .transpose()?,
     })
+}
+
+/// Indexes written before signatures were recorded lack the column; add it (their
+/// skills then load as unsigned-by-choice only if they were marked so).
+fn add_signature_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('skills') WHERE name = 'signature'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has {
+        return Ok(());
+    }
+    match conn.execute_batch("ALTER TABLE skills ADD COLUMN signature TEXT") {
+        // Another process added it meanwhile.
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        other => other,
+    }
 }
 
 fn index_err(e: rusqlite::Error) -> RegistryError {
@@ -354,6 +385,7 @@ mod tests {
             grants: Capabilities::default(),
             tools: serde_json::json!([]),
             unsigned: false,
+            signature: None,
             installed_at: String::new(),
         }
     }

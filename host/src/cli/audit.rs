@@ -59,6 +59,25 @@ struct Report {
     granted: Option<chitin_registry::Capabilities>,
     /// For installed skills: the tools `describe()` returned at install.
     tools: Vec<(String, String)>,
+    signature: Signature,
+}
+
+/// What the audit says about who signed the skill.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+enum Signature {
+    /// A local file: signatures live in registries.
+    NotApplicable,
+    /// Accepted by the trust policy.
+    Trusted {
+        signer: chitin_registry::trust::Signer,
+        rule: String,
+        form: &'static str,
+    },
+    /// No signature the trust policy accepts (`found` were found).
+    Untrusted { found: usize, reason: String },
+    /// Installed with `--allow-unsigned`.
+    InstalledUnsigned,
 }
 
 fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
@@ -72,6 +91,7 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         exports: info.exports,
         granted: None,
         tools: Vec::new(),
+        signature: Signature::NotApplicable,
     })
 }
 
@@ -89,6 +109,21 @@ async fn report_from_registry(
     let auth = chitin_registry::oci::auth_for(r.reference.resolve_registry());
     let pinned = client.resolve(&r, &auth).await?;
     let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
+    let envelopes = client
+        .fetch_signatures(&pinned.reference, &digest, &auth)
+        .await?;
+    let policy = super::trust::load_policy(None)?;
+    let signature = match policy.verify(&r.repository(), &bytes, &digest, &envelopes) {
+        Ok(v) => Signature::Trusted {
+            signer: v.signer,
+            rule: v.rule,
+            form: v.envelope.form(),
+        },
+        Err(e) => Signature::Untrusted {
+            found: envelopes.len(),
+            reason: e.to_string(),
+        },
+    };
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
     let config_digest = config_desc["digest"]
@@ -124,6 +159,7 @@ async fn report_from_registry(
         exports,
         granted: None,
         tools: Vec::new(),
+        signature,
     })
 }
 
@@ -144,6 +180,14 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
         )?;
         r.digest = installed.manifest_digest.clone();
         r.granted = Some(installed.grants.clone());
+        r.signature = match &installed.signature {
+            Some(v) => Signature::Trusted {
+                signer: v.signer.clone(),
+                rule: v.rule.clone(),
+                form: v.envelope.form(),
+            },
+            None => Signature::InstalledUnsigned,
+        };
         r.tools = installed
             .tools
             .as_array()
@@ -168,10 +212,30 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
     };
     let problems = checks.iter().filter(|c| c.is_problem()).count();
     let ok = report.manifest.is_ok() && problems == 0;
-    let findings = match &report.manifest {
+    let mut findings = match &report.manifest {
         Ok(m) => chitin_registry::findings(m, &checks, &report.tools),
         Err(_) => Vec::new(),
     };
+    let unsigned = match &report.signature {
+        Signature::Untrusted { found: 0, .. } => Some("it has no signature".to_string()),
+        Signature::Untrusted { found, .. } => Some(format!(
+            "none of its {found} signature(s) is from a signer your trust policy accepts"
+        )),
+        Signature::InstalledUnsigned => {
+            Some("it was installed with --allow-unsigned: nobody vouches for it".to_string())
+        }
+        _ => None,
+    };
+    if let Some(message) = unsigned {
+        findings.insert(
+            0,
+            chitin_registry::Finding {
+                risk: chitin_registry::Risk::High,
+                area: "trust",
+                message,
+            },
+        );
+    }
     if json_out {
         let doc = json!({
             "source": report.source,
@@ -185,6 +249,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "exports": report.exports,
             "problems": problems,
             "findings": findings,
+            "signature": report.signature,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
@@ -192,6 +257,21 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
     println!("{}", report.source);
     println!("  digest   {}", report.digest);
     println!("  size     {} bytes", report.size);
+    match &report.signature {
+        Signature::NotApplicable => {
+            println!("  signer   none (a local file; signatures live in registries)")
+        }
+        Signature::Trusted { signer, rule, form } => {
+            println!("  signer   {signer} ({form})\n           trusted by rule {rule}")
+        }
+        Signature::Untrusted { found, reason } => println!(
+            "  signer   NOT TRUSTED ({found} signature(s) found)\n           {}",
+            reason.replace('\n', "\n           ")
+        ),
+        Signature::InstalledUnsigned => {
+            println!("  signer   NONE: installed with --allow-unsigned")
+        }
+    }
     let manifest = match &report.manifest {
         Ok(m) => m,
         Err(e) => {

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use chitin_host::install::{Installer, Prepared, export_layout};
+use chitin_host::install::{Installer, Prepared, Trust, export_layout};
 use chitin_registry::artifact::Artifact;
 use chitin_registry::oci::auth_for;
 use chitin_registry::{LockFile, RegistryClient, RegistryOptions, SkillRef, Store};
@@ -48,6 +48,12 @@ pub struct PushArgs {
     file: PathBuf,
     /// Where to push it, with a tag: `registry/repository:1.2.0`.
     reference: String,
+    /// Sign it with this private key in the same step (see `chitin skill sign`).
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<PathBuf>,
+    /// Which signature forms to store with --sign-key.
+    #[arg(long, value_enum, default_value = "both", requires = "sign_key")]
+    sign_form: super::trust::SignatureForm,
     #[command(flatten)]
     registry: RegistryArgs,
     #[arg(long)]
@@ -65,6 +71,13 @@ pub struct InstallArgs {
     /// Install exactly what the lock file lists, or fail saying what differs.
     #[arg(long)]
     locked: bool,
+    /// Install even without a signature the trust policy accepts. Recorded, and shown
+    /// by `list` and `audit`.
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Use this trust policy file instead of the project's and the user's.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     #[arg(long)]
@@ -84,6 +97,9 @@ pub struct UpdateArgs {
     /// Accept added capabilities or tools without asking.
     #[arg(long, short)]
     yes: bool,
+    /// Use this trust policy file instead of the project's and the user's.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -154,14 +170,33 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
             artifact.skill.skill.version
         );
     }
+    // Decrypt the key first: a wrong password should not leave an unsigned push.
+    let key = match &args.sign_key {
+        Some(path) => Some(super::trust::read_private_key(path)?),
+        None => None,
+    };
     let client = RegistryClient::for_ref(&target, &args.registry.options())?;
     let auth = auth_for(target.reference.resolve_registry());
-    let pinned = super::tokio()?.block_on(client.push(&artifact, &target, &auth))?;
+    let rt = super::tokio()?;
+    let pinned = rt.block_on(client.push(&artifact, &target, &auth))?;
+    let signed = match &key {
+        Some(key) => super::trust::sign_pinned(
+            &rt,
+            &client,
+            &auth,
+            &pinned.reference,
+            &artifact.manifest_bytes(),
+            key,
+            args.sign_form,
+        )?,
+        None => Vec::new(),
+    };
     if args.json {
         println!(
             "{}",
             json!({ "reference": target.reference.whole(), "digest": pinned.digest,
-                    "name": artifact.skill.skill.name, "version": artifact.skill.skill.version.to_string() })
+                    "name": artifact.skill.skill.name, "version": artifact.skill.skill.version.to_string(),
+                    "signed_with": key.as_ref().map(|k| k.public_key().fingerprint()) })
         );
     } else {
         eprintln!(
@@ -171,6 +206,13 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
             target.reference.whole(),
             pinned.digest
         );
+        if let Some(key) = &key {
+            eprintln!(
+                "      Signed with key {} as {}",
+                key.public_key().fingerprint(),
+                signed.join(" and ")
+            );
+        }
     }
     Ok(exit::OK)
 }
@@ -186,6 +228,37 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
         prepared.reference,
         prepared.manifest_digest
     );
+    match &prepared.trust {
+        Trust::Signed(v) => {
+            plan.push_str(&format!(
+                "  signed by {}
+  trusted by rule {}
+",
+                v.signer, v.rule
+            ));
+            if let Some(old) = prepared
+                .previous
+                .as_ref()
+                .and_then(|p| p.signature.as_ref())
+            {
+                plan.push_str(if old.signer == v.signer {
+                    "  same signer as the installed version
+"
+                } else {
+                    "  SIGNER CHANGED from the installed version (the rule allows it)
+"
+                });
+            }
+        }
+        Trust::Unsigned { reason } => {
+            plan.push_str(&format!(
+                "  WARNING: NOT SIGNED BY ANYONE YOUR TRUST POLICY TRUSTS (--allow-unsigned)
+                   {}
+",
+                reason.replace('\n', "\n  ")
+            ));
+        }
+    }
     let diff = prepared.diff();
     if let Some(prev) = &prepared.previous {
         plan.push_str(&format!(
@@ -222,7 +295,10 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
         let first = t.description.lines().next().unwrap_or("");
         plan.push_str(&format!("    {:<16} {first}\n", t.name));
     }
-    if prepared.previous.is_some() && !diff.needs_consent() {
+    if prepared.previous.is_some()
+        && !diff.needs_consent()
+        && matches!(prepared.trust, Trust::Signed(_))
+    {
         // Nothing widened: an update within the consent already given.
         eprint!("{plan}");
         return Ok(());
@@ -276,7 +352,7 @@ fn install_one(
     approve(&prepared, yes)?;
     let grants = prepared.manifest.capabilities.clone();
     let name = prepared.name().to_string();
-    let installed = installer.commit(prepared, grants, false)?;
+    let installed = installer.commit(prepared, grants)?;
     if !json {
         eprintln!(
             "   Installed {} {} ({})",
@@ -292,12 +368,15 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
     let runtime = super::open_runtime()?;
     let mut store = open_store()?;
     let lock_path = lock_path()?;
+    let policy = super::trust::load_policy(args.policy.as_deref())?;
     let rt = super::tokio()?;
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
         options: args.registry.options(),
         lock_path: lock_path.clone(),
+        policy: &policy,
+        allow_unsigned: args.allow_unsigned,
     };
     let mut results = Vec::new();
     if args.locked {
@@ -336,7 +415,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
             }
             let mut prepared = prepared;
             prepared.reference = entry.reference.clone();
-            installer.commit(prepared, entry.grants.clone(), false)?;
+            installer.commit(prepared, entry.grants.clone())?;
         }
         let diffs = lock.differences(&installer.store.list()?);
         if !diffs.is_empty() {
@@ -382,11 +461,16 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         Some(n) => vec![n.clone()],
         None => store.list()?.into_iter().map(|s| s.name).collect(),
     };
+    let policy = super::trust::load_policy(args.policy.as_deref())?;
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
         options: args.registry.options(),
         lock_path: lock_path()?,
+        policy: &policy,
+        // An update never drops the signature requirement, but a skill the user
+        // installed unsigned may stay so.
+        allow_unsigned: false,
     };
     for name in names {
         let current = installer
@@ -394,6 +478,7 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
             .get(&name)?
             .ok_or_else(|| chitin_host::HostError::NotInstalled(name.clone()))?;
         // The reference as installed: a range or tag re-resolves; a digest stays put.
+        installer.allow_unsigned = current.unsigned;
         install_one(&mut installer, &rt, &current.reference, args.yes, false)?;
     }
     Ok(exit::OK)
@@ -413,8 +498,12 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
     }
     for s in skills {
         let tools = s.tools.as_array().map_or(0, Vec::len);
+        let signer = match &s.signature {
+            Some(v) => v.signer.to_string(),
+            None => "UNSIGNED (--allow-unsigned)".to_string(),
+        };
         println!(
-            "{:<16} {:<10} {:<50} {} tool(s)",
+            "{:<16} {:<10} {:<50} {} tool(s)  {signer}",
             s.name, s.version, s.reference, tools
         );
     }
@@ -424,11 +513,14 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
 pub fn remove(args: NameArgs) -> Result<u8, Exit> {
     let runtime = super::open_runtime()?;
     let mut store = open_store()?;
+    let no_policy = chitin_registry::trust::TrustPolicy::default();
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
         options: RegistryOptions::default(),
         lock_path: lock_path()?,
+        policy: &no_policy,
+        allow_unsigned: false,
     };
     if !installer.remove(&args.name)? {
         return Err(chitin_host::HostError::NotInstalled(args.name).into());

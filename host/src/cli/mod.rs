@@ -6,6 +6,7 @@ mod author;
 mod display;
 mod lifecycle;
 mod run;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ enum Command {
     /// Registry credentials.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Create a signing key pair (cosign-compatible).
+    Keygen(trust::KeygenArgs),
 }
 
 #[derive(Subcommand)]
@@ -62,8 +65,12 @@ enum SkillCommand {
     Audit(audit::AuditArgs),
     /// Embed a `skill.toml` manifest into a component.
     Pack(audit::PackArgs),
-    /// Publish a skill to an OCI registry.
+    /// Publish a skill to an OCI registry (and sign it, with --sign-key).
     Push(lifecycle::PushArgs),
+    /// Sign a published skill with a key; stores the signature in the registry.
+    Sign(trust::SignArgs),
+    /// Check a skill's signature against the trust policy (or one key).
+    Verify(trust::VerifyArgs),
     /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
     Install(lifecycle::InstallArgs),
     /// List installed skills.
@@ -100,6 +107,9 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Audit(args)) => audit::audit(args),
         Command::Skill(SkillCommand::Pack(args)) => audit::pack(args),
         Command::Skill(SkillCommand::Push(args)) => lifecycle::push(args),
+        Command::Skill(SkillCommand::Sign(args)) => trust::sign(args),
+        Command::Skill(SkillCommand::Verify(args)) => trust::verify(args),
+        Command::Keygen(args) => trust::keygen(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),
         Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
         Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),

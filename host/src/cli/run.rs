@@ -105,8 +105,9 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
     } else {
         // Installed: consent was given at install; run with the recorded grants.
         let store = super::lifecycle::open_store()?;
+        let policy = super::trust::load_policy(None)?;
         let (skill, installed) =
-            chitin_host::install::load_installed(&runtime, &store, &args.skill)?;
+            chitin_host::install::load_installed(&runtime, &store, &policy, &args.skill)?;
         let mut granted = skill.manifest.clone();
         granted.capabilities = installed.grants.clone();
         let grants = Grants::from_manifest(&granted, &env)?;

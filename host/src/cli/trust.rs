@@ -1,0 +1,304 @@
+//! `chitin keygen`, `chitin skill sign`, `chitin skill verify`, and where the trust
+//! policy lives.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chitin_host::install::fetch_signed;
+use chitin_registry::oci::auth_for;
+use chitin_registry::signing::{Envelope, KeyPair, PublicKey};
+use chitin_registry::trust::TrustPolicy;
+use chitin_registry::{RegistryClient, SkillRef};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::lifecycle::RegistryArgs;
+use super::{Exit, exit};
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Writes `<prefix>.key` (encrypted) and `<prefix>.pub`.
+    prefix: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SignatureForm {
+    /// The cosign `sha256-<hex>.sig` tag (what `cosign verify --key` reads).
+    Cosign,
+    /// A Sigstore bundle attached as an OCI referrer.
+    Bundle,
+    /// Both.
+    Both,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    /// The skill in a registry: `registry/repo:tag` or `registry/repo@sha256:…`.
+    reference: String,
+    /// The private key (`chitin keygen` or `cosign generate-key-pair`); its password
+    /// comes from CHITIN_PASSWORD, COSIGN_PASSWORD or a prompt.
+    #[arg(long)]
+    key: PathBuf,
+    /// Which signature forms to store.
+    #[arg(long, value_enum, default_value = "both")]
+    form: SignatureForm,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// `registry/repo:tag`, `…@sha256:…`, `…:^1.2` or `oci-layout:<dir>[:tag]`.
+    reference: String,
+    /// Check against this public key only, instead of the trust policy.
+    #[arg(long, conflicts_with = "policy")]
+    key: Option<PathBuf>,
+    /// Use this trust policy file instead of the project's and the user's.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The user's policy file: `$CHITIN_TRUST_POLICY`, else
+/// `$XDG_CONFIG_HOME/chitin/trust.toml`, else `~/.config/chitin/trust.toml`.
+pub fn user_policy_path() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CHITIN_TRUST_POLICY").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir).join("chitin/trust.toml"));
+    }
+    let home = std::env::var_os("HOME").context("neither CHITIN_TRUST_POLICY nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".config/chitin/trust.toml"))
+}
+
+/// The policy in force: `explicit` alone if given; else the project's
+/// (`.chitin/trust.toml` in the current folder or the nearest parent with one)
+/// merged before the user's.
+pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
+    if let Some(file) = explicit {
+        if !file.exists() {
+            bail!("the trust policy {} does not exist", file.display());
+        }
+        return Ok(TrustPolicy::load(&[file.to_path_buf()])?);
+    }
+    let mut files = Vec::new();
+    if let Ok(cwd) = std::env::current_dir()
+        && let Some(project) = cwd
+            .ancestors()
+            .map(|d| d.join(".chitin/trust.toml"))
+            .find(|f| f.is_file())
+    {
+        files.push(project);
+    }
+    files.push(user_policy_path()?);
+    Ok(TrustPolicy::load(&files)?)
+}
+
+/// The signing key's password: CHITIN_PASSWORD, COSIGN_PASSWORD, or asked for.
+fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    for var in ["CHITIN_PASSWORD", "COSIGN_PASSWORD"] {
+        if let Ok(p) = std::env::var(var) {
+            return Ok(p.into());
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password: set CHITIN_PASSWORD (or COSIGN_PASSWORD), or run on a terminal");
+    }
+    let first = zeroize::Zeroizing::new(rpassword::prompt_password("Password for the key: ")?);
+    if confirm {
+        let again = zeroize::Zeroizing::new(rpassword::prompt_password("Again: ")?);
+        if *again != *first {
+            bail!("the passwords differ; nothing was written");
+        }
+    }
+    Ok(first)
+}
+
+/// Read and decrypt a private key file.
+pub fn read_private_key(path: &Path) -> anyhow::Result<KeyPair> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let pass = password(false)?;
+    KeyPair::from_encrypted_pem(&pem, pass.as_bytes())
+        .with_context(|| format!("decrypting {}", path.display()))
+}
+
+pub fn keygen(args: KeygenArgs) -> Result<u8, Exit> {
+    let private = args.prefix.with_extension("key");
+    let public = args.prefix.with_extension("pub");
+    for f in [&private, &public] {
+        if f.exists() && !args.force {
+            return Err(anyhow::anyhow!(
+                "{} exists; pick another prefix or pass --force to overwrite it",
+                f.display()
+            )
+            .into());
+        }
+    }
+    let pass = password(true)?;
+    let key = KeyPair::generate()?;
+    let pem = key.to_encrypted_pem(pass.as_bytes())?;
+    write_private(&private, pem.as_bytes())?;
+    std::fs::write(&public, key.public_key().to_pem())
+        .with_context(|| format!("writing {}", public.display()))?;
+    eprintln!(
+        "     Created {} (private, encrypted) and {}\n             {}",
+        private.display(),
+        public.display(),
+        key.public_key().fingerprint()
+    );
+    Ok(exit::OK)
+}
+
+/// A private key file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn sign(args: SignArgs) -> Result<u8, Exit> {
+    let key = read_private_key(&args.key)?;
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => bail_exit(
+            "sign the skill in its registry; `chitin skill export` carries the signature",
+        )?,
+    };
+    let rt = super::tokio()?;
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = rt.block_on(client.resolve(&target, &auth))?;
+    let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
+    chitin_registry::artifact::parse_remote(&bytes)
+        .with_context(|| format!("{} is not a chitin skill", args.reference))?;
+    let stored = sign_pinned(
+        &rt,
+        &client,
+        &auth,
+        &pinned.reference,
+        &bytes,
+        &key,
+        args.form,
+    )?;
+    let fingerprint = key.public_key().fingerprint();
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": pinned.reference.whole(), "digest": digest,
+                    "key": fingerprint, "forms": stored })
+        );
+    } else {
+        eprintln!(
+            "      Signed {} ({})\n             with key {fingerprint} as {}",
+            target.repository(),
+            digest,
+            stored.join(" and ")
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn bail_exit<T>(msg: &str) -> Result<T, Exit> {
+    Err(Exit(exit::USAGE, anyhow::anyhow!("{msg}")))
+}
+
+/// Sign the manifest `bytes` at `pinned` and store the signatures; returns the forms
+/// stored. Shared by `sign` and `push --sign-key`.
+pub fn sign_pinned(
+    rt: &tokio::runtime::Runtime,
+    client: &RegistryClient,
+    auth: &chitin_registry::oci_client::secrets::RegistryAuth,
+    pinned: &chitin_registry::oci_client::Reference,
+    bytes: &[u8],
+    key: &KeyPair,
+    form: SignatureForm,
+) -> anyhow::Result<Vec<&'static str>> {
+    let digest = chitin_registry::artifact::sha256_digest(bytes);
+    let repository = format!("{}/{}", pinned.registry(), pinned.repository());
+    let mut envelopes = Vec::new();
+    if matches!(form, SignatureForm::Cosign | SignatureForm::Both) {
+        envelopes.push(Envelope::sign_cosign(key, &repository, &digest)?);
+    }
+    if matches!(form, SignatureForm::Bundle | SignatureForm::Both) {
+        envelopes.push(Envelope::sign_bundle(key, bytes)?);
+    }
+    let mut stored = Vec::new();
+    for envelope in &envelopes {
+        rt.block_on(client.push_signature(pinned, &digest, bytes.len(), envelope, auth))
+            .with_context(|| format!("storing the {} in the registry", envelope.form()))?;
+        stored.push(envelope.form());
+    }
+    Ok(stored)
+}
+
+pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
+    let policy = match &args.key {
+        Some(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            TrustPolicy::single_key(PublicKey::from_pem(&pem)?, &path.display().to_string())
+        }
+        None => load_policy(args.policy.as_deref())?,
+    };
+    let rt = super::tokio()?;
+    let signed = rt
+        .block_on(fetch_signed(&args.reference, &args.registry.options()))
+        .with_context(|| format!("fetching {}", args.reference))?;
+    let result = policy.verify(
+        &signed.repository,
+        &signed.manifest_bytes,
+        &signed.digest,
+        &signed.envelopes,
+    );
+    let remote = chitin_registry::artifact::parse_remote(&signed.manifest_bytes)?;
+    let ceiling = policy.check_ceiling(&signed.repository, &remote.skill.capabilities);
+    let verified = match (result, ceiling) {
+        (Ok(v), Ok(())) => v,
+        (Err(e), _) | (Ok(_), Err(e)) => {
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "verified": false, "repository": signed.repository,
+                            "digest": signed.digest, "signatures": signed.envelopes.len(),
+                            "error": e.to_string() })
+                );
+            }
+            return Err(Exit(exit::ERROR, anyhow::Error::new(e)));
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({ "verified": true, "repository": signed.repository, "digest": signed.digest,
+                    "signer": verified.signer, "rule": verified.rule,
+                    "form": verified.envelope.form() })
+        );
+    } else {
+        eprintln!(
+            "    Verified {} ({})\n             signed by {} ({})\n             trusted by rule {}",
+            signed.repository,
+            signed.digest,
+            verified.signer,
+            verified.envelope.form(),
+            verified.rule
+        );
+    }
+    Ok(exit::OK)
+}
