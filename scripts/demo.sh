@@ -42,12 +42,38 @@ echo "-----BEGIN OPENSSH PRIVATE KEY----- (demo key)" > "$demo/home/.ssh/id_ed25
 git -C "$demo/project" init -q && git -C "$demo/project" add -A &&
   git -C "$demo/project" -c user.name=demo -c user.email=demo@example.com commit -qm "First commit"
 
-run "Publish file-search and git-reader to the registry" \
-  "$chitin" skill push "$skills/file-search.wasm" "$registry/acme/file-search:0.1.0"
-"$chitin" skill push "$skills/git-reader.wasm" "$registry/acme/git-reader:0.1.0" 2>/dev/null
+# The publisher's key (cosign-compatible; the password would normally be asked for).
+export CHITIN_PASSWORD="demo password"
+run "The publisher creates a signing key" "$chitin" keygen "$demo/acme"
 
-run "What does it ask for? (only the OCI manifest is read; nothing runs)" \
+run "Publish file-search and git-reader to the registry, signed in the same step" \
+  "$chitin" skill push "$skills/file-search.wasm" "$registry/acme/file-search:0.1.0" \
+  --sign-key "$demo/acme.key"
+"$chitin" skill push "$skills/git-reader.wasm" "$registry/acme/git-reader:0.1.0" \
+  --sign-key "$demo/acme.key" 2>/dev/null
+# Someone else publishes next to it, unsigned.
+"$chitin" skill push "$skills/probe.wasm" "$registry/evil/helper:0.1.0" 2>/dev/null
+
+# The user's trust policy: acme's key, for acme's namespace only; no exec or writes
+# from there except what git-reader needs.
+export CHITIN_TRUST_POLICY="$demo/trust.toml"
+cat > "$CHITIN_TRUST_POLICY" <<TOML
+[[rule]]
+repositories = "$registry/acme/*"
+keys = ["$demo/acme.pub"]
+deny = ["fs-write", "secrets"]
+TOML
+step "The user trusts acme's key for acme's namespace" "cat $CHITIN_TRUST_POLICY"
+cat "$CHITIN_TRUST_POLICY"
+
+run "Verify the signature on its own (cosign's format: cosign verify --key would accept it)" \
+  "$chitin" skill verify "$registry/acme/file-search:0.1.0"
+
+run "What does it ask for, and who signed it? (only the OCI manifest is read; nothing runs)" \
   "$chitin" skill audit "$registry/acme/file-search:0.1.0"
+
+run "An unsigned skill from another namespace does not install" \
+  "$chitin" skill install "$registry/evil/helper:0.1.0" --yes
 
 run "Install by semver range: pinned to a digest, verified, described, then recorded" \
   "$chitin" skill install "$registry/acme/file-search:^0.1" --yes

@@ -15,6 +15,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use chitin_host::install::{Installer, load_installed};
+use chitin_registry::trust::TrustPolicy;
+
 use chitin_host::{AuditLog, Grants, HostError, Outcome, Runtime, SkillEngine};
 use chitin_registry::artifact::{
     ANNOTATION_MANIFEST, Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MAX_MANIFEST_BYTES,
@@ -22,6 +24,9 @@ use chitin_registry::artifact::{
 use chitin_registry::{InstalledSkill, LockFile, RegistryError, RegistryOptions, Store};
 use chitin_tests::Fixture;
 use chitin_tests::fake_registry::{Behavior, FakeRegistry, Target};
+
+/// No trust rules: installs here pass `allow_unsigned` (see the note in `install`).
+static NO_POLICY: std::sync::LazyLock<TrustPolicy> = std::sync::LazyLock::new(TrustPolicy::default);
 
 const TAG: &str = "0.1.0";
 /// The client timeout the tests install with.
@@ -120,12 +125,15 @@ impl World {
                 ..Default::default()
             },
             lock_path: self.lock.clone(),
+            // The fake registry serves no signatures: these tests are about transport.
+            policy: &NO_POLICY,
+            allow_unsigned: true,
         };
         let prepared = tokio::time::timeout(GIVE_UP, installer.prepare(reference, |_, _| {}))
             .await
             .unwrap_or_else(|_| panic!("installing {reference} hung for {GIVE_UP:?}"))?;
         let grants = prepared.manifest.capabilities.clone();
-        installer.commit(prepared, grants, false)
+        installer.commit(prepared, grants)
     }
 
     /// Attempt an install that must fail with a registry error and change nothing.
@@ -148,7 +156,7 @@ impl World {
     /// The installed `file-search` still works.
     async fn still_usable(&self) {
         let (skill, installed) =
-            load_installed(&self.fx.runtime, &self.store, "file-search").unwrap();
+            load_installed(&self.fx.runtime, &self.store, &NO_POLICY, "file-search").unwrap();
         let mut granted = skill.manifest.clone();
         granted.capabilities = installed.grants.clone();
         let grants = Grants::from_manifest(&granted, &self.fx.env).unwrap();
@@ -780,6 +788,7 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
         "skill",
         "install",
         &reg.reference(&repo("file-search"), TAG),
+        "--allow-unsigned",
         "--yes",
     ]));
     let before = snapshot(&Store::open(&root, &db).unwrap(), &root, &lock);
@@ -798,6 +807,7 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
             "skill",
             "install",
             &reg.reference(&repo("git-reader"), TAG),
+            "--allow-unsigned",
             "--yes",
         ])
         .stdout(Stdio::null())
@@ -871,6 +881,7 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
         "skill",
         "install",
         &reg.reference(&repo("git-reader"), TAG),
+        "--allow-unsigned",
         "--yes",
     ]));
     let out = succeeds(chitin(home).args(["skill", "list", "--json"]));
@@ -917,6 +928,8 @@ fn install_in_thread(
                 ..Default::default()
             },
             lock_path: home.join("chitin.lock"),
+            policy: &NO_POLICY,
+            allow_unsigned: true,
         };
         let prepared = (|| {
             if remove_first {
@@ -930,7 +943,7 @@ fn install_in_thread(
         let prepared = prepared?;
         let grants = prepared.manifest.capabilities.clone();
         installer
-            .commit(prepared, grants, false)
+            .commit(prepared, grants)
             .map_err(|e| format!("{name}: {e}"))
     })
 }

@@ -20,6 +20,19 @@ fn chitin_bin() -> PathBuf {
     bin
 }
 
+/// The publisher every test here signs with and every user trusts for every
+/// repository (tests/trust.rs covers what happens otherwise).
+fn publisher() -> &'static chitin_tests::Publisher {
+    static PUBLISHER: std::sync::OnceLock<chitin_tests::Publisher> = std::sync::OnceLock::new();
+    PUBLISHER.get_or_init(chitin_tests::Publisher::new)
+}
+
+/// A trust policy file trusting [`publisher`] for every repository.
+fn trust_publisher() -> &'static Path {
+    static POLICY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| publisher().policy("**", ""))
+}
+
 /// One user's machine: a chitin home and a workspace.
 struct User {
     home: tempfile::TempDir,
@@ -45,6 +58,8 @@ impl User {
             .env("DOCKER_CONFIG", self.home.path().join("docker"))
             .env_remove("CHITIN_REGISTRY_USERNAME")
             .env_remove("CHITIN_REGISTRY_PASSWORD")
+            .env("CHITIN_TRUST_POLICY", trust_publisher())
+            .env("CHITIN_PASSWORD", chitin_tests::KEY_PASSWORD)
             .current_dir(self.ws.path())
             .stdin(Stdio::null());
         for (k, v) in &self.env {
@@ -103,7 +118,16 @@ fn install_file_search(reg: &RealRegistry, user: &User) {
 }
 
 fn push(user: &User, file: &Path, reference: &str) -> String {
-    let out = user.ok(&["skill", "push", file.to_str().unwrap(), reference, "--json"]);
+    let key = publisher().key.to_str().unwrap();
+    let out = user.ok(&[
+        "skill",
+        "push",
+        file.to_str().unwrap(),
+        reference,
+        "--sign-key",
+        key,
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&out).unwrap();
     v["digest"].as_str().unwrap().to_string()
 }

@@ -1,6 +1,7 @@
 //! Installing from a registry on this machine: cold install (resolve, fetch manifest,
-//! pull, verify, compile with an empty cache, describe, commit), re-install of the same
-//! digest, and loading an installed skill from the store.
+//! check the signature, pull, verify, compile with an empty cache, describe, commit),
+//! re-install of the same digest, and loading an installed skill from the store (which
+//! re-checks the signature).
 //!
 //! `cargo bench -p chitin-tests --bench install` (or `make bench`), after `make skills`,
 //! with Debian's `docker-registry` installed. Nothing here asserts a time.
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 use chitin_host::install::{Installer, load_installed};
 use chitin_host::{AuditLog, Runtime, SkillEngine};
 use chitin_registry::artifact::Artifact;
+use chitin_registry::signing::{Envelope, KeyPair};
+use chitin_registry::trust::TrustPolicy;
 use chitin_registry::{RegistryClient, RegistryOptions, SkillRef, Store};
 use chitin_tests::real_registry::RealRegistry;
 
@@ -41,8 +44,22 @@ fn main() {
         unreachable!()
     };
     let client = RegistryClient::for_ref(&target, &RegistryOptions::default()).unwrap();
-    rt.block_on(client.push(&artifact, &target, &oci_client_anonymous()))
+    let pinned = rt
+        .block_on(client.push(&artifact, &target, &oci_client_anonymous()))
         .unwrap();
+    // Signed, so install and load include the signature checks.
+    let key = KeyPair::generate().unwrap();
+    let signature = Envelope::sign_cosign(&key, &target.repository(), &pinned.digest).unwrap();
+    let manifest_len = artifact.manifest_bytes().len();
+    rt.block_on(client.push_signature(
+        &pinned.reference,
+        &pinned.digest,
+        manifest_len,
+        &signature,
+        &oci_client_anonymous(),
+    ))
+    .unwrap();
+    let policy = TrustPolicy::single_key(key.public_key(), "bench key");
 
     let install_into = |home: &std::path::Path, runtime: &Runtime| {
         let mut store = Store::open(&home.join("store"), &home.join("chitin.db")).unwrap();
@@ -51,13 +68,15 @@ fn main() {
             store: &mut store,
             options: RegistryOptions::default(),
             lock_path: home.join("chitin.lock"),
+            policy: &policy,
+            allow_unsigned: false,
         };
         let prepared = rt
             .block_on(installer.prepare(&reference, |_, _| {}))
             .unwrap();
         if !prepared.already_installed {
             let grants = prepared.manifest.capabilities.clone();
-            installer.commit(prepared, grants, false).unwrap();
+            installer.commit(prepared, grants).unwrap();
         }
     };
 
@@ -92,7 +111,7 @@ fn main() {
     let mut load = Vec::new();
     for _ in 0..100 {
         let t = Instant::now();
-        load_installed(&runtime, &store, "file-search").unwrap();
+        load_installed(&runtime, &store, &policy, "file-search").unwrap();
         load.push(t.elapsed());
     }
 

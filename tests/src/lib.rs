@@ -222,3 +222,65 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The password test keys are encrypted with (given to chitin as `CHITIN_PASSWORD`).
+pub const KEY_PASSWORD: &str = "correct horse battery staple";
+
+/// A publisher's signing key pair, as `chitin keygen` writes it, in a temp folder.
+pub struct Publisher {
+    dir: tempfile::TempDir,
+    pub pair: chitin_registry::signing::KeyPair,
+    /// The encrypted private key file.
+    pub key: PathBuf,
+    /// The public key file.
+    pub public: PathBuf,
+}
+
+impl Publisher {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = chitin_registry::signing::KeyPair::generate().unwrap();
+        let key = dir.path().join("publisher.key");
+        let public = dir.path().join("publisher.pub");
+        std::fs::write(&key, pair.to_encrypted_pem(KEY_PASSWORD.as_bytes()).unwrap()).unwrap();
+        std::fs::write(&public, pair.public_key().to_pem()).unwrap();
+        Self {
+            dir,
+            pair,
+            key,
+            public,
+        }
+    }
+
+    pub fn fingerprint(&self) -> String {
+        self.pair.public_key().fingerprint()
+    }
+
+    /// A trust policy file with one rule trusting this key for `repositories`, plus
+    /// `extra` TOML lines in the rule.
+    pub fn policy(&self, repositories: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("trust-{}.toml", next_number()));
+        std::fs::write(
+            &path,
+            format!(
+                "[[rule]]\nrepositories = \"{repositories}\"\nkeys = [\"{}\"]\n{extra}\n",
+                self.public.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// 1, 2, 3… within a test process (names for temp files).
+fn next_number() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
