@@ -27,6 +27,7 @@ pub mod lock;
 pub mod manifest;
 pub mod oci;
 pub mod reference;
+pub mod sigstore_bundle;
 pub mod store;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
@@ -41,6 +42,7 @@ pub use oci::{Pinned, RegistryClient, RegistryOptions};
 /// The OCI client crate, for its reference and auth types.
 pub use oci_client;
 pub use reference::{OciRef, SkillRef};
+pub use sigstore_bundle::{Bundle, CertIdentity, KeylessError, TrustedRoot, verify_keyless};
 pub use store::{InstalledSkill, Store};
 
 /// A manifest that could not be parsed or is not valid.
