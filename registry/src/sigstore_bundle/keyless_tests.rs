@@ -450,3 +450,75 @@ fn real_bundle_with_altered_parts_is_refused() {
     let err = verify_keyless(&bundle, &digest(artifact), &other_ct).unwrap_err();
     assert!(matches!(err, KeylessError::Sct(_)), "{err}");
 }
+
+/// Keyless signing end to end against `TestSigstore` served as Fulcio and Rekor over HTTP.
+#[tokio::test]
+async fn sign_keyless_against_a_local_fulcio_and_rekor_verifies() {
+    let sigstore = std::sync::Arc::new(TestSigstore::new());
+    let url = sigstore.clone().serve().await.unwrap();
+    let token = super::testing::test_id_token(ISSUER, EMAIL);
+    let bundle = sign_keyless(MANIFEST, &token, &url, &url).await.unwrap();
+    let bundle = Bundle::from_json(&bundle.to_json()).unwrap();
+    let who = verify_keyless(&bundle, &digest(MANIFEST), &sigstore.trusted_root()).unwrap();
+    assert_eq!(
+        who,
+        CertIdentity {
+            issuer: ISSUER.into(),
+            subject: EMAIL.into()
+        }
+    );
+
+    // A CI identity (URI subject, no email claim).
+    let workflow =
+        "https://github.com/chitin-dev/skills/.github/workflows/release.yml@refs/heads/main";
+    let token =
+        super::testing::test_id_token("https://token.actions.githubusercontent.com", workflow);
+    let bundle = sign_keyless(MANIFEST, &token, &url, &url).await.unwrap();
+    let who = verify_keyless(&bundle, &digest(MANIFEST), &sigstore.trusted_root()).unwrap();
+    assert_eq!(who.subject, workflow);
+}
+
+#[tokio::test]
+async fn sign_keyless_reports_refusals_and_unreachable_services() {
+    let sigstore = std::sync::Arc::new(TestSigstore::new());
+    let url = sigstore.clone().serve().await.unwrap();
+    let err = sign_keyless(MANIFEST, "not-a-jwt", &url, &url)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SignError::FulcioRefused { status: 401, .. }),
+        "{err}"
+    );
+
+    // A port nothing listens on: bind one, then free it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let token = super::testing::test_id_token(ISSUER, EMAIL);
+    let err = sign_keyless(MANIFEST, &token, &dead, &url)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignError::Unreachable {
+                service: "Fulcio",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = sign_keyless(MANIFEST, &token, &url, &dead)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignError::Unreachable {
+                service: "Rekor",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -13,6 +13,10 @@
 //!   signature was made. [`verify_keyless`] checks all of it offline against a
 //!   [`TrustedRoot`]; see its doc for the exact list.
 //!
+//! [`sign_keyless`] makes a keyless bundle with a Fulcio (v2 API) and a Rekor (v1 API).
+//! `testing::TestSigstore` (feature `testing`) is a local Sigstore for tests that signs
+//! directly or serves both APIs on loopback.
+//!
 //! The JSON model is `sigstore_protobuf_specs` (the Sigstore protobuf specs with their
 //! canonical JSON mapping); this module adds the checks around it.
 //!
@@ -25,16 +29,21 @@ mod keyless;
 mod keyless_tests;
 mod merkle;
 mod sct;
+mod sign;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod trusted_root;
 
 pub use keyless::{CertIdentity, KeylessError, verify_keyless};
+pub use sign::{SignError, sign_keyless};
 pub use trusted_root::TrustedRoot;
 
 use sigstore_protobuf_specs::dev::sigstore::{
     bundle::v1::{self as pb, bundle::Content, verification_material},
-    common::v1::{HashAlgorithm, HashOutput, MessageSignature, PublicKeyIdentifier},
+    common::v1::{
+        HashAlgorithm, HashOutput, MessageSignature, PublicKeyIdentifier, X509Certificate,
+    },
+    rekor::v1::TransparencyLogEntry,
 };
 
 /// The media type chitin writes.
@@ -140,6 +149,33 @@ impl Bundle {
                         },
                     )),
                     tlog_entries: Vec::new(),
+                    timestamp_verification_data: None,
+                }),
+                content: Some(Content::MessageSignature(message_signature(
+                    manifest_digest,
+                    signature_der,
+                ))),
+            },
+        }
+    }
+
+    /// A keyless bundle: the signing certificate and transparency-log entries.
+    pub(crate) fn keyless(
+        manifest_digest: [u8; 32],
+        signature_der: Vec<u8>,
+        leaf_certificate_der: Vec<u8>,
+        tlog_entries: Vec<TransparencyLogEntry>,
+    ) -> Bundle {
+        Bundle {
+            inner: pb::Bundle {
+                media_type: BUNDLE_MEDIA_TYPE.to_string(),
+                verification_material: Some(pb::VerificationMaterial {
+                    content: Some(verification_material::Content::Certificate(
+                        X509Certificate {
+                            raw_bytes: leaf_certificate_der,
+                        },
+                    )),
+                    tlog_entries,
                     timestamp_verification_data: None,
                 }),
                 content: Some(Content::MessageSignature(message_signature(

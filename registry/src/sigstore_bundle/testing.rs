@@ -29,8 +29,7 @@ use rcgen::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sigstore_protobuf_specs::dev::sigstore::{
-    bundle::v1 as pb,
-    common::v1::{LogId, X509Certificate},
+    common::v1::LogId,
     rekor::v1::{Checkpoint, InclusionPromise, InclusionProof, KindVersion, TransparencyLogEntry},
 };
 use x509_cert::der::{Decode, Encode, asn1::OctetString, asn1::Utf8StringRef};
@@ -256,34 +255,19 @@ impl TestSigstore {
         };
         let signature = key.sign(signed).expect("sign");
 
-        let mut bundle = pb::Bundle {
-            media_type: super::BUNDLE_MEDIA_TYPE.to_string(),
-            verification_material: Some(pb::VerificationMaterial {
-                content: Some(pb::verification_material::Content::Certificate(
-                    X509Certificate {
-                        raw_bytes: leaf_der.clone(),
-                    },
-                )),
-                tlog_entries: Vec::new(),
-                timestamp_verification_data: None,
-            }),
-            content: Some(pb::bundle::Content::MessageSignature(
-                super::message_signature(digest, signature.clone()),
-            )),
-        };
+        let mut entries = Vec::new();
         if fault != Some(Fault::NoLogEntry) {
-            let entry = self.log_entry(&leaf_der, &signature, digest, integrated_time, fault);
-            let material = bundle.verification_material.as_mut().expect("set above");
-            material.tlog_entries.push(entry);
+            let body = hashedrekord_body(&leaf_der, &signature, digest, fault);
+            entries.push(self.append_entry(body, integrated_time, fault));
         }
-        Bundle::from_proto(bundle).expect("test bundle is well-formed")
+        Bundle::keyless(digest, signature, leaf_der, entries)
     }
 
     /// A leaf certificate as Fulcio issues it, with an SCT from the CT log embedded.
     fn leaf_certificate(
         &self,
         ca: &TestCa,
-        key: &KeyPair,
+        key: &impl PublicKeyData,
         subject: &str,
         issuer: &str,
         not_before: i64,
@@ -356,35 +340,14 @@ impl TestSigstore {
             .to_vec()
     }
 
-    /// Appends a hashedrekord entry to the log and returns it with its proof, checkpoint
-    /// and signed entry timestamp.
-    fn log_entry(
+    /// Appends an entry with this body to the log and returns it with its proof,
+    /// checkpoint and signed entry timestamp.
+    fn append_entry(
         &self,
-        leaf_der: &[u8],
-        signature: &[u8],
-        digest: [u8; 32],
+        body: Vec<u8>,
         integrated_time: i64,
         fault: Option<Fault>,
     ) -> TransparencyLogEntry {
-        let logged_digest = if fault == Some(Fault::BodyForOtherArtifact) {
-            Sha256::digest(b"another artifact").into()
-        } else {
-            digest
-        };
-        let cert_pem = pem_certificate(leaf_der);
-        let body = serde_json::to_vec(&json!({
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(logged_digest) } },
-                "signature": {
-                    "content": BASE64.encode(signature),
-                    "publicKey": { "content": BASE64.encode(cert_pem) }
-                }
-            }
-        }))
-        .expect("json");
-
         let log = if fault == Some(Fault::UnknownLog) {
             &self.other_log
         } else {
@@ -462,6 +425,46 @@ impl TestSigstore {
         }
     }
 
+    /// Issues a Fulcio leaf certificate for a P-256 public key (DER SPKI), as Fulcio does
+    /// for an identity token; returns the chain, leaf first.
+    pub fn issue_certificate(
+        &self,
+        spki_der: &[u8],
+        subject: &str,
+        issuer: &str,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(spki_der)
+            .map_err(|e| format!("not a DER public key: {e}"))?;
+        let key = P256PublicKey(spki.subject_public_key.raw_bytes().to_vec());
+        let leaf = self.leaf_certificate(&self.fulcio, &key, subject, issuer, now(), None);
+        Ok(vec![
+            leaf,
+            self.fulcio.intermediate_der.clone(),
+            self.fulcio.root_der.clone(),
+        ])
+    }
+
+    /// Logs an entry body now, as Rekor does, and returns the entry.
+    pub fn log_body(&self, body: Vec<u8>) -> TransparencyLogEntry {
+        self.append_entry(body, now(), None)
+    }
+
+    /// Serves this Sigstore over HTTP on 127.0.0.1 until the runtime stops: Fulcio's
+    /// `POST /api/v2/signingCert` (CSR form, embedded SCT) and Rekor's
+    /// `POST /api/v1/log/entries` (hashedrekord). Identity tokens are read, not verified:
+    /// make them with [`test_id_token`]. Returns the base URL, for both services.
+    pub async fn serve(self: std::sync::Arc<Self>) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let sigstore = self.clone();
+                tokio::spawn(async move { server::handle(&sigstore, socket).await });
+            }
+        });
+        Ok(url)
+    }
+
     /// The DER of this Sigstore's Fulcio root and intermediate (for other verifiers).
     pub fn fulcio_chain_der(&self) -> [Vec<u8>; 2] {
         [
@@ -473,6 +476,194 @@ impl TestSigstore {
     /// The CT log's DER public key (SPKI).
     pub fn ct_log_spki(&self) -> Vec<u8> {
         self.ct.spki()
+    }
+}
+
+/// A Rekor `hashedrekord` 0.0.1 body for a signature by the leaf certificate.
+fn hashedrekord_body(
+    leaf_der: &[u8],
+    signature: &[u8],
+    digest: [u8; 32],
+    fault: Option<Fault>,
+) -> Vec<u8> {
+    let logged_digest = if fault == Some(Fault::BodyForOtherArtifact) {
+        Sha256::digest(b"another artifact").into()
+    } else {
+        digest
+    };
+    serde_json::to_vec(&json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": { "hash": { "algorithm": "sha256", "value": hex::encode(logged_digest) } },
+            "signature": {
+                "content": BASE64.encode(signature),
+                "publicKey": { "content": BASE64.encode(pem_certificate(leaf_der)) }
+            }
+        }
+    }))
+    .expect("json")
+}
+
+/// An unsigned JWT with `iss`, `sub` and, for email subjects, `email`: what
+/// [`TestSigstore::serve`]'s Fulcio reads the identity from.
+pub fn test_id_token(issuer: &str, subject: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims = json!({ "iss": issuer, "sub": subject, "aud": "sigstore" });
+    if !subject.contains("://") {
+        claims["email"] = subject.into();
+    }
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+/// A P-256 public key (uncompressed point) that rcgen can certify.
+struct P256PublicKey(Vec<u8>);
+
+impl PublicKeyData for P256PublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &PKCS_ECDSA_P256_SHA256
+    }
+}
+
+/// The HTTP side of [`TestSigstore::serve`]: one request a connection, enough for reqwest.
+mod server {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use x509_cert::der::DecodePem;
+
+    pub(super) async fn handle(sigstore: &TestSigstore, mut socket: tokio::net::TcpStream) {
+        let Some((path, body)) = read_request(&mut socket).await else {
+            return;
+        };
+        let (status, answer) = match path.as_str() {
+            "/api/v2/signingCert" => fulcio(sigstore, &body),
+            "/api/v1/log/entries" => rekor(sigstore, body),
+            _ => Err((404, format!("no route {path}"))),
+        }
+        .unwrap_or_else(|(status, message)| (status, json!({ "message": message })));
+        let answer = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        let _ = socket.write_all(response.as_bytes()).await;
+        let _ = socket.shutdown().await;
+    }
+
+    async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = socket.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let path = head.split_whitespace().nth(1)?.to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let n = socket.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Some((path, buf[head_end..head_end + length].to_vec()))
+    }
+
+    type Answer = Result<(u16, serde_json::Value), (u16, String)>;
+
+    fn fulcio(sigstore: &TestSigstore, body: &[u8]) -> Answer {
+        let bad = |m: String| (400, m);
+        let request: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+        let token = request
+            .pointer("/credentials/oidcIdentityToken")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| bad("no credentials.oidcIdentityToken".into()))?;
+        let claims: serde_json::Value = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|p| serde_json::from_slice(&p).ok())
+            .ok_or_else(|| (401, "identity token is not a JWT".to_string()))?;
+        let issuer = claims["iss"].as_str().unwrap_or_default();
+        let subject = claims["email"]
+            .as_str()
+            .or(claims["sub"].as_str())
+            .unwrap_or_default();
+        let csr = request["certificateSigningRequest"]
+            .as_str()
+            .and_then(|c| BASE64.decode(c).ok())
+            .and_then(|pem| x509_cert::request::CertReq::from_pem(pem).ok())
+            .ok_or_else(|| bad("certificateSigningRequest is not a base64 PEM CSR".into()))?;
+        let spki = csr
+            .info
+            .public_key
+            .to_der()
+            .map_err(|e| bad(e.to_string()))?;
+        let chain = sigstore
+            .issue_certificate(&spki, subject, issuer)
+            .map_err(bad)?;
+        let pems: Vec<String> = chain.iter().map(|der| pem_certificate(der)).collect();
+        Ok((
+            200,
+            json!({ "signedCertificateEmbeddedSct": { "chain": { "certificates": pems } } }),
+        ))
+    }
+
+    fn rekor(sigstore: &TestSigstore, body: Vec<u8>) -> Answer {
+        // Rekor logs the canonical form of the proposed entry.
+        let proposed: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| (400, e.to_string()))?;
+        let canonical = serde_json::to_vec(&proposed).expect("json");
+        let entry = sigstore.log_body(canonical);
+        let proof = entry.inclusion_proof.as_ref().expect("always made");
+        let uuid = hex::encode(merkle::leaf_hash(&entry.canonicalized_body));
+        let hashes: Vec<String> = proof.hashes.iter().map(hex::encode).collect();
+        Ok((
+            201,
+            json!({ uuid: {
+                "body": BASE64.encode(&entry.canonicalized_body),
+                "integratedTime": entry.integrated_time,
+                "logID": hex::encode(&entry.log_id.as_ref().expect("always set").key_id),
+                "logIndex": entry.log_index,
+                "verification": {
+                    "inclusionProof": {
+                        "checkpoint": proof.checkpoint.as_ref().expect("always made").envelope,
+                        "hashes": hashes,
+                        "logIndex": proof.log_index,
+                        "rootHash": hex::encode(&proof.root_hash),
+                        "treeSize": proof.tree_size,
+                    },
+                    "signedEntryTimestamp": BASE64.encode(
+                        &entry.inclusion_promise.as_ref().expect("always made").signed_entry_timestamp
+                    ),
+                }
+            }}),
+        ))
     }
 }
 
