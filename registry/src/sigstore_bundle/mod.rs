@@ -22,7 +22,8 @@
 //!
 //! Not supported: DSSE (attestation) bundles, Rekor v2 entries (`hashedrekord` 0.0.2 and
 //! Ed25519 checkpoints) and RFC 3161 timestamps. A bundle that has only those is refused,
-//! never accepted unchecked.
+//! never accepted unchecked. Parsing follows the protobuf JSON mapping strictly, so a field
+//! unknown to `sigstore_protobuf_specs` 0.5 makes a bundle or root malformed.
 
 mod keyless;
 #[cfg(test)]
