@@ -29,6 +29,7 @@ pub mod oci;
 pub mod reference;
 pub mod signatures;
 pub mod signing;
+pub mod sigstore_bundle;
 pub mod store;
 pub mod trust;
 
@@ -44,6 +45,7 @@ pub use oci::{Pinned, RegistryClient, RegistryOptions};
 /// The OCI client crate, for its reference and auth types.
 pub use oci_client;
 pub use reference::{OciRef, SkillRef};
+pub use sigstore_bundle::{Bundle, CertIdentity, KeylessError, TrustedRoot, verify_keyless};
 pub use store::{InstalledSkill, Store};
 
 /// A manifest that could not be parsed or is not valid.
