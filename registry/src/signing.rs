@@ -33,12 +33,14 @@ use sigstore::crypto::signing_key::ecdsa::{ECDSAKeys, EllipticCurve};
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
 use zeroize::Zeroizing;
 
+use crate::sigstore_bundle::Bundle;
+
 /// Media type of a cosign simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 signature of the payload.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Media type (and OCI artifact type) of a Sigstore bundle.
-pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub use crate::sigstore_bundle::BUNDLE_MEDIA_TYPE;
 /// The `critical.type` of a cosign payload.
 const COSIGN_PAYLOAD_TYPE: &str = "cosign container image signature";
 /// A payload or bundle larger than this is not a signature (real ones are < 10 KiB).
@@ -286,16 +288,25 @@ impl Envelope {
                 }
                 Ok(())
             }
-            Envelope::Bundle { bundle } => {
-                let parts = KeyedBundle::parse(bundle)?;
-                let signed = format!("sha256:{}", hex::encode(parts.digest));
+            Envelope::Bundle { .. } => {
+                let bundle = self.bundle().expect("a bundle envelope")?;
+                if bundle.is_keyless() {
+                    return Err(SignatureError::Malformed(
+                        "a keyless bundle (it has a certificate) cannot be checked against a key"
+                            .into(),
+                    ));
+                }
+                let digest = bundle.message_digest().ok_or_else(|| {
+                    SignatureError::Malformed("the bundle has no SHA-256 message digest".into())
+                })?;
+                let signed = format!("sha256:{}", hex::encode(digest));
                 if signed != manifest_digest {
                     return Err(SignatureError::WrongDigest {
                         signed,
                         expected: manifest_digest.to_string(),
                     });
                 }
-                key.verify(manifest_bytes, &parts.signature)
+                key.verify(manifest_bytes, bundle.signature())
             }
         }
     }
@@ -306,55 +317,22 @@ impl Envelope {
     /// --bundle` writes), naming the key by its fingerprint.
     pub fn sign_bundle(key: &KeyPair, manifest_bytes: &[u8]) -> Result<Self, SignatureError> {
         let signature = key.sign(manifest_bytes)?;
-        let bundle = serde_json::json!({
-            "mediaType": BUNDLE_MEDIA_TYPE,
-            "verificationMaterial": {
-                "publicKey": { "hint": key.public_key().fingerprint() },
-            },
-            "messageSignature": {
-                "messageDigest": {
-                    "algorithm": "SHA2_256",
-                    "digest": B64.encode(Sha256::digest(manifest_bytes)),
-                },
-                "signature": B64.encode(signature),
-            },
-        });
+        let digest: [u8; 32] = Sha256::digest(manifest_bytes).into();
+        let bundle = Bundle::keyed(digest, signature, &key.public_key().fingerprint());
         Ok(Envelope::Bundle {
-            bundle: bundle.to_string(),
+            bundle: String::from_utf8(bundle.to_json()).expect("JSON is UTF-8"),
         })
     }
-}
 
-/// The parts of a keyed Sigstore bundle a key check needs.
-struct KeyedBundle {
-    digest: Vec<u8>,
-    signature: Vec<u8>,
-}
-
-impl KeyedBundle {
-    fn parse(json: &str) -> Result<Self, SignatureError> {
-        let bad = |why: &str| SignatureError::Malformed(format!("Sigstore bundle: {why}"));
-        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
-        let material = &v["verificationMaterial"];
-        if !material["certificate"].is_null() || !material["x509CertificateChain"].is_null() {
-            return Err(bad(
-                "it is keyless (it has a certificate), not signed with a key",
-            ));
-        }
-        let sig = &v["messageSignature"];
-        if sig["messageDigest"]["algorithm"] != "SHA2_256" {
-            return Err(bad("the message digest is not SHA2_256"));
-        }
-        let field = |value: &serde_json::Value, name: &str| {
-            value
-                .as_str()
-                .and_then(|s| B64.decode(s).ok())
-                .ok_or_else(|| bad(&format!("`{name}` is missing or not base64")))
+    /// The parsed bundle, for a bundle envelope.
+    pub fn bundle(&self) -> Option<Result<Bundle, SignatureError>> {
+        let Envelope::Bundle { bundle } = self else {
+            return None;
         };
-        Ok(Self {
-            digest: field(&sig["messageDigest"]["digest"], "messageDigest.digest")?,
-            signature: field(&sig["signature"], "messageSignature.signature")?,
-        })
+        Some(
+            Bundle::from_json(bundle.as_bytes())
+                .map_err(|e| SignatureError::Malformed(format!("Sigstore bundle: {e}"))),
+        )
     }
 }
 

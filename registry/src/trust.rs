@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Capabilities;
 use crate::signing::{Envelope, PublicKey};
+use crate::sigstore_bundle::{TrustedRoot, verify_keyless};
 
 /// Who signed a skill, as recorded at install and shown by `audit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,8 +188,9 @@ pub struct Rule {
     /// Trusted keys, with the file each came from.
     pub keys: Vec<(String, PublicKey)>,
     pub identities: Vec<(IdentityPattern, GlobMatcher)>,
-    /// `None`: the Sigstore public-good root; else a trusted_root.json file.
-    pub trusted_root: Option<PathBuf>,
+    /// The Sigstore root keyless signatures are checked against (the public-good one
+    /// unless the rule names a file).
+    pub trusted_root: std::sync::Arc<TrustedRoot>,
     pub deny: Vec<Denied>,
     pub allow_signer_change: bool,
 }
@@ -226,6 +228,39 @@ impl Rule {
         digest: &str,
     ) -> Result<Signer, String> {
         let mut reasons = Vec::new();
+        let keyless = match envelope.bundle() {
+            Some(Ok(b)) if b.is_keyless() => Some(b),
+            Some(Err(e)) => return Err(e.to_string()),
+            _ => None,
+        };
+        if let Some(bundle) = keyless {
+            if self.identities.is_empty() {
+                return Err("a keyless signature, but the rule trusts only keys".into());
+            }
+            let digest_bytes: [u8; 32] = hex::decode(digest.trim_start_matches("sha256:"))
+                .ok()
+                .and_then(|d| d.try_into().ok())
+                .ok_or_else(|| format!("`{digest}` is not a SHA-256 digest"))?;
+            if crate::artifact::sha256_digest(manifest_bytes) != digest {
+                return Err("the manifest bytes are not the ones the digest names".into());
+            }
+            let id = verify_keyless(&bundle, &digest_bytes, &self.trusted_root)
+                .map_err(|e| e.to_string())?;
+            let trusted = self
+                .identities
+                .iter()
+                .any(|(p, subject)| p.issuer == id.issuer && subject.is_match(&id.subject));
+            if !trusted {
+                return Err(format!(
+                    "signed by {} (issuer {}), an identity the rule does not trust",
+                    id.subject, id.issuer
+                ));
+            }
+            return Ok(Signer::Identity {
+                issuer: id.issuer,
+                subject: id.subject,
+            });
+        }
         for (_, key) in &self.keys {
             match envelope.verify_with_key(manifest_bytes, digest, key) {
                 Ok(()) => {
@@ -307,8 +342,17 @@ impl TrustPolicy {
                 identities.push((i, m));
             }
             let trusted_root = match r.trusted_root.as_deref() {
-                None | Some("public-good") => None,
-                Some(p) => Some(base.join(p)),
+                None | Some("public-good") => public_good(),
+                Some(p) => {
+                    let path = base.join(p);
+                    let json = std::fs::read(&path).map_err(|e| {
+                        err(format!("trusted-root `{p}` ({}): {e}", path.display()))
+                    })?;
+                    std::sync::Arc::new(
+                        TrustedRoot::from_json(&json)
+                            .map_err(|e| err(format!("trusted-root `{p}`: {e}")))?,
+                    )
+                }
             };
             rules.push(Rule {
                 repositories: r.repositories,
@@ -336,7 +380,7 @@ impl TrustPolicy {
                 matcher: glob("**").expect("valid glob"),
                 keys: vec![(label.to_string(), key)],
                 identities: Vec::new(),
-                trusted_root: None,
+                trusted_root: public_good(),
                 deny: Vec::new(),
                 allow_signer_change: false,
             }],
@@ -459,6 +503,13 @@ impl TrustPolicy {
             rule: new.rule.clone(),
         })
     }
+}
+
+/// The public-good root, parsed once per process.
+fn public_good() -> std::sync::Arc<TrustedRoot> {
+    static ROOT: std::sync::OnceLock<std::sync::Arc<TrustedRoot>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| std::sync::Arc::new(TrustedRoot::public_good()))
+        .clone()
 }
 
 /// `*` stays within a path segment, `**` crosses them.
@@ -648,6 +699,131 @@ mod tests {
         let p = policy(&f, &format!("{text}allow-signer-change = true\n"));
         p.check_same_signer("x", "ghcr.io/acme/x", &installed, &new)
             .unwrap();
+    }
+
+    mod keyless {
+        use super::*;
+        use crate::sigstore_bundle::testing::{Fault, SignOptions, TestSigstore};
+
+        const ISSUER: &str = "https://token.actions.example.com";
+        const WORKFLOW: &str =
+            "https://git.example.com/acme/skills/.github/workflows/release.yml@refs/tags/v1";
+
+        /// A private Sigstore and a policy trusting acme's release workflow from it.
+        fn setup() -> (Fixture, TestSigstore, TrustPolicy) {
+            let f = fixture();
+            let sigstore = TestSigstore::new();
+            std::fs::write(f.dir.path().join("root.json"), sigstore.trusted_root_json()).unwrap();
+            let p = policy(
+                &f,
+                &format!(
+                    r#"
+                    [[rule]]
+                    repositories = "ghcr.io/acme/**"
+                    trusted-root = "root.json"
+                    identities = [{{ issuer = "{ISSUER}", subject = "https://git.example.com/acme/skills/.github/workflows/release.yml@refs/tags/*" }}]
+                    "#
+                ),
+            );
+            (f, sigstore, p)
+        }
+
+        fn envelope(bundle: crate::Bundle) -> Envelope {
+            Envelope::Bundle {
+                bundle: String::from_utf8(bundle.to_json()).unwrap(),
+            }
+        }
+
+        fn check(p: &TrustPolicy, env: Envelope) -> Result<Verified, TrustError> {
+            let digest = crate::artifact::sha256_digest(MANIFEST);
+            p.verify("ghcr.io/acme/x", MANIFEST, &digest, &[env])
+        }
+
+        #[test]
+        fn a_trusted_identity_is_accepted() {
+            let (_f, sigstore, p) = setup();
+            let ok = check(&p, envelope(sigstore.sign(MANIFEST, WORKFLOW, ISSUER))).unwrap();
+            assert_eq!(
+                ok.signer,
+                Signer::Identity {
+                    issuer: ISSUER.into(),
+                    subject: WORKFLOW.into()
+                }
+            );
+        }
+
+        #[test]
+        fn wrong_identity_issuer_or_root_is_refused() {
+            let (_f, sigstore, p) = setup();
+            let other_repo = WORKFLOW.replace("acme/skills", "evil/skills");
+            for (subject, issuer) in [
+                (other_repo.as_str(), ISSUER),
+                (WORKFLOW, "https://accounts.evil.example"),
+            ] {
+                let err =
+                    check(&p, envelope(sigstore.sign(MANIFEST, subject, issuer))).unwrap_err();
+                assert!(err.to_string().contains("does not trust"), "{err}");
+            }
+            // The public-good root (a rule without `trusted-root`) does not vouch for a
+            // private Sigstore's certificates.
+            let err = check(
+                &p,
+                envelope(TestSigstore::new().sign(MANIFEST, WORKFLOW, ISSUER)),
+            )
+            .unwrap_err();
+            assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        }
+
+        #[test]
+        fn an_expired_certificate_needs_its_log_entry() {
+            let (_f, sigstore, p) = setup();
+            let an_hour_ago = SignOptions {
+                cert_not_before: Some(now() - 3600),
+                ..Default::default()
+            };
+            check(
+                &p,
+                envelope(sigstore.sign_with(MANIFEST, WORKFLOW, ISSUER, &an_hour_ago)),
+            )
+            .unwrap();
+            let unlogged = SignOptions {
+                fault: Some(Fault::NoLogEntry),
+                ..an_hour_ago
+            };
+            let err = check(
+                &p,
+                envelope(sigstore.sign_with(MANIFEST, WORKFLOW, ISSUER, &unlogged)),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("log"), "{err}");
+        }
+
+        #[test]
+        fn a_signature_over_another_manifest_is_refused() {
+            let (_f, sigstore, p) = setup();
+            let other = sigstore.sign(br#"{"schemaVersion":3}"#, WORKFLOW, ISSUER);
+            let err = check(&p, envelope(other)).unwrap_err();
+            assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        }
+
+        #[test]
+        fn a_keyless_signature_under_a_keys_only_rule_is_refused() {
+            let f = fixture();
+            let p = policy(
+                &f,
+                "[[rule]]\nrepositories = \"ghcr.io/acme/**\"\nkeys = [\"acme.pub\"]\n",
+            );
+            let sigstore = TestSigstore::new();
+            let err = check(&p, envelope(sigstore.sign(MANIFEST, WORKFLOW, ISSUER))).unwrap_err();
+            assert!(err.to_string().contains("only keys"), "{err}");
+        }
+
+        fn now() -> i64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        }
     }
 
     #[test]
