@@ -2,23 +2,12 @@
 //! `chitin` binary as a user runs it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use chitin_tests::file_search_version;
 use chitin_tests::real_registry::RealRegistry;
+use chitin_tests::user::{User, chitin_bin, stderr};
 use serde_json::Value;
-
-/// The `chitin` binary of this build (target/<profile>/chitin, next to deps/).
-fn chitin_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("chitin");
-    assert!(
-        bin.exists(),
-        "{} is missing; run `cargo build --workspace`",
-        bin.display()
-    );
-    bin
-}
 
 /// The publisher every test here signs with and every user trusts for every
 /// repository (tests/trust.rs covers what happens otherwise).
@@ -33,81 +22,16 @@ fn trust_publisher() -> &'static Path {
     POLICY.get_or_init(|| publisher().policy("**", ""))
 }
 
-/// One user's machine: a chitin home and a workspace.
-struct User {
-    home: tempfile::TempDir,
-    ws: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl User {
-    fn new() -> Self {
-        let ws = tempfile::tempdir().unwrap();
-        std::fs::write(ws.path().join("notes.txt"), "TODO: test the registry\n").unwrap();
-        Self {
-            home: tempfile::tempdir().unwrap(),
-            ws,
-            env: vec![],
-        }
-    }
-
-    fn chitin(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(chitin_bin());
-        cmd.args(args)
-            .env("CHITIN_HOME", self.home.path())
-            .env("DOCKER_CONFIG", self.home.path().join("docker"))
-            .env_remove("CHITIN_REGISTRY_USERNAME")
-            .env_remove("CHITIN_REGISTRY_PASSWORD")
-            .env("CHITIN_TRUST_POLICY", trust_publisher())
-            .env("CHITIN_PASSWORD", chitin_tests::KEY_PASSWORD)
-            .current_dir(self.ws.path())
-            .stdin(Stdio::null());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    /// Run and require success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.chitin(args);
-        assert!(
-            out.status.success(),
-            "chitin {args:?} failed ({:?}):\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn list(&self) -> Vec<Value> {
-        serde_json::from_str::<Value>(&self.ok(&["skill", "list", "--json"]))
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn installed(&self, name: &str) -> Option<Value> {
-        self.list().into_iter().find(|s| s["name"] == name)
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The file-search component re-packed as `version`, with `extra` TOML appended to
-/// its `[capabilities]`, written to a temp file.
-fn file_search_version(dir: &Path, version: &str, extra: &str) -> PathBuf {
-    let raw = std::fs::read(chitin_tests::skills_dir().join("raw/file-search.wasm")).unwrap();
-    let manifest = format!(
-        "[skill]\nname = \"file-search\"\nversion = \"{version}\"\ndescription = \"Search the workspace\"\n\n[capabilities]\nfs = [{{ path = \"$WORKSPACE\", access = \"read\" }}]\n{extra}"
-    );
-    let packed = chitin_registry::embed_manifest(&raw, &manifest).unwrap();
-    let path = dir.join(format!("file-search-{version}.wasm"));
-    std::fs::write(&path, packed).unwrap();
-    path
+/// A user who trusts [`publisher`] for every repository and can sign as it.
+fn user() -> User {
+    let mut user = User::new();
+    user.env.push((
+        "CHITIN_TRUST_POLICY".into(),
+        trust_publisher().display().to_string(),
+    ));
+    user.env
+        .push(("CHITIN_PASSWORD".into(), chitin_tests::KEY_PASSWORD.into()));
+    user
 }
 
 /// Push file-search 0.1.0 to `acme/fs:0.1.0` and install it from there.
@@ -135,7 +59,7 @@ fn push(user: &User, file: &Path, reference: &str) -> String {
 #[test]
 fn install_by_tag_digest_and_semver_range() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     let repo = reg.repo("acme/file-search");
     let mut digests = Vec::new();
     for v in ["0.1.0", "0.2.0", "1.0.0"] {
@@ -188,7 +112,7 @@ fn install_by_tag_digest_and_semver_range() {
 #[test]
 fn reinstalling_the_same_digest_does_nothing() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     let file = file_search_version(user.ws.path(), "0.1.0", "");
     push(&user, &file, &reg.repo("acme/file-search:0.1.0"));
     let reference = reg.repo("acme/file-search:0.1.0");
@@ -207,7 +131,7 @@ fn reinstalling_the_same_digest_does_nothing() {
 #[test]
 fn install_needs_consent_without_a_terminal() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     let file = file_search_version(user.ws.path(), "0.1.0", "");
     push(&user, &file, &reg.repo("acme/file-search:0.1.0"));
     let out = user.chitin(&["skill", "install", &reg.repo("acme/file-search:0.1.0")]);
@@ -222,7 +146,7 @@ fn install_needs_consent_without_a_terminal() {
 #[test]
 fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     let repo = reg.repo("acme/file-search");
     push(
         &user,
@@ -253,7 +177,7 @@ fn update_that_adds_capabilities_shows_the_diff_and_needs_consent() {
 #[test]
 fn remove_then_gc_deletes_the_files() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     install_file_search(&reg, &user);
     let blobs = user.home.path().join("store/blobs/sha256");
     assert_eq!(
@@ -273,7 +197,7 @@ fn remove_then_gc_deletes_the_files() {
 #[test]
 fn lock_file_round_trip_pins_digests() {
     let reg = RealRegistry::start(None);
-    let alice = User::new();
+    let alice = user();
     let repo = reg.repo("acme/file-search");
     let first = push(
         &alice,
@@ -290,7 +214,7 @@ fn lock_file_round_trip_pins_digests() {
     assert_ne!(first, second);
 
     // Bob reproduces Alice's lock: the locked digest, not what the tag says now.
-    let bob = User::new();
+    let bob = user();
     std::fs::write(bob.home.path().join("chitin.lock"), &lock).unwrap();
     bob.ok(&["skill", "install", "--locked"]);
     assert_eq!(
@@ -299,7 +223,7 @@ fn lock_file_round_trip_pins_digests() {
     );
 
     // A lock naming a digest the registry does not have fails, saying so.
-    let carol = User::new();
+    let carol = user();
     let bogus = lock.replace(&first, &format!("sha256:{}", "0".repeat(64)));
     std::fs::write(carol.home.path().join("chitin.lock"), bogus).unwrap();
     let out = carol.chitin(&["skill", "install", "--locked"]);
@@ -311,7 +235,7 @@ fn lock_file_round_trip_pins_digests() {
 #[test]
 fn authenticated_registry_refuses_pushes_without_credentials() {
     let reg = RealRegistry::start(Some(("alice", "s3cret-pass")));
-    let mut user = User::new();
+    let mut user = user();
     let file = file_search_version(user.ws.path(), "0.1.0", "");
     let reference = reg.repo("acme/file-search:0.1.0");
     let out = user.chitin(&["skill", "push", file.to_str().unwrap(), &reference]);
@@ -346,10 +270,10 @@ fn authenticated_registry_refuses_pushes_without_credentials() {
     user.ok(&["skill", "install", &reference, "--yes"]);
 
     // Wrong credentials from the environment are refused too.
-    user.env = vec![
+    user.env.extend([
         ("CHITIN_REGISTRY_USERNAME".into(), "alice".into()),
         ("CHITIN_REGISTRY_PASSWORD".into(), "wrong".into()),
-    ];
+    ]);
     let out = user.chitin(&["skill", "push", file.to_str().unwrap(), &reference]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
@@ -360,7 +284,7 @@ fn export_and_install_offline_from_an_oci_layout() {
     let digest;
     {
         let reg = RealRegistry::start(None);
-        let user = User::new();
+        let user = user();
         digest = push(
             &user,
             &file_search_version(user.ws.path(), "0.1.0", ""),
@@ -375,7 +299,7 @@ fn export_and_install_offline_from_an_oci_layout() {
             layout.path().to_str().unwrap(),
         ]);
     } // the registry is gone now
-    let offline = User::new();
+    let offline = user();
     let reference = format!("oci-layout:{}:0.1.0", layout.path().display());
     offline.ok(&["skill", "install", &reference, "--yes"]);
     assert_eq!(
@@ -387,7 +311,7 @@ fn export_and_install_offline_from_an_oci_layout() {
 #[test]
 fn remote_audit_fetches_no_code() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     let file = file_search_version(
         user.ws.path(),
         "0.1.0",
@@ -434,7 +358,7 @@ fn wkg() -> Command {
 #[test]
 fn interop_with_wkg_both_ways() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     // chitin pushes, wkg pulls the same component.
     let file = file_search_version(user.ws.path(), "0.1.0", "");
     push(&user, &file, &reg.repo("acme/fs:0.1.0"));
@@ -486,7 +410,7 @@ fn interop_with_wkg_both_ways() {
 #[test]
 fn a_tampered_store_is_refused_at_load() {
     let reg = RealRegistry::start(None);
-    let user = User::new();
+    let user = user();
     install_file_search(&reg, &user);
     user.ok(&["run", "file-search", "list"]);
     let db = rusqlite::Connection::open(user.home.path().join("chitin.db")).unwrap();

@@ -195,6 +195,18 @@ impl Installer<'_> {
                     (remote, bytes, config, tmp, repo, tag.clone(), digest, trust)
                 }
             };
+        // A version tag must name that version: a signature says nothing about tags,
+        // so this is what stops a tag moved back to an older signed digest.
+        if let Some(t) = &tag
+            && let Ok(v) = semver::Version::parse(t.trim_start_matches('v'))
+            && v != remote.skill.skill.version
+        {
+            return Err(RegistryError::TagMismatch {
+                tag: t.clone(),
+                version: remote.skill.skill.version.to_string(),
+            }
+            .into());
+        }
         let wasm =
             std::fs::read(&wasm_tmp).map_err(|e| RegistryError::Io(wasm_tmp.to_path_buf(), e))?;
         let manifest = remote.check_component(&wasm)?;

@@ -128,4 +128,10 @@ pub enum RegistryError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Signature(#[from] signing::SignatureError),
+    #[error(
+        "the tag `{tag}` points to version {version} of the skill: the tag was moved \
+         (to roll you back to an older signed version?) or pushed wrongly; refusing it. \
+         Install by digest if you mean that version"
+    )]
+    TagMismatch { tag: String, version: String },
 }

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod real_registry;
+pub mod user;
 
 pub mod fake_registry;
 
@@ -242,7 +243,11 @@ impl Publisher {
         let pair = chitin_registry::signing::KeyPair::generate().unwrap();
         let key = dir.path().join("publisher.key");
         let public = dir.path().join("publisher.pub");
-        std::fs::write(&key, pair.to_encrypted_pem(KEY_PASSWORD.as_bytes()).unwrap()).unwrap();
+        std::fs::write(
+            &key,
+            pair.to_encrypted_pem(KEY_PASSWORD.as_bytes()).unwrap(),
+        )
+        .unwrap();
         std::fs::write(&public, pair.public_key().to_pem()).unwrap();
         Self {
             dir,
@@ -259,7 +264,10 @@ impl Publisher {
     /// A trust policy file with one rule trusting this key for `repositories`, plus
     /// `extra` TOML lines in the rule.
     pub fn policy(&self, repositories: &str, extra: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("trust-{}.toml", next_number()));
+        let path = self
+            .dir
+            .path()
+            .join(format!("trust-{}.toml", next_number()));
         std::fs::write(
             &path,
             format!(
@@ -283,4 +291,17 @@ fn next_number() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The file-search component re-packed as `version`, with `extra` TOML appended to
+/// its `[capabilities]`, written to a temp file.
+pub fn file_search_version(dir: &Path, version: &str, extra: &str) -> PathBuf {
+    let raw = std::fs::read(skills_dir().join("raw/file-search.wasm")).unwrap();
+    let manifest = format!(
+        "[skill]\nname = \"file-search\"\nversion = \"{version}\"\ndescription = \"Search the workspace\"\n\n[capabilities]\nfs = [{{ path = \"$WORKSPACE\", access = \"read\" }}]\n{extra}"
+    );
+    let packed = chitin_registry::embed_manifest(&raw, &manifest).unwrap();
+    let path = dir.join(format!("file-search-{version}.wasm"));
+    std::fs::write(&path, packed).unwrap();
+    path
 }

@@ -327,6 +327,7 @@ fn install_one(
     reference: &str,
     yes: bool,
     json: bool,
+    updating: bool,
 ) -> Result<serde_json::Value, Exit> {
     let bar = progress_bar("Pulling");
     let prepared = rt
@@ -336,6 +337,24 @@ fn install_one(
         }))
         .with_context(|| format!("installing {reference}"))?;
     bar.finish_and_clear();
+    // An update never goes back: a reference that now resolves to an older version
+    // was moved, and the older version may be the one with the known hole.
+    if updating
+        && let Some(prev) = &prepared.previous
+        && let Ok(old) = semver::Version::parse(&prev.version)
+        && prepared.manifest.skill.version < old
+    {
+        return Err(anyhow::anyhow!(
+            "{reference} now points to {} {}, older than the installed {}; refusing to \
+             downgrade (to go back on purpose, install it by digest: {}@{})",
+            prepared.name(),
+            prepared.manifest.skill.version,
+            prev.version,
+            prepared.repository,
+            prepared.manifest_digest
+        )
+        .into());
+    }
     if prepared.already_installed {
         if !json {
             eprintln!(
@@ -446,6 +465,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         reference,
         args.yes,
         args.json,
+        false,
     )?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
@@ -479,7 +499,14 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
             .ok_or_else(|| chitin_host::HostError::NotInstalled(name.clone()))?;
         // The reference as installed: a range or tag re-resolves; a digest stays put.
         installer.allow_unsigned = current.unsigned;
-        install_one(&mut installer, &rt, &current.reference, args.yes, false)?;
+        install_one(
+            &mut installer,
+            &rt,
+            &current.reference,
+            args.yes,
+            false,
+            true,
+        )?;
     }
     Ok(exit::OK)
 }

@@ -12,6 +12,7 @@ use chitin_registry::trust::TrustPolicy;
 use chitin_registry::{RegistryClient, SkillRef};
 use clap::{Args, ValueEnum};
 use serde_json::json;
+use sha2::Digest as _;
 
 use super::lifecycle::RegistryArgs;
 use super::{Exit, exit};
@@ -41,9 +42,24 @@ pub struct SignArgs {
     reference: String,
     /// The private key (`chitin keygen` or `cosign generate-key-pair`); its password
     /// comes from CHITIN_PASSWORD, COSIGN_PASSWORD or a prompt.
+    #[arg(long, required_unless_present = "keyless", conflicts_with = "keyless")]
+    key: Option<PathBuf>,
+    /// Sign keyless instead: an OIDC identity token (SIGSTORE_ID_TOKEN, as CI systems
+    /// provide) gets a short-lived Fulcio certificate, the signature is logged in Rekor,
+    /// and a Sigstore bundle is stored.
     #[arg(long)]
-    key: PathBuf,
-    /// Which signature forms to store.
+    keyless: bool,
+    /// The Fulcio to ask for a certificate (keyless).
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    /// The Rekor to log the signature in (keyless).
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check the keyless result against before publishing
+    /// [default: the public-good root].
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    /// Which signature forms to store with a key.
     #[arg(long, value_enum, default_value = "both")]
     form: SignatureForm,
     #[command(flatten)]
@@ -175,7 +191,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub fn sign(args: SignArgs) -> Result<u8, Exit> {
-    let key = read_private_key(&args.key)?;
+    let key = match &args.key {
+        Some(path) => Some(read_private_key(path)?),
+        None => None,
+    };
     let target = match args.reference.parse::<SkillRef>()? {
         SkillRef::Oci(r) => r,
         SkillRef::Layout { .. } => bail_exit(
@@ -189,31 +208,80 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
     let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
     chitin_registry::artifact::parse_remote(&bytes)
         .with_context(|| format!("{} is not a chitin skill", args.reference))?;
-    let stored = sign_pinned(
-        &rt,
-        &client,
-        &auth,
-        &pinned.reference,
-        &bytes,
-        &key,
-        args.form,
-    )?;
-    let fingerprint = key.public_key().fingerprint();
+    let (signer, stored) = match &key {
+        Some(key) => {
+            let stored = sign_pinned(
+                &rt,
+                &client,
+                &auth,
+                &pinned.reference,
+                &bytes,
+                key,
+                args.form,
+            )?;
+            (format!("key {}", key.public_key().fingerprint()), stored)
+        }
+        None => {
+            let bundle = rt.block_on(sign_keyless(&args, &bytes))?;
+            rt.block_on(client.push_signature(
+                &pinned.reference,
+                &digest,
+                bytes.len(),
+                &bundle.1,
+                &auth,
+            ))
+            .context("storing the Sigstore bundle in the registry")?;
+            (bundle.0, vec![bundle.1.form()])
+        }
+    };
     if args.json {
         println!(
             "{}",
             json!({ "reference": pinned.reference.whole(), "digest": digest,
-                    "key": fingerprint, "forms": stored })
+                    "signer": signer, "forms": stored })
         );
     } else {
         eprintln!(
-            "      Signed {} ({})\n             with key {fingerprint} as {}",
+            "      Signed {} ({})\n             by {signer} as {}",
             target.repository(),
             digest,
             stored.join(" and ")
         );
     }
     Ok(exit::OK)
+}
+
+/// Keyless: certificate, signature, log entry; then the bundle is verified offline
+/// like any installer will, so nothing unverifiable is published. Returns the signer
+/// and the envelope.
+async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(String, Envelope)> {
+    use chitin_registry::sigstore_bundle::{TrustedRoot, verify_keyless};
+    let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+        anyhow::anyhow!(
+            "keyless signing needs an OIDC identity token in SIGSTORE_ID_TOKEN (CI systems \
+             such as GitHub Actions provide one); or sign with --key"
+        )
+    })?;
+    let root = match &args.trusted_root {
+        Some(path) => TrustedRoot::from_json(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => TrustedRoot::public_good(),
+    };
+    let bundle = chitin_registry::sigstore_bundle::sign_keyless(
+        manifest,
+        &token,
+        &args.fulcio_url,
+        &args.rekor_url,
+    )
+    .await?;
+    let digest: [u8; 32] = sha2::Sha256::digest(manifest).into();
+    let id = verify_keyless(&bundle, &digest, &root)
+        .context("the new keyless signature does not verify against the trusted root")?;
+    let envelope = Envelope::Bundle {
+        bundle: String::from_utf8(bundle.to_json()).expect("JSON is UTF-8"),
+    };
+    Ok((format!("{} (issuer {})", id.subject, id.issuer), envelope))
 }
 
 fn bail_exit<T>(msg: &str) -> Result<T, Exit> {

@@ -1,0 +1,614 @@
+//! Signatures and the trust policy, end to end: the `chitin` binary against the real
+//! CNCF registry, keys made by chitin, keyless signatures from a local Sigstore
+//! (Fulcio and Rekor served by `TestSigstore`), and the `sigstore` crate's cosign
+//! verifier as an independent check of what chitin stores.
+
+use std::path::Path;
+use std::process::Command;
+
+use chitin_registry::oci_client::secrets::RegistryAuth;
+use chitin_registry::signing::Envelope;
+use chitin_registry::sigstore_bundle::testing::{Fault, SignOptions, TestSigstore, test_id_token};
+use chitin_registry::{RegistryClient, RegistryOptions, SkillRef};
+use chitin_tests::real_registry::RealRegistry;
+use chitin_tests::user::User;
+use chitin_tests::{KEY_PASSWORD, Publisher, file_search_version, skills_dir};
+use serde_json::Value;
+
+/// A registry, two publishers (acme and someone else) and a user who can sign as either.
+struct World {
+    reg: RealRegistry,
+    acme: Publisher,
+    other: Publisher,
+    user: User,
+}
+
+fn world() -> World {
+    let mut user = User::new();
+    user.env
+        .push(("CHITIN_PASSWORD".into(), KEY_PASSWORD.into()));
+    World {
+        reg: RealRegistry::start(None),
+        acme: Publisher::new(),
+        other: Publisher::new(),
+        user,
+    }
+}
+
+impl World {
+    /// The user's trust policy (`$CHITIN_TRUST_POLICY`).
+    fn trust(&self, toml: &str) {
+        std::fs::write(self.user.home.path().join("trust.toml"), toml).unwrap();
+    }
+
+    /// A rule trusting `who` for `repositories`, plus `extra` lines.
+    fn rule(&self, repositories: &str, who: &[&Publisher], extra: &str) -> String {
+        let keys: Vec<String> = who
+            .iter()
+            .map(|p| format!("\"{}\"", p.public.display()))
+            .collect();
+        format!(
+            "[[rule]]\nrepositories = \"{}\"\nkeys = [{}]\n{extra}\n",
+            self.reg.repo(repositories),
+            keys.join(", ")
+        )
+    }
+
+    /// Push `file` to `repo:tag`, signed by `by` (or not); returns the digest.
+    fn push(&self, file: &Path, reference: &str, by: Option<&Publisher>) -> String {
+        let reference = self.reg.repo(reference);
+        let mut args = vec![
+            "skill",
+            "push",
+            file.to_str().unwrap(),
+            &reference,
+            "--json",
+        ];
+        if let Some(p) = by {
+            args.extend(["--sign-key", p.key.to_str().unwrap()]);
+        }
+        let out: Value = serde_json::from_str(&self.user.ok(&args)).unwrap();
+        out["digest"].as_str().unwrap().to_string()
+    }
+
+    fn version(&self, v: &str) -> std::path::PathBuf {
+        file_search_version(self.user.ws.path(), v, "")
+    }
+
+    fn install(&self, reference: &str, extra: &[&str]) -> std::process::Output {
+        let reference = self.reg.repo(reference);
+        let mut args = vec!["skill", "install", &reference, "--yes"];
+        args.extend(extra);
+        self.user.chitin(&args)
+    }
+
+    /// The store holds no blob: nothing was downloaded.
+    fn nothing_stored(&self) -> bool {
+        let blobs = self.user.home.path().join("store/blobs/sha256");
+        !blobs.exists() || std::fs::read_dir(blobs).unwrap().count() == 0
+    }
+
+    /// The bytes of a manifest in the registry (what was signed).
+    fn manifest_bytes(&self, repo: &str, reference: &str) -> Vec<u8> {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{reference}",
+                self.reg.addr
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl GET manifest");
+        out.stdout
+    }
+
+    /// Point `repo:tag` at `bytes` (what an attacker with push rights can do).
+    fn put_manifest(&self, repo: &str, tag: &str, bytes: &[u8]) {
+        let file = self.user.ws.path().join("moved-manifest.json");
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "PUT", "-H"])
+            .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{tag}",
+                self.reg.addr
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl PUT manifest");
+    }
+
+    /// Store `envelope` as a signature of `digest` in `repo`.
+    fn attach(&self, repo: &str, digest: &str, envelope: &Envelope) {
+        let SkillRef::Oci(r) = self.reg.repo(&format!("{repo}:x")).parse().unwrap() else {
+            unreachable!()
+        };
+        let size = self.manifest_bytes(repo, digest).len();
+        let client = RegistryClient::for_ref(&r, &RegistryOptions::default()).unwrap();
+        rt().block_on(client.push_signature(
+            &r.reference,
+            digest,
+            size,
+            envelope,
+            &RegistryAuth::Anonymous,
+        ))
+        .unwrap();
+    }
+
+    /// The signatures stored for `digest`.
+    fn signatures(&self, repo: &str, digest: &str) -> Vec<Envelope> {
+        let SkillRef::Oci(r) = self.reg.repo(&format!("{repo}:x")).parse().unwrap() else {
+            unreachable!()
+        };
+        let client = RegistryClient::for_ref(&r, &RegistryOptions::default()).unwrap();
+        rt().block_on(client.fetch_signatures(&r.reference, digest, &RegistryAuth::Anonymous))
+            .unwrap()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn without_a_rule_or_a_signature_nothing_installs_unless_the_user_says_so() {
+    let w = world();
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", None);
+
+    // No policy at all: default deny, before anything is downloaded.
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no trust rule covers"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(w.nothing_stored());
+
+    // A rule for acme, but the skill is unsigned.
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has no signature"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--allow-unsigned"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(w.nothing_stored() && w.user.list().is_empty());
+
+    // Explicitly allowed: installed, loudly, and recorded as such.
+    let out = w.install("acme/fs:0.1.0", &["--allow-unsigned"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("WARNING: NOT SIGNED"),
+        "{}",
+        stderr(&out)
+    );
+    let row = w.user.installed("file-search").unwrap();
+    assert_eq!(row["unsigned"], true);
+    assert!(row["signature"].is_null());
+    let audit = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(audit.contains("installed with --allow-unsigned"), "{audit}");
+    assert!(audit.contains("HIGH   trust"), "{audit}");
+    assert!(w.user.ok(&["skill", "list"]).contains("UNSIGNED"));
+    w.user.ok(&["run", "file-search", "list"]);
+}
+
+#[test]
+fn signed_by_a_trusted_key_installs_and_shows_its_signer() {
+    let w = world();
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("signed by key {}", w.acme.fingerprint())));
+    let row = w.user.installed("file-search").unwrap();
+    assert_eq!(row["unsigned"], false);
+    assert_eq!(
+        row["signature"]["signer"]["fingerprint"],
+        w.acme.fingerprint()
+    );
+
+    // Audit from the registry (nothing pulled) and of the installed skill.
+    let remote = w
+        .user
+        .ok(&["skill", "audit", &w.reg.repo("acme/fs:0.1.0"), "--json"]);
+    let doc: Value = serde_json::from_str(&remote).unwrap();
+    assert_eq!(doc["signature"]["status"], "trusted");
+    assert_eq!(
+        doc["signature"]["signer"]["fingerprint"],
+        w.acme.fingerprint()
+    );
+    assert_eq!(doc["digest"], digest.as_str());
+    let installed = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(installed.contains(&w.acme.fingerprint()), "{installed}");
+
+    // `verify` on its own: with the policy, with the right key, with another key.
+    let reference = w.reg.repo("acme/fs:0.1.0");
+    let v: Value =
+        serde_json::from_str(&w.user.ok(&["skill", "verify", &reference, "--json"])).unwrap();
+    assert_eq!(v["verified"], true);
+    let acme_pub = w.acme.public.to_str().unwrap();
+    w.user
+        .ok(&["skill", "verify", &reference, "--key", acme_pub]);
+    let other_pub = w.other.public.to_str().unwrap();
+    let err = w
+        .user
+        .fails(1, &["skill", "verify", &reference, "--key", other_pub]);
+    assert!(err.contains("does not verify"), "{err}");
+}
+
+#[test]
+fn an_untrusted_key_or_a_key_outside_its_namespace_is_refused() {
+    let w = world();
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.other));
+    w.push(&w.version("0.1.0"), "partner/fs:0.1.0", Some(&w.acme));
+    w.trust(&format!(
+        "{}{}",
+        w.rule("acme/*", &[&w.acme], ""),
+        w.rule("partner/*", &[&w.other], "")
+    ));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not verify with key"),
+        "{}",
+        stderr(&out)
+    );
+    // acme's key is trusted, but not for partner/*.
+    let out = w.install("partner/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&w.other.fingerprint()),
+        "{}",
+        stderr(&out)
+    );
+    assert!(w.nothing_stored());
+}
+
+#[test]
+fn a_signature_moved_to_another_digest_is_refused() {
+    let w = world();
+    let signed = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    // The same skill with one more capability, unsigned, and acme's signature of the
+    // first one copied next to it: a manifest changed after signing.
+    let wider = file_search_version(
+        w.user.ws.path(),
+        "0.1.1",
+        "http = [\"https://exfil.example/*\"]",
+    );
+    let tampered = w.push(&wider, "acme/fs:0.1.1", None);
+    for envelope in w.signatures("acme/fs", &signed) {
+        w.attach("acme/fs", &tampered, &envelope);
+    }
+    assert!(!w.signatures("acme/fs", &tampered).is_empty());
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    let out = w.install("acme/fs:0.1.1", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("the signature is for {signed}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(w.nothing_stored());
+}
+
+#[test]
+fn a_tag_moved_back_to_an_older_signed_version_is_refused() {
+    let w = world();
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    w.push(&w.version("0.2.0"), "acme/fs:0.2.0", Some(&w.acme));
+    w.push(&w.version("0.2.0"), "acme/fs:latest", Some(&w.acme));
+    let out = w.install("acme/fs:latest", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Both tags now point at 0.1.0, whose signature is genuine.
+    let old = w.manifest_bytes("acme/fs", "0.1.0");
+    w.put_manifest("acme/fs", "0.2.0", &old);
+    w.put_manifest("acme/fs", "latest", &old);
+    let out = w.install("acme/fs:0.2.0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the tag `0.2.0` points to version 0.1.0"),
+        "{}",
+        stderr(&out)
+    );
+    let err = w.user.fails(1, &["skill", "update", "--yes"]);
+    assert!(err.contains("refusing to downgrade"), "{err}");
+    assert_eq!(w.user.installed("file-search").unwrap()["version"], "0.2.0");
+}
+
+#[test]
+fn an_update_from_another_signer_needs_the_policy_to_allow_it() {
+    let w = world();
+    let both = [&w.acme, &w.other];
+    w.trust(&w.rule("acme/*", &both, ""));
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let out = w.install("acme/fs:^0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.push(&w.version("0.2.0"), "acme/fs:0.2.0", Some(&w.other));
+    let err = w.user.fails(1, &["skill", "update", "--yes"]);
+    assert!(err.contains("refusing a change of publisher"), "{err}");
+    assert_eq!(w.user.installed("file-search").unwrap()["version"], "0.1.0");
+
+    w.trust(&w.rule("acme/*", &both, "allow-signer-change = true"));
+    let out = w.user.chitin(&["skill", "update", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SIGNER CHANGED"), "{}", stderr(&out));
+    let row = w.user.installed("file-search").unwrap();
+    assert_eq!(
+        row["signature"]["signer"]["fingerprint"],
+        w.other.fingerprint()
+    );
+}
+
+#[test]
+fn a_capability_ceiling_refuses_even_a_trusted_skill() {
+    let w = world();
+    w.trust(&w.rule("acme/*", &[&w.acme], "deny = [\"exec\", \"fs-write\"]"));
+    w.push(
+        &skills_dir().join("git-reader.wasm"),
+        "acme/git:0.1.0",
+        Some(&w.acme),
+    );
+    let out = w.install("acme/git:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not let skills"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("programs (exec)"), "{}", stderr(&out));
+    // Not even with --allow-unsigned: that waives the signature, not the ceiling.
+    let out = w.install("acme/git:0.1.0", &["--allow-unsigned"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(w.nothing_stored());
+}
+
+#[test]
+fn a_signature_swapped_in_the_local_index_is_refused_at_load() {
+    let w = world();
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    assert!(w.install("acme/fs:0.1.0", &[]).status.success());
+    w.user.ok(&["run", "file-search", "list"]);
+
+    // Someone with write access to the index swaps in their own signature over the
+    // same digest, keeping the recorded signer.
+    let db = rusqlite::Connection::open(w.user.home.path().join("chitin.db")).unwrap();
+    let stored: String = db
+        .query_row("SELECT signature FROM skills", [], |r| r.get(0))
+        .unwrap();
+    let mut verified: Value = serde_json::from_str(&stored).unwrap();
+    let forged = Envelope::sign_cosign(&w.other.pair, "x", &digest).unwrap();
+    verified["envelope"] = serde_json::to_value(&forged).unwrap();
+    db.execute("UPDATE skills SET signature = ?1", [verified.to_string()])
+        .unwrap();
+    let err = w.user.fails(1, &["run", "file-search", "list"]);
+    assert!(err.contains("does not verify"), "{err}");
+
+    // And a signer no longer trusted (the rule removed) is refused too.
+    db.execute("UPDATE skills SET signature = ?1", [stored])
+        .unwrap();
+    w.user.ok(&["run", "file-search", "list"]);
+    w.trust(&w.rule("partner/*", &[&w.acme], ""));
+    let err = w.user.fails(1, &["run", "file-search", "list"]);
+    assert!(err.contains("no trust rule covers"), "{err}");
+}
+
+#[test]
+fn the_sigstore_crate_verifies_what_chitin_signs() {
+    use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
+    use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
+    use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
+
+    let w = world();
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let image: OciReference = w.reg.repo("acme/fs:0.1.0").parse().unwrap();
+    let layers = rt().block_on(async {
+        let mut client = ClientBuilder::default()
+            .with_oci_client_config(ClientConfig {
+                protocol: ClientProtocol::Http,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        client
+            .trusted_signature_layers(&Auth::Anonymous, &image)
+            .await
+            .unwrap()
+    });
+    assert!(!layers.is_empty(), "the sigstore crate found no signature");
+    let check = |p: &Publisher| {
+        let pem = std::fs::read(&p.public).unwrap();
+        let constraints: Vec<Box<dyn VerificationConstraint>> =
+            vec![Box::new(PublicKeyVerifier::try_from(&pem).unwrap())];
+        verify_constraints(&layers, constraints.iter()).is_ok()
+    };
+    assert!(
+        check(&w.acme),
+        "cosign's verifier rejects chitin's signature"
+    );
+    assert!(!check(&w.other), "cosign's verifier accepts the wrong key");
+}
+
+#[test]
+fn keyless_signatures_from_a_private_sigstore_are_checked_offline() {
+    const ISSUER: &str = "https://token.actions.example.com";
+    const RELEASE: &str =
+        "https://git.example.com/acme/skills/.github/workflows/release.yml@refs/tags/v1";
+    let w = world();
+    let sigstore = std::sync::Arc::new(TestSigstore::new());
+    let root = w.user.home.path().join("private-root.json");
+    std::fs::write(&root, sigstore.trusted_root_json()).unwrap();
+    let runtime = rt();
+    let url = runtime.block_on(sigstore.clone().serve()).unwrap();
+    // The server runs on `runtime`; keep it turning while chitin talks to it.
+    let _serving = std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    w.trust(&format!(
+        "[[rule]]\nrepositories = \"{}\"\ntrusted-root = \"{}\"\nidentities = [{{ issuer = \"{ISSUER}\", subject = \"https://git.example.com/acme/skills/.github/workflows/*@refs/tags/*\" }}]\n",
+        w.reg.repo("acme/*"),
+        root.display()
+    ));
+
+    // Signed in "CI" by acme's release workflow, through Fulcio and Rekor.
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", None);
+    let sign = |reference: &str, subject: &str| {
+        let mut signer = User::new();
+        signer
+            .env
+            .push(("SIGSTORE_ID_TOKEN".into(), test_id_token(ISSUER, subject)));
+        signer.chitin(&[
+            "skill",
+            "sign",
+            &w.reg.repo(reference),
+            "--keyless",
+            "--fulcio-url",
+            &url,
+            "--rekor-url",
+            &url,
+            "--trusted-root",
+            root.to_str().unwrap(),
+        ])
+    };
+    let out = sign("acme/fs:0.1.0", RELEASE);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(RELEASE), "{}", stderr(&out));
+    w.user.ok(&["run", "file-search", "list"]);
+
+    // Signed by a workflow of another repository: the wrong identity.
+    w.push(&w.version("0.1.1"), "acme/other:0.1.1", None);
+    let evil = RELEASE.replace("acme/skills", "evil/skills");
+    assert!(sign("acme/other:0.1.1", &evil).status.success());
+    let out = w.install("acme/other:0.1.1", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not trust"), "{}", stderr(&out));
+
+    // An expired certificate: fine with its log entry, refused without one.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let expired = SignOptions {
+        cert_not_before: Some(now - 7200),
+        ..Default::default()
+    };
+    for (repo, fault, ok) in [
+        ("acme/logged", None, true),
+        ("acme/unlogged", Some(Fault::NoLogEntry), false),
+    ] {
+        let digest = w.push(&w.version("0.1.0"), &format!("{repo}:0.1.0"), None);
+        let bytes = w.manifest_bytes(repo, &digest);
+        let options = SignOptions {
+            fault,
+            ..expired.clone()
+        };
+        let bundle = sigstore.sign_with(&bytes, RELEASE, ISSUER, &options);
+        let envelope = Envelope::Bundle {
+            bundle: String::from_utf8(bundle.to_json()).unwrap(),
+        };
+        w.attach(repo, &digest, &envelope);
+        let user = User::new();
+        std::fs::copy(
+            w.user.home.path().join("trust.toml"),
+            user.home.path().join("trust.toml"),
+        )
+        .unwrap();
+        let out = user.chitin(&[
+            "skill",
+            "install",
+            &w.reg.repo(&format!("{repo}:0.1.0")),
+            "--yes",
+        ]);
+        assert_eq!(out.status.success(), ok, "{repo}: {}", stderr(&out));
+        if !ok {
+            assert!(stderr(&out).contains("log"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn keygen_writes_a_protected_key_and_a_wrong_password_signs_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world();
+    let prefix = w.user.ws.path().join("mine");
+    w.user.ok(&["keygen", prefix.to_str().unwrap()]);
+    let key = prefix.with_extension("key");
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.contains("ENCRYPTED SIGSTORE PRIVATE KEY"), "{text}");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(prefix.with_extension("pub").exists());
+    let err = w.user.fails(1, &["keygen", prefix.to_str().unwrap()]);
+    assert!(err.contains("--force"), "{err}");
+
+    // The key signs with its password (COSIGN_PASSWORD works too)…
+    let mut cosign_user = User::new();
+    cosign_user
+        .env
+        .push(("COSIGN_PASSWORD".into(), KEY_PASSWORD.into()));
+    let file = w.version("0.1.0");
+    let reference = w.reg.repo("acme/fs:0.1.0");
+    cosign_user.ok(&[
+        "skill",
+        "push",
+        file.to_str().unwrap(),
+        &reference,
+        "--sign-key",
+        key.to_str().unwrap(),
+    ]);
+    // …and a wrong one fails before anything is pushed.
+    let mut wrong = User::new();
+    wrong.env.push(("CHITIN_PASSWORD".into(), "wrong".into()));
+    let other_ref = w.reg.repo("acme/fs:dev");
+    let err = wrong.fails(
+        1,
+        &[
+            "skill",
+            "push",
+            file.to_str().unwrap(),
+            &other_ref,
+            "--sign-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("password"), "{err}");
+    assert!(!w.manifest_exists("acme/fs", "dev"));
+}
+
+impl World {
+    fn manifest_exists(&self, repo: &str, tag: &str) -> bool {
+        Command::new("curl")
+            .args(["-sf", "-o", "/dev/null"])
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{tag}",
+                self.reg.addr
+            ))
+            .status()
+            .unwrap()
+            .success()
+    }
+}
