@@ -436,7 +436,7 @@ static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0
 /// then writes the marker into a heap block and a static, and leaves them there.
 fn leftovers(_: NoArgs) -> Result<Leftovers, ToolError> {
     // Built at run time, so the marker is in no data segment.
-    let marker = std::hint::black_box(0x5eed_0000_u64) << 32 | 0x1ef7_0be5_u64;
+    let marker = (std::hint::black_box(0x5eed_0000_u64) << 32) | 0x1ef7_0be5_u64;
     let earlier_calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let scanned = core::arch::wasm32::memory_size(0) * 65536;
     let mut marked_words = 0;
