@@ -35,6 +35,10 @@ target_dir="${CHITIN_SKILLS_TARGET:-$HOME/.cache/chitin/skills-target}"
 out_dir="${CHITIN_SKILLS_DIR:-$root/target/skills}"
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 wasm_target=wasm32-wasip2
+# Initial linear memory of the Rust skills: the 1 MiB stack, the data and room for the
+# heap of a typical call, so that a call needs no memory.grow and a reused pool slot
+# no mprotect (see RUST_INITIAL_MEMORY in host/src/cli/author.rs, kept in step).
+initial_memory=$((2 << 20))
 
 die() {
   printf 'build-skills: error: %s\n' "$*" >&2
@@ -49,7 +53,7 @@ if command -v rustup >/dev/null 2>&1 &&
   rustup target list --installed 2>/dev/null | grep -qx "$wasm_target"; then
   toolchain="rustup ($(rustc --version))"
   skills_cargo=(cargo)
-  build_args=()
+  build_args=(--config "target.$wasm_target.rustflags=[\"-C\", \"link-arg=--initial-memory=$initial_memory\"]")
 else
   # Offline fallback: Debian's Rust, which ships the std sources.
   [ -x /usr/bin/cargo ] || missing /usr/bin/cargo "Debian package cargo-web"
@@ -68,7 +72,7 @@ else
   build_args=(
     -Zbuild-std=std,panic_abort
     --config "target.$wasm_target.linker=\"$linker\""
-    --config "target.$wasm_target.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\"]"
+    --config "target.$wasm_target.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\", \"-C\", \"link-arg=--initial-memory=$initial_memory\"]"
   )
 fi
 

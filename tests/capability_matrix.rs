@@ -620,3 +620,21 @@ fn components_without_a_manifest_are_refused() {
         .to_string();
     assert!(err.contains("no embedded skill manifest"), "{err}");
 }
+
+/// Every call gets a fresh instance: nothing an earlier call wrote to linear memory —
+/// static data or heap — is visible to the next, even when the pooling allocator
+/// reuses the same memory slot (copy-on-write image, kept-resident pages reset). Rust
+/// probe only: the `leftovers` tool reads raw linear memory.
+#[tokio::test]
+async fn no_call_sees_memory_written_by_an_earlier_call() {
+    let fx = Fixture::new();
+    let probe = fx.load(Lang::Rust.probe());
+    for round in 0..4 {
+        let seen = ok(&fx.call(&probe, "leftovers", json!({})).await);
+        assert_eq!(seen["earlier_calls"], 0, "round {round}: {seen}");
+        assert_eq!(seen["marked_words"], 0, "round {round}: {seen}");
+        assert!(seen["scanned"].as_u64().unwrap() >= 1 << 20, "{seen}");
+        // Dirty more memory, past the initial size, between rounds.
+        ok(&fx.call(&probe, "alloc", json!({"mib": 4})).await);
+    }
+}

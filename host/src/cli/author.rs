@@ -513,6 +513,26 @@ fn read_output(path: &Path) -> Result<Vec<u8>, AuthorError> {
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// Initial linear memory of a Rust skill: its 1 MiB stack, its data and room for the
+/// heap of a typical call. wasi-libc's malloc starts in the free part of the initial
+/// memory, so a call that stays within it never runs `memory.grow`, and a reused pool
+/// slot keeps its size from call to call: no `mprotect` to shrink it at instantiation
+/// and grow it again, which was a third of a fresh instance's cost. Keep in step with
+/// scripts/build-skills.sh.
+const RUST_INITIAL_MEMORY: u32 = 2 << 20;
+
+/// The rustflags of every Rust skill build; `extra` comes first.
+fn rust_flags(extra: &[&str]) -> OsString {
+    let initial = format!("link-arg=--initial-memory={RUST_INITIAL_MEMORY}");
+    let flags: Vec<String> = extra
+        .iter()
+        .copied()
+        .chain(["-C", initial.as_str()])
+        .map(|f| format!("{f:?}"))
+        .collect();
+    format!("target.{WASM_TARGET}.rustflags=[{}]", flags.join(", ")).into()
+}
+
 /// How to run cargo for the wasm target: rustup's cargo when it has `wasm32-wasip2`,
 /// otherwise Debian's Rust with std rebuilt from its sources (offline machines; see
 /// scripts/build-skills.sh, which does the same).
@@ -538,7 +558,7 @@ impl RustToolchain {
             return Ok(Self {
                 cargo: "cargo".into(),
                 env: Vec::new(),
-                build_args: Vec::new(),
+                build_args: vec!["--config".into(), rust_flags(&[])],
             });
         }
         let install = "rustup target add wasm32-wasip2\n    (offline: scripts/setup.sh installs Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, and wasm-component-ld)";
@@ -583,7 +603,7 @@ impl RustToolchain {
                 "--config".into(),
                 format!("target.{WASM_TARGET}.linker=\"{}\"", linker.display()).into(),
                 "--config".into(),
-                format!("target.{WASM_TARGET}.rustflags=[\"-L\", \"/usr/lib/wasm32-wasi\"]").into(),
+                rust_flags(&["-L", "/usr/lib/wasm32-wasi"]),
             ],
         })
     }

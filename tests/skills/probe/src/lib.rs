@@ -58,6 +58,11 @@ impl Skill for Probe {
                 "Read a file repeatedly; distinct contents seen",
                 read_loop,
             )
+            .tool(
+                "leftovers",
+                "Look for traces of an earlier call in memory, then leave some",
+                leftovers,
+            )
     }
 }
 
@@ -411,4 +416,45 @@ mod tests {
         assert!(matches!(err, ToolError::Failed(_)), "{err:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// What `leftovers` found.
+#[derive(Serialize)]
+struct Leftovers {
+    /// Earlier runs of `leftovers` in this instance, by a counter in static memory.
+    earlier_calls: u32,
+    /// Words of linear memory holding the marker before this call wrote it.
+    marked_words: usize,
+    /// Bytes of linear memory scanned.
+    scanned: usize,
+}
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fresh instance must show nothing of an earlier call: this counts earlier calls in
+/// static memory, scans all of linear memory for a marker that only this tool writes,
+/// then writes the marker into a heap block and a static, and leaves them there.
+fn leftovers(_: NoArgs) -> Result<Leftovers, ToolError> {
+    // Built at run time, so the marker is in no data segment.
+    let marker = (std::hint::black_box(0x5eed_0000_u64) << 32) | 0x1ef7_0be5_u64;
+    let earlier_calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let scanned = core::arch::wasm32::memory_size(0) * 65536;
+    let mut marked_words = 0;
+    // Skip address 0; every other aligned word is read as it is.
+    for addr in (8..scanned).step_by(8) {
+        // SAFETY: below memory_size every address is in bounds of linear memory; a
+        // volatile read of plain integers is what this probe means to do.
+        if unsafe { std::ptr::read_volatile(addr as *const u64) } == marker {
+            marked_words += 1;
+        }
+    }
+    let mut block = vec![0u64; 8192];
+    block.fill(marker);
+    std::hint::black_box(&block);
+    std::mem::forget(block);
+    Ok(Leftovers {
+        earlier_calls,
+        marked_words,
+        scanned,
+    })
 }
