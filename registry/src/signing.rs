@@ -220,6 +220,9 @@ pub fn signature_tag(manifest_digest: &str) -> String {
     format!("{}.sig", manifest_digest.replacen(':', "-", 1))
 }
 
+/// A cosign payload and its DER signature.
+pub type CosignParts = (Vec<u8>, Vec<u8>);
+
 /// One signature as found in a registry and as kept in the local index, so it can be
 /// checked again at every load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,7 +258,7 @@ impl Envelope {
     }
 
     /// The cosign payload and signature bytes.
-    pub fn cosign_parts(&self) -> Option<Result<(Vec<u8>, Vec<u8>), SignatureError>> {
+    pub fn cosign_parts(&self) -> Option<Result<CosignParts, SignatureError>> {
         let Envelope::Cosign { payload, signature } = self else {
             return None;
         };

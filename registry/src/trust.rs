@@ -113,8 +113,8 @@ pub enum TrustError {
     )]
     SignerChanged {
         name: String,
-        installed: Signer,
-        new: Signer,
+        installed: Box<Signer>,
+        new: Box<Signer>,
         rule: String,
     },
 }
@@ -498,8 +498,8 @@ impl TrustPolicy {
         }
         Err(TrustError::SignerChanged {
             name: name.to_string(),
-            installed: installed.clone(),
-            new: new.signer.clone(),
+            installed: Box::new(installed.clone()),
+            new: Box::new(new.signer.clone()),
             rule: new.rule.clone(),
         })
     }
@@ -622,7 +622,12 @@ mod tests {
         )
         .unwrap();
         let err = p
-            .verify("ghcr.io/other/x", MANIFEST, &digest, &[by_acme.clone()])
+            .verify(
+                "ghcr.io/other/x",
+                MANIFEST,
+                &digest,
+                std::slice::from_ref(&by_acme),
+            )
             .unwrap_err();
         assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
         // `*` does not cross `/`.
