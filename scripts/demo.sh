@@ -54,8 +54,8 @@ run "Publish file-search and git-reader to the registry, signed in the same step
 # Someone else publishes next to it, unsigned.
 "$chitin" skill push "$skills/probe.wasm" "$registry/evil/helper:0.1.0" 2>/dev/null
 
-# The user's trust policy: acme's key, for acme's namespace only; no exec or writes
-# from there except what git-reader needs.
+# The user's trust policy: acme's key, for acme's namespace only, and never write
+# access or secrets for skills from there.
 export CHITIN_TRUST_POLICY="$demo/trust.toml"
 cat > "$CHITIN_TRUST_POLICY" <<TOML
 [[rule]]
