@@ -15,6 +15,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 
 use chitin_host::install::{Installer, load_installed};
+use chitin_registry::signatures;
+use chitin_registry::signing::{Envelope, KeyPair, signature_tag};
 use chitin_registry::trust::TrustPolicy;
 
 use chitin_host::{AuditLog, Grants, HostError, Outcome, Runtime, SkillEngine};
@@ -703,6 +705,98 @@ async fn a_blob_that_never_comes_or_stops_halfway_fails_after_the_timeout() {
 #[tokio::test]
 async fn a_blob_that_never_comes_or_stops_halfway_says_it_timed_out() {
     blob_stalls(true).await;
+}
+
+// ------------------------------------------------------------- signatures
+
+// A registry can withhold signatures, but what it serves as one is bounded like
+// everything else, and a fault there fails the install before the component is pulled.
+
+/// A cosign signature image for git-reader at its `.sig` tag, whose payload layer
+/// declares `declared` bytes (its true length if `None`). Returns the payload's digest
+/// and the tag.
+fn push_signature(w: &World, declared: Option<usize>) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let envelope = Envelope::sign_cosign(&key, "skills/git-reader", &w.git_digest).unwrap();
+    let (payload, _) = envelope.cosign_parts().unwrap().unwrap();
+    let Envelope::Cosign { signature, .. } = &envelope else {
+        unreachable!()
+    };
+    let payload_digest = w.reg.put_blob(payload.clone());
+    let mut layer = signatures::cosign_layer(&payload, signature);
+    if let Some(n) = declared {
+        layer["size"] = n.into();
+    }
+    let (manifest, config) = signatures::cosign_manifest(vec![layer]);
+    w.reg.put_blob(config);
+    let tag = signature_tag(&w.git_digest);
+    w.reg.push_manifest(
+        &repo("git-reader"),
+        &tag,
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    (payload_digest, tag)
+}
+
+impl World {
+    /// git-reader's component was never requested.
+    fn component_untouched(&self) -> bool {
+        let (layer, _) = self.git_layer();
+        !self
+            .reg
+            .saw(&FakeRegistry::blob_path(&repo("git-reader"), &layer))
+    }
+}
+
+#[tokio::test]
+async fn a_signature_image_that_never_ends_is_cut_at_the_manifest_limit() {
+    let mut w = World::new().await;
+    let (_, tag) = push_signature(&w, None);
+    let target = Target::Tag {
+        repo: repo("git-reader"),
+        tag,
+    };
+    w.reg.fault(target, Behavior::Endless);
+    let err = w.refused(&w.git_ref()).await;
+    assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+    assert!(w.component_untouched());
+    w.still_usable().await;
+}
+
+#[tokio::test]
+async fn a_signature_payload_declared_too_large_is_not_downloaded() {
+    let mut w = World::new().await;
+    let (payload, _) = push_signature(&w, Some(64 << 20));
+    let err = w.refused(&w.git_ref()).await;
+    assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+    assert!(
+        !w.reg
+            .saw(&FakeRegistry::blob_path(&repo("git-reader"), &payload))
+    );
+    assert!(w.component_untouched());
+}
+
+#[tokio::test]
+async fn an_endless_signature_payload_is_cut_at_its_declared_size() {
+    let mut w = World::new().await;
+    let (payload, _) = push_signature(&w, None);
+    w.reg.fault(Target::Blob(payload), Behavior::Endless);
+    let err = w.refused(&w.git_ref()).await;
+    assert!(matches!(err, RegistryError::TooLarge { .. }), "{err:?}");
+    assert!(w.component_untouched());
+}
+
+#[tokio::test]
+async fn a_signature_that_never_comes_times_out() {
+    let mut w = World::new().await;
+    let (_, tag) = push_signature(&w, None);
+    let target = Target::Tag {
+        repo: repo("git-reader"),
+        tag,
+    };
+    times_out(&mut w, target, Behavior::Stall, "signature", true).await;
+    assert!(w.component_untouched());
+    w.still_usable().await;
 }
 
 // ------------------------------------------------------------- a killed process
