@@ -612,3 +612,45 @@ impl World {
             .success()
     }
 }
+
+#[test]
+fn trust_show_lists_the_policy_in_force() {
+    let user = User::new();
+    let out = user.ok(&["trust", "show"]);
+    assert!(out.contains("(not present)"), "{out}");
+    assert!(out.contains("No rules"), "{out}");
+
+    let acme = Publisher::new();
+    std::fs::write(
+        user.home.path().join("trust.toml"),
+        format!(
+            "[[rule]]\nrepositories = \"ghcr.io/acme/*\"\nkeys = [\"{}\"]\ndeny = [\"exec\"]\n\n\
+             [[rule]]\nrepositories = \"ghcr.io/**\"\ndeny = [\"secrets\"]\n",
+            acme.public.display()
+        ),
+    )
+    .unwrap();
+    let out = user.ok(&["trust", "show"]);
+    assert!(out.contains("ghcr.io/acme/*"), "{out}");
+    assert!(out.contains(&acme.fingerprint()), "{out}");
+    assert!(out.contains("programs (exec)"), "{out}");
+    assert!(out.contains("only adds ceilings"), "{out}");
+    let doc: Value = serde_json::from_str(&user.ok(&["trust", "show", "--json"])).unwrap();
+    assert_eq!(
+        doc["rules"][0]["keys"][0]["fingerprint"],
+        acme.fingerprint()
+    );
+    assert_eq!(doc["rules"][1]["deny"][0], "secrets");
+
+    // A broken policy is an error that names the file and the problem.
+    std::fs::write(
+        user.home.path().join("trust.toml"),
+        "[[rule]]\nrepos = \"x\"\n",
+    )
+    .unwrap();
+    let err = user.fails(1, &["trust", "show"]);
+    assert!(
+        err.contains("trust.toml") && err.contains("unknown field"),
+        "{err}"
+    );
+}

@@ -191,6 +191,8 @@ pub struct Rule {
     /// The Sigstore root keyless signatures are checked against (the public-good one
     /// unless the rule names a file).
     pub trusted_root: std::sync::Arc<TrustedRoot>,
+    /// `public-good`, or the trusted_root.json file, for display.
+    pub trusted_root_name: String,
     pub deny: Vec<Denied>,
     pub allow_signer_change: bool,
 }
@@ -341,6 +343,10 @@ impl TrustPolicy {
                     .map_err(|e| err(format!("identity subject `{}`: {e}", i.subject)))?;
                 identities.push((i, m));
             }
+            let trusted_root_name = match r.trusted_root.as_deref() {
+                None | Some("public-good") => "public-good".to_string(),
+                Some(p) => base.join(p).display().to_string(),
+            };
             let trusted_root = match r.trusted_root.as_deref() {
                 None | Some("public-good") => public_good(),
                 Some(p) => {
@@ -361,6 +367,7 @@ impl TrustPolicy {
                 keys,
                 identities,
                 trusted_root,
+                trusted_root_name,
                 deny: r.deny,
                 allow_signer_change: r.allow_signer_change,
             });
@@ -381,6 +388,7 @@ impl TrustPolicy {
                 keys: vec![(label.to_string(), key)],
                 identities: Vec::new(),
                 trusted_root: public_good(),
+                trusted_root_name: "public-good".into(),
                 deny: Vec::new(),
                 allow_signer_change: false,
             }],

@@ -49,6 +49,15 @@ enum Command {
     Registry(RegistryCommand),
     /// Create a signing key pair (cosign-compatible).
     Keygen(trust::KeygenArgs),
+    /// The trust policy: whose signatures this machine accepts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Show the policy in force: its files and rules.
+    Show(trust::ShowArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Sign(args)) => trust::sign(args),
         Command::Skill(SkillCommand::Verify(args)) => trust::verify(args),
         Command::Keygen(args) => trust::keygen(args),
+        Command::Trust(TrustCommand::Show(args)) => trust::show(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),
         Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
         Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),

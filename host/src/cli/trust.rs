@@ -84,6 +84,81 @@ pub struct VerifyArgs {
     json: bool,
 }
 
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Show this policy file instead of the project's and the user's.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `chitin trust show`: the policy in force, rule by rule, and the files it came from.
+pub fn show(args: ShowArgs) -> Result<u8, Exit> {
+    let policy = load_policy(args.policy.as_deref())?;
+    let rules: Vec<serde_json::Value> = policy
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "repositories": r.repositories,
+                "file": r.source,
+                "keys": r.keys.iter().map(|(file, key)| json!({ "file": file, "fingerprint": key.fingerprint() })).collect::<Vec<_>>(),
+                "identities": r.identities.iter().map(|(i, _)| json!({ "issuer": i.issuer, "subject": i.subject })).collect::<Vec<_>>(),
+                "trusted_root": r.trusted_root_name,
+                "deny": r.deny,
+                "allow_signer_change": r.allow_signer_change,
+            })
+        })
+        .collect();
+    if args.json {
+        let files: Vec<serde_json::Value> = policy
+            .sources
+            .iter()
+            .map(|f| json!({ "path": f, "exists": f.exists() }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "files": files, "rules": rules }))?
+        );
+        return Ok(exit::OK);
+    }
+    println!("Policy files, in order:");
+    for f in &policy.sources {
+        let state = if f.exists() { "" } else { "  (not present)" };
+        println!("  {}{state}", f.display());
+    }
+    if policy.rules.is_empty() {
+        println!(
+            "\nNo rules: nothing installs without --allow-unsigned. Add a [[rule]] naming a \
+             publisher's key or identity (see the README, \"Trust\")."
+        );
+    }
+    for r in &policy.rules {
+        println!("\n{}  ({})", r.repositories, r.source.display());
+        for (file, key) in &r.keys {
+            println!("  key       {} ({file})", key.fingerprint());
+        }
+        for (i, _) in &r.identities {
+            println!("  identity  {} from {}", i.subject, i.issuer);
+        }
+        if !r.identities.is_empty() {
+            println!("  root      {}", r.trusted_root_name);
+        }
+        if !r.has_signers() {
+            println!("  signers   none (this rule only adds ceilings)");
+        }
+        if !r.deny.is_empty() {
+            let denied: Vec<String> = r.deny.iter().map(|d| d.to_string()).collect();
+            println!("  deny      {}", denied.join(", "));
+        }
+        if r.allow_signer_change {
+            println!("  updates may change signer");
+        }
+    }
+    Ok(exit::OK)
+}
+
 /// The user's policy file: `$CHITIN_TRUST_POLICY`, else
 /// `$XDG_CONFIG_HOME/chitin/trust.toml`, else `~/.config/chitin/trust.toml`.
 pub fn user_policy_path() -> anyhow::Result<PathBuf> {
