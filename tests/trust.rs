@@ -654,3 +654,46 @@ fn trust_show_lists_the_policy_in_force() {
         "{err}"
     );
 }
+
+#[test]
+fn an_exported_layout_carries_its_signature_into_audit_and_an_offline_install() {
+    let w = world();
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    assert!(w.install("acme/fs:0.1.0", &[]).status.success());
+    let layout = w.user.ws.path().join("layout");
+    w.user.ok(&[
+        "skill",
+        "export",
+        "file-search",
+        "-o",
+        layout.to_str().unwrap(),
+    ]);
+
+    // Another machine, no registry: the layout is audited and verified offline.
+    let offline = User::new();
+    let reference = format!("oci-layout:{}:0.1.0", layout.display());
+    std::fs::write(
+        offline.home.path().join("trust.toml"),
+        format!(
+            "[[rule]]\nrepositories = \"oci-layout:{}\"\nkeys = [\"{}\"]\n",
+            layout.display(),
+            w.acme.public.display()
+        ),
+    )
+    .unwrap();
+    let doc: Value =
+        serde_json::from_str(&offline.ok(&["skill", "audit", &reference, "--json"])).unwrap();
+    assert_eq!(doc["digest"], digest.as_str());
+    assert_eq!(
+        doc["signature"]["signer"]["fingerprint"],
+        w.acme.fingerprint()
+    );
+    assert!(!doc["raw_imports"].as_array().unwrap().is_empty());
+    offline.ok(&["skill", "verify", &reference]);
+    offline.ok(&["skill", "install", &reference, "--yes"]);
+    assert_eq!(
+        offline.installed("file-search").unwrap()["signature"]["signer"]["fingerprint"],
+        w.acme.fingerprint()
+    );
+}

@@ -624,7 +624,7 @@ fn layout_manifest(dir: &Path, tag: Option<&str>) -> Result<(Vec<u8>, String), H
 }
 
 /// Read a blob of a layout and check its digest.
-fn layout_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, HostError> {
+pub fn layout_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, HostError> {
     let hex = digest
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))

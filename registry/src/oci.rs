@@ -139,6 +139,19 @@ impl RegistryClient {
         })
     }
 
+    /// Log in for pulls from `r`'s repository (blob pulls use the token).
+    pub async fn authenticate(
+        &self,
+        r: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        self.client
+            .auth(r, auth, RegistryOperation::Pull)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_oci(e, r))
+    }
+
     /// Every tag of a repository (following pagination).
     pub async fn list_tags(
         &self,

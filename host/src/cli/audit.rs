@@ -102,25 +102,21 @@ async fn report_from_registry(
     options: &chitin_registry::RegistryOptions,
 ) -> anyhow::Result<Report> {
     use chitin_registry::artifact::{WasmConfig, parse_remote};
-    let SkillRef::Oci(r) = reference.parse::<SkillRef>()? else {
-        anyhow::bail!("give a registry reference, an installed skill's name or a .wasm file");
-    };
-    let client = chitin_registry::RegistryClient::for_ref(&r, options)?;
-    let auth = chitin_registry::oci::auth_for(r.reference.resolve_registry());
-    let pinned = client.resolve(&r, &auth).await?;
-    let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
-    let envelopes = client
-        .fetch_signatures(&pinned.reference, &digest, &auth)
-        .await?;
+    let parsed = reference.parse::<SkillRef>().context(
+        "give a .wasm file, an installed skill's name, a registry reference or oci-layout:<dir>",
+    )?;
+    // The manifest and its signatures, judged by the policy; then the config.
+    let signed = chitin_host::install::fetch_signed(reference, options).await?;
+    let (bytes, digest) = (signed.manifest_bytes.clone(), signed.digest.clone());
     let policy = super::trust::load_policy(None)?;
-    let signature = match policy.verify(&r.repository(), &bytes, &digest, &envelopes) {
+    let signature = match policy.verify(&signed.repository, &bytes, &digest, &signed.envelopes) {
         Ok(v) => Signature::Trusted {
             signer: v.signer,
             rule: v.rule,
             form: v.envelope.form(),
         },
         Err(e) => Signature::Untrusted {
-            found: envelopes.len(),
+            found: signed.envelopes.len(),
             reason: e.to_string(),
         },
     };
@@ -132,24 +128,38 @@ async fn report_from_registry(
         .to_string();
     let config_size = config_desc["size"].as_u64().unwrap_or(0);
     let size = raw["layers"][0]["size"].as_u64().unwrap_or(0);
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    if config_size <= chitin_registry::artifact::MAX_CONFIG_BYTES as u64
-        && !config_digest.is_empty()
+    let config_bytes = if config_size > chitin_registry::artifact::MAX_CONFIG_BYTES as u64
+        || config_digest.is_empty()
     {
-        let tmp = tempfile::NamedTempFile::new()?.into_temp_path();
-        if client
-            .pull_blob_to(&pinned.reference, &config_digest, config_size, &tmp, |_| {})
-            .await
-            .is_ok()
-            && let Ok(config) = serde_json::from_slice::<WasmConfig>(&std::fs::read(&tmp)?)
-        {
-            imports = config.component.imports;
-            exports = config.component.exports;
+        None
+    } else {
+        match &parsed {
+            SkillRef::Oci(r) => {
+                let client = chitin_registry::RegistryClient::for_ref(r, options)?;
+                let auth = chitin_registry::oci::auth_for(r.reference.resolve_registry());
+                let at = r.reference.clone_with_digest(digest.clone());
+                client.authenticate(&at, &auth).await?;
+                client
+                    .pull_small_blob(&at, &config_digest, config_size, config_size)
+                    .await
+                    .ok()
+            }
+            SkillRef::Layout { dir, .. } => {
+                chitin_host::install::layout_blob(dir, &config_digest).ok()
+            }
         }
+    };
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    if let Some(config) = config_bytes.and_then(|b| serde_json::from_slice::<WasmConfig>(&b).ok()) {
+        imports = config.component.imports;
+        exports = config.component.exports;
     }
+    let source = match &parsed {
+        SkillRef::Oci(r) => format!("{}@{digest}", r.repository()),
+        SkillRef::Layout { .. } => format!("{reference} ({digest})"),
+    };
     Ok(Report {
-        source: pinned.reference.whole(),
+        source,
         digest,
         size,
         manifest: parse_remote(&bytes)
