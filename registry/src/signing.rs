@@ -124,17 +124,13 @@ pub struct PublicKey {
 impl PublicKey {
     /// A PEM `PUBLIC KEY` (SubjectPublicKeyInfo): ECDSA P-256/384/521, Ed25519 or RSA.
     pub fn from_pem(pem: &[u8]) -> Result<Self, SignatureError> {
-        let text =
-            std::str::from_utf8(pem).map_err(|e| SignatureError::PublicKey(e.to_string()))?;
-        let block = text
-            .split("-----BEGIN PUBLIC KEY-----")
-            .nth(1)
-            .and_then(|rest| rest.split("-----END PUBLIC KEY-----").next())
-            .ok_or_else(|| SignatureError::PublicKey("no PEM `PUBLIC KEY` block".into()))?;
-        let body: String = block.chars().filter(|c| !c.is_whitespace()).collect();
-        let der = B64
-            .decode(body)
-            .map_err(|e| SignatureError::PublicKey(e.to_string()))?;
+        let (label, der) = x509_cert::der::pem::decode_vec(pem)
+            .map_err(|e| SignatureError::PublicKey(format!("not PEM: {e}")))?;
+        if label != "PUBLIC KEY" {
+            return Err(SignatureError::PublicKey(format!(
+                "a PEM `{label}`, not a `PUBLIC KEY`"
+            )));
+        }
         Self::from_der(&der)
     }
 
@@ -148,16 +144,12 @@ impl PublicKey {
     }
 
     pub fn to_pem(&self) -> String {
-        let b64 = B64.encode(&self.der);
-        let lines: Vec<&str> = b64
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-            .collect();
-        format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            lines.join("\n")
+        x509_cert::der::pem::encode_string(
+            "PUBLIC KEY",
+            x509_cert::der::pem::LineEnding::LF,
+            &self.der,
         )
+        .expect("a PEM label and base64 always encode")
     }
 
     /// `sha256:<hex>` of the DER SubjectPublicKeyInfo: how chitin names a key.
@@ -376,11 +368,23 @@ mod tests {
     }
 
     #[test]
+    fn a_key_written_by_cosign_signs_and_verifies() {
+        let pem = include_bytes!("../data/testdata/cosign_generated_encrypted_empty_private.key");
+        let key = KeyPair::from_encrypted_pem(pem, b"").unwrap();
+        let signature = key.sign(b"payload").unwrap();
+        let public = PublicKey::from_pem(key.public_key().to_pem().as_bytes()).unwrap();
+        public.verify(b"payload", &signature).unwrap();
+    }
+
+    #[test]
     fn public_key_pem_round_trips() {
         let key = KeyPair::generate().unwrap().public_key();
         let back = PublicKey::from_pem(key.to_pem().as_bytes()).unwrap();
         assert_eq!(back.fingerprint(), key.fingerprint());
         assert!(PublicKey::from_pem(b"not a key").is_err());
+        let private = KeyPair::generate().unwrap().to_encrypted_pem(b"x").unwrap();
+        let err = PublicKey::from_pem(private.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("not a `PUBLIC KEY`"), "{err}");
     }
 
     #[test]
