@@ -188,9 +188,10 @@ pub struct Rule {
     /// Trusted keys, with the file each came from.
     pub keys: Vec<(String, PublicKey)>,
     pub identities: Vec<(IdentityPattern, GlobMatcher)>,
-    /// The Sigstore root keyless signatures are checked against (the public-good one
-    /// unless the rule names a file).
-    pub trusted_root: std::sync::Arc<TrustedRoot>,
+    /// The Sigstore root keyless signatures are checked against; `None` is the
+    /// public-good one, parsed only when a keyless signature needs it (most rules name
+    /// keys, and every `chitin run` reads the policy).
+    pub trusted_root: Option<std::sync::Arc<TrustedRoot>>,
     /// `public-good`, or the trusted_root.json file, for display.
     pub trusted_root_name: String,
     pub deny: Vec<Denied>,
@@ -246,8 +247,8 @@ impl Rule {
             if crate::artifact::sha256_digest(manifest_bytes) != digest {
                 return Err("the manifest bytes are not the ones the digest names".into());
             }
-            let id = verify_keyless(&bundle, &digest_bytes, &self.trusted_root)
-                .map_err(|e| e.to_string())?;
+            let root = self.trusted_root.clone().unwrap_or_else(public_good);
+            let id = verify_keyless(&bundle, &digest_bytes, &root).map_err(|e| e.to_string())?;
             let trusted = self
                 .identities
                 .iter()
@@ -343,21 +344,16 @@ impl TrustPolicy {
                     .map_err(|e| err(format!("identity subject `{}`: {e}", i.subject)))?;
                 identities.push((i, m));
             }
-            let trusted_root_name = match r.trusted_root.as_deref() {
-                None | Some("public-good") => "public-good".to_string(),
-                Some(p) => base.join(p).display().to_string(),
-            };
-            let trusted_root = match r.trusted_root.as_deref() {
-                None | Some("public-good") => public_good(),
+            let (trusted_root_name, trusted_root) = match r.trusted_root.as_deref() {
+                None | Some("public-good") => ("public-good".to_string(), None),
                 Some(p) => {
                     let path = base.join(p);
                     let json = std::fs::read(&path).map_err(|e| {
                         err(format!("trusted-root `{p}` ({}): {e}", path.display()))
                     })?;
-                    std::sync::Arc::new(
-                        TrustedRoot::from_json(&json)
-                            .map_err(|e| err(format!("trusted-root `{p}`: {e}")))?,
-                    )
+                    let root = TrustedRoot::from_json(&json)
+                        .map_err(|e| err(format!("trusted-root `{p}`: {e}")))?;
+                    (path.display().to_string(), Some(std::sync::Arc::new(root)))
                 }
             };
             rules.push(Rule {
@@ -387,7 +383,7 @@ impl TrustPolicy {
                 matcher: glob("**").expect("valid glob"),
                 keys: vec![(label.to_string(), key)],
                 identities: Vec::new(),
-                trusted_root: public_good(),
+                trusted_root: None,
                 trusted_root_name: "public-good".into(),
                 deny: Vec::new(),
                 allow_signer_change: false,
