@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chitin_host::install::{Installer, load_installed};
 use chitin_registry::signatures;
 use chitin_registry::signing::{Envelope, KeyPair, signature_tag};
-use chitin_registry::trust::TrustPolicy;
+use chitin_registry::trust::{TrustError, TrustPolicy};
 
 use chitin_host::{AuditLog, Grants, HostError, Outcome, Runtime, SkillEngine};
 use chitin_registry::artifact::{
@@ -119,6 +119,17 @@ impl World {
 
     /// Prepare and commit with the declared grants, as `install --yes` does.
     async fn install(&mut self, reference: &str) -> Result<InstalledSkill, HostError> {
+        // The fake registry serves no signatures: these tests are about transport.
+        self.install_under(reference, &NO_POLICY, true).await
+    }
+
+    /// [`World::install`] under a trust policy.
+    async fn install_under(
+        &mut self,
+        reference: &str,
+        policy: &TrustPolicy,
+        allow_unsigned: bool,
+    ) -> Result<InstalledSkill, HostError> {
         let mut installer = Installer {
             runtime: &self.fx.runtime,
             store: &mut self.store,
@@ -127,9 +138,8 @@ impl World {
                 ..Default::default()
             },
             lock_path: self.lock.clone(),
-            // The fake registry serves no signatures: these tests are about transport.
-            policy: &NO_POLICY,
-            allow_unsigned: true,
+            policy,
+            allow_unsigned,
         };
         let prepared = tokio::time::timeout(GIVE_UP, installer.prepare(reference, |_, _| {}))
             .await
@@ -746,6 +756,41 @@ impl World {
             .reg
             .saw(&FakeRegistry::blob_path(&repo("git-reader"), &layer))
     }
+}
+
+/// What the manifest alone decides — the signature, a moved version tag — is decided
+/// before the component is requested.
+#[tokio::test]
+async fn an_untrusted_skill_or_a_moved_tag_costs_no_download() {
+    let mut w = World::new().await;
+    let key = KeyPair::generate().unwrap();
+    let policy = TrustPolicy::single_key(key.public_key(), "test key");
+    let before = w.snapshot();
+    let err = w
+        .install_under(&w.git_ref(), &policy, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HostError::Trust(TrustError::Unsigned { .. })),
+        "{err:?}"
+    );
+    // Signed by another key than the trusted one.
+    push_signature(&w, None);
+    let err = w
+        .install_under(&w.git_ref(), &policy, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HostError::Trust(TrustError::Untrusted { .. })),
+        "{err:?}"
+    );
+    // git-reader 0.1.0's manifest under the tag 9.9.9.
+    let moved = w.reg.reference(&repo("git-reader"), "9.9.9");
+    w.push_doctored("9.9.9", |_| {});
+    let err = w.refused(&moved).await;
+    assert!(matches!(err, RegistryError::TagMismatch { .. }), "{err:?}");
+    assert_eq!(before, w.snapshot());
+    assert!(w.component_untouched());
 }
 
 #[tokio::test]

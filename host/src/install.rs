@@ -155,8 +155,13 @@ impl Installer<'_> {
                     let envelopes = client
                         .fetch_signatures(&pinned.reference, &digest, &auth)
                         .await?;
-                    let trust =
-                        self.check_trust(&r.repository(), &bytes, &digest, &remote, &envelopes)?;
+                    let manifest = SignedManifest {
+                        repository: r.repository(),
+                        digest: digest.clone(),
+                        manifest_bytes: bytes.clone(),
+                        envelopes,
+                    };
+                    let trust = self.judge(&manifest, pinned.tag.as_deref(), &remote)?;
                     let tmp = self.store.temp_file()?;
                     let size = remote.layer.size as u64;
                     client
@@ -185,8 +190,13 @@ impl Installer<'_> {
                     }
                     let remote = parse_remote(&bytes)?;
                     let repo = format!("oci-layout:{}", dir.display());
-                    let envelopes = layout_signatures(dir, &digest)?;
-                    let trust = self.check_trust(&repo, &bytes, &digest, &remote, &envelopes)?;
+                    let manifest = SignedManifest {
+                        repository: repo.clone(),
+                        digest: digest.clone(),
+                        manifest_bytes: bytes.clone(),
+                        envelopes: layout_signatures(dir, &digest)?,
+                    };
+                    let trust = self.judge(&manifest, tag.as_deref(), &remote)?;
                     let wasm = layout_blob(dir, &remote.layer.digest)?;
                     let config = layout_blob(dir, &remote.manifest.config.digest)?;
                     let tmp = self.store.temp_file()?;
@@ -195,18 +205,6 @@ impl Installer<'_> {
                     (remote, bytes, config, tmp, repo, tag.clone(), digest, trust)
                 }
             };
-        // A version tag must name that version: a signature says nothing about tags,
-        // so this is what stops a tag moved back to an older signed digest.
-        if let Some(t) = &tag
-            && let Ok(v) = semver::Version::parse(t.trim_start_matches('v'))
-            && v != remote.skill.skill.version
-        {
-            return Err(RegistryError::TagMismatch {
-                tag: t.clone(),
-                version: remote.skill.skill.version.to_string(),
-            }
-            .into());
-        }
         let wasm =
             std::fs::read(&wasm_tmp).map_err(|e| RegistryError::Io(wasm_tmp.to_path_buf(), e))?;
         let manifest = remote.check_component(&wasm)?;
@@ -242,22 +240,36 @@ impl Installer<'_> {
         })
     }
 
-    /// The trust policy's verdict: a trusted signature, or (only with
-    /// `--allow-unsigned`) the reason there is none. Ceilings apply either way.
-    fn check_trust(
+    /// Everything decided from the manifest alone, before the component is fetched:
+    /// a version tag must name that version, the declaration must be within the
+    /// policy's ceilings, and the signature trusted — or, only with
+    /// `--allow-unsigned`, the reason it is not.
+    fn judge(
         &self,
-        repository: &str,
-        manifest_bytes: &[u8],
-        digest: &str,
+        signed: &SignedManifest,
+        tag: Option<&str>,
         remote: &RemoteSkill,
-        envelopes: &[Envelope],
     ) -> Result<Trust, HostError> {
-        self.policy
-            .check_ceiling(repository, &remote.skill.capabilities)?;
-        match self
-            .policy
-            .verify(repository, manifest_bytes, digest, envelopes)
+        // A signature says nothing about tags, so this is what stops a tag moved back
+        // to an older signed digest.
+        if let Some(t) = tag
+            && let Ok(v) = semver::Version::parse(t.trim_start_matches('v'))
+            && v != remote.skill.skill.version
         {
+            return Err(RegistryError::TagMismatch {
+                tag: t.to_string(),
+                version: remote.skill.skill.version.to_string(),
+            }
+            .into());
+        }
+        self.policy
+            .check_ceiling(&signed.repository, &remote.skill.capabilities)?;
+        match self.policy.verify(
+            &signed.repository,
+            &signed.manifest_bytes,
+            &signed.digest,
+            &signed.envelopes,
+        ) {
             Ok(verified) => Ok(Trust::Signed(verified)),
             Err(e) if self.allow_unsigned => Ok(Trust::Unsigned {
                 reason: e.to_string(),
