@@ -11,7 +11,7 @@ use chitin_registry::signing::Envelope;
 use chitin_registry::sigstore_bundle::testing::{Fault, SignOptions, TestSigstore, test_id_token};
 use chitin_registry::{RegistryClient, RegistryOptions, SkillRef};
 use chitin_tests::real_registry::RealRegistry;
-use chitin_tests::user::User;
+use chitin_tests::user::{User, stderr};
 use chitin_tests::{KEY_PASSWORD, Publisher, file_search_version, skills_dir};
 use serde_json::Value;
 
@@ -157,10 +157,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
@@ -382,6 +378,14 @@ fn a_capability_ceiling_refuses_even_a_trusted_skill() {
     let out = w.install("acme/git:0.1.0", &["--allow-unsigned"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(w.nothing_stored());
+
+    // A ceiling added after install applies at the next load.
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    assert!(w.install("acme/fs:0.1.0", &[]).status.success());
+    w.user.ok(&["run", "file-search", "list"]);
+    w.trust(&w.rule("acme/*", &[&w.acme], "deny = [\"fs\"]"));
+    let err = w.user.fails(1, &["run", "file-search", "list"]);
+    assert!(err.contains("folders (fs)"), "{err}");
 }
 
 #[test]
@@ -696,4 +700,39 @@ fn an_exported_layout_carries_its_signature_into_audit_and_an_offline_install() 
         offline.installed("file-search").unwrap()["signature"]["signer"]["fingerprint"],
         w.acme.fingerprint()
     );
+}
+
+#[test]
+fn a_project_policy_is_read_first_and_policy_replaces_both() {
+    let user = User::new();
+    std::fs::create_dir_all(user.ws.path().join(".chitin")).unwrap();
+    let project = user.ws.path().join(".chitin/trust.toml");
+    std::fs::write(&project, "[[rule]]\nrepositories = \"project/**\"\n").unwrap();
+    std::fs::write(
+        user.home.path().join("trust.toml"),
+        "[[rule]]\nrepositories = \"user/**\"\n",
+    )
+    .unwrap();
+    let doc: Value = serde_json::from_str(&user.ok(&["trust", "show", "--json"])).unwrap();
+    let repos: Vec<&str> = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repositories"].as_str().unwrap())
+        .collect();
+    assert_eq!(repos, ["project/**", "user/**"]);
+    assert_eq!(doc["files"][0]["path"], project.to_str().unwrap());
+
+    let only = user.ws.path().join("only.toml");
+    std::fs::write(&only, "[[rule]]\nrepositories = \"only/**\"\n").unwrap();
+    let doc: Value = serde_json::from_str(&user.ok(&[
+        "trust",
+        "show",
+        "--json",
+        "--policy",
+        only.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(doc["rules"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["rules"][0]["repositories"], "only/**");
 }

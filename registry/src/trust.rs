@@ -686,6 +686,33 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_without_signers_only_adds_ceilings() {
+        let f = fixture();
+        let p = policy(
+            &f,
+            r#"
+            [[rule]]
+            repositories = "ghcr.io/**"
+            deny = ["exec"]
+            "#,
+        );
+        let (digest, by_acme) = signed(&f.acme);
+        let err = p
+            .verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_acme])
+            .unwrap_err();
+        assert!(matches!(err, TrustError::NoRule { .. }), "{err}");
+        let mut caps = Capabilities::default();
+        p.check_ceiling("ghcr.io/acme/x", &caps).unwrap();
+        caps.exec = crate::manifest::parse(
+            "[skill]\nname = \"x\"\nversion = \"1.0.0\"\n[capabilities]\nexec = [{ program = \"git\", args = [\"log\"] }]\n",
+        )
+        .unwrap()
+        .capabilities
+        .exec;
+        assert!(p.check_ceiling("ghcr.io/acme/x", &caps).is_err());
+    }
+
+    #[test]
     fn a_change_of_signer_needs_the_rule_to_allow_it() {
         let f = fixture();
         let text = r#"
