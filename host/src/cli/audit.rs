@@ -80,6 +80,16 @@ enum Signature {
     InstalledUnsigned,
 }
 
+impl From<chitin_registry::trust::Verified> for Signature {
+    fn from(v: chitin_registry::trust::Verified) -> Self {
+        Signature::Trusted {
+            form: v.envelope.form(),
+            signer: v.signer,
+            rule: v.rule,
+        }
+    }
+}
+
 fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
     let info = chitin_registry::inspect(wasm).with_context(|| format!("inspecting {source}"))?;
     Ok(Report {
@@ -110,11 +120,7 @@ async fn report_from_registry(
     let (bytes, digest) = (signed.manifest_bytes.clone(), signed.digest.clone());
     let policy = super::trust::load_policy(None)?;
     let signature = match policy.verify(&signed.repository, &bytes, &digest, &signed.envelopes) {
-        Ok(v) => Signature::Trusted {
-            signer: v.signer,
-            rule: v.rule,
-            form: v.envelope.form(),
-        },
+        Ok(v) => Signature::from(v),
         Err(e) => Signature::Untrusted {
             found: signed.envelopes.len(),
             reason: e.to_string(),
@@ -191,11 +197,7 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
         r.digest = installed.manifest_digest.clone();
         r.granted = Some(installed.grants.clone());
         r.signature = match &installed.signature {
-            Some(v) => Signature::Trusted {
-                signer: v.signer.clone(),
-                rule: v.rule.clone(),
-                form: v.envelope.form(),
-            },
+            Some(v) => Signature::from(v.clone()),
             None => Signature::InstalledUnsigned,
         };
         r.tools = installed
