@@ -66,7 +66,7 @@ TOML
 step "The user trusts acme's key for acme's namespace" "cat $CHITIN_TRUST_POLICY"
 cat "$CHITIN_TRUST_POLICY"
 
-run "Verify the signature on its own (cosign's format: cosign verify --key would accept it)" \
+run "Verify the signature on its own (stored in cosign's format, and as a Sigstore bundle)" \
   "$chitin" skill verify "$registry/acme/file-search:0.1.0"
 
 run "What does it ask for, and who signed it? (only the OCI manifest is read; nothing runs)" \
