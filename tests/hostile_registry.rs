@@ -631,38 +631,24 @@ async fn http_500_on_manifests_and_blobs_is_reported() {
     let mut w = World::new().await;
     let r = w.git_ref();
 
-    w.reg.fault(Target::Manifests, Behavior::Status(500));
-    let err = w.refused(&r).await;
-    assert!(
-        matches!(err, RegistryError::Status { status: 500, .. }),
-        "{err:?}"
-    );
-    let text = err.to_string();
-    assert!(
-        text.contains("HTTP 500") && text.contains("git-reader"),
-        "{text}"
-    );
-
-    w.reg.heal();
-    w.reg.fault(Target::Blobs, Behavior::Status(500));
-    let err = w.refused(&r).await;
-    assert!(
-        matches!(err, RegistryError::Status { status: 500, .. }),
-        "{err:?}"
-    );
-    let text = err.to_string();
-    assert!(
-        text.contains("HTTP 500") && text.contains("git-reader"),
-        "{text}"
-    );
-
-    w.reg.heal();
-    w.reg.fault(Target::Blobs, Behavior::Status(503));
-    let err = w.refused(&r).await;
-    assert!(
-        matches!(err, RegistryError::Status { status: 503, .. }),
-        "{err:?}"
-    );
+    for (target, status) in [
+        (Target::Manifests, 500),
+        (Target::Blobs, 500),
+        (Target::Blobs, 503),
+    ] {
+        w.reg.heal();
+        w.reg.fault(target.clone(), Behavior::Status(status));
+        let err = w.refused(&r).await;
+        assert!(
+            matches!(err, RegistryError::Status { status: s, .. } if s == status),
+            "{target:?}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("HTTP {status}")) && text.contains("git-reader"),
+            "{text}"
+        );
+    }
 
     // Healed, the same install goes through.
     w.reg.heal();
