@@ -7,7 +7,8 @@
 //!   `sha256-<hex>.sig` as an image whose layers are payloads with the signature in the
 //!   `dev.cosignproject.cosign/signature` annotation;
 //! - **bundle form**: a Sigstore bundle whose message signature is over the manifest
-//!   bytes themselves (what `cosign sign-blob` does), attached as an OCI 1.1 referrer.
+//!   bytes themselves (the construction of `cosign sign-blob`), attached as an OCI 1.1
+//!   referrer.
 //!
 //! Keys are the sigstore crate's: `chitin keygen` writes what `cosign generate-key-pair`
 //! writes (an scrypt + secretbox encrypted PKCS#8 P-256 key, and a PEM public key).
@@ -308,8 +309,8 @@ impl Envelope {
 }
 
 impl Envelope {
-    /// Sign the manifest bytes into a Sigstore bundle (what `cosign sign-blob --key
-    /// --bundle` writes), naming the key by its fingerprint.
+    /// Sign the manifest bytes into a keyed Sigstore bundle (no transparency-log
+    /// entry), naming the key by its fingerprint.
     pub fn sign_bundle(key: &KeyPair, manifest_bytes: &[u8]) -> Result<Self, SignatureError> {
         let signature = key.sign(manifest_bytes)?;
         let digest: [u8; 32] = Sha256::digest(manifest_bytes).into();

@@ -2,8 +2,8 @@
 //!
 //! chitin signs the OCI image manifest of a skill. A bundle's
 //! `messageSignature.messageDigest` is the SHA-256 of the manifest bytes (the manifest
-//! digest) and its signature is ECDSA P-256 over those bytes, so `cosign sign-blob` and
-//! `cosign verify-blob --bundle` of the manifest file interoperate with it.
+//! digest) and its signature is ECDSA P-256 over those bytes: the construction of
+//! `cosign sign-blob` over the manifest file (not tested against cosign itself here).
 //!
 //! Two kinds of bundle:
 //! - keyed ([`Bundle::keyed`]): `verificationMaterial.publicKey.hint` names the key; the
