@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use chitin_host::{CallReport, Outcome, SkillError, Stop};
+use chitin_host::{CallReport, Grants, Outcome, SkillError, Stop};
 use chitin_tests::{Fixture, OUTSIDE, SECRET, TestServer};
 use serde_json::{Value, json};
 
@@ -258,6 +258,111 @@ per_language! { multi_thread; async fn fs_symlink_swapped_after_check_never_leak
     }
     assert!(!format!("{:?}", r.outcome).contains(OUTSIDE));
     assert_audited(&fx, "fs", "race");
+} }
+
+// A skill with a read-write folder replaces a declared folder by a link to the outside
+// (here the test plants it, as the skill's earlier call would have); the next call's
+// grants must not follow it, and must still follow a link that stays inside.
+#[tokio::test]
+async fn fs_grant_through_a_planted_link_is_refused() {
+    let fx = Fixture::new();
+    let probe = fx.load("probe");
+    std::fs::remove_dir_all(fx.path("workspace/ro")).unwrap();
+    std::os::unix::fs::symlink("../outside", fx.path("workspace/ro")).unwrap();
+    let err = Grants::from_manifest(&probe.manifest, &fx.env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("$WORKSPACE/ro") && err.contains("symbolic link"),
+        "{err}"
+    );
+    // A link that stays inside the workspace is the user's layout, and followed.
+    std::fs::remove_file(fx.path("workspace/ro")).unwrap();
+    std::fs::create_dir(fx.path("workspace/real-ro")).unwrap();
+    std::fs::write(fx.path("workspace/real-ro/hello.txt"), "inside").unwrap();
+    std::os::unix::fs::symlink("real-ro", fx.path("workspace/ro")).unwrap();
+    let r = fx
+        .call(
+            &probe,
+            "read_file",
+            json!({"path": "/workspace/ro/hello.txt"}),
+        )
+        .await;
+    assert_eq!(ok(&r), "inside");
+}
+
+// chitin's own data folder (the audit log, grants, secrets) is never granted, whether
+// the grant is the folder, inside it or holds it.
+#[tokio::test]
+async fn fs_grants_never_reach_chitin_data() {
+    let mut fx = Fixture::new();
+    let probe = fx.load("probe");
+    for protected in ["workspace/rw", "workspace/rw/chitin", "workspace"] {
+        std::fs::create_dir_all(fx.path(protected)).unwrap();
+        fx.env.protected = vec![fx.path(protected).canonicalize().unwrap()];
+        let err = Grants::from_manifest(&probe.manifest, &fx.env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chitin's own data"), "{protected}: {err}");
+    }
+}
+
+// A FIFO in a granted folder would block the host thread that opens it until a writer
+// comes; it is refused at open, quickly, and audited.
+per_language! { async fn fs_a_fifo_is_refused_without_blocking(fx, probe, lang) {
+    let fifo = std::ffi::CString::new(fx.path("workspace/ro/fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let r = fx
+        .call(&probe, "read_file", json!({"path": "/workspace/ro/fifo"}))
+        .await;
+    denied(&r);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_audited(&fx, "fs", "named pipe");
+    still_serving(&fx, &probe).await;
+} }
+
+// A skill looping on a refused operation fills neither the host's memory nor the audit
+// log: the first denials are kept, the rest summed up in one row.
+per_language! { async fn fs_denials_of_one_call_are_bounded(fx, probe, lang) {
+    let r = fx
+        .call(
+            &probe,
+            "read_loop",
+            json!({"path": "/workspace/ro/../../outside/secret.txt", "times": 3000}),
+        )
+        .await;
+    assert!(r.denials.len() <= chitin_host::audit::MAX_DENIALS + 1, "{}", r.denials.len());
+    let rows = fx.audit();
+    assert!(rows.len() <= chitin_host::audit::MAX_DENIALS + 1, "{} rows", rows.len());
+    assert_audited(&fx, "fs", "more fs denials in this call");
+} }
+
+// `limits.disk` (1 MiB for the probe): writes past it fail, nothing past it lands, and
+// the call's audit says so.
+per_language! { async fn fs_writes_past_the_disk_limit_fail(fx, probe, lang) {
+    let content = "x".repeat(3 << 19);
+    let r = fx
+        .call(
+            &probe,
+            "write_file",
+            json!({"path": "/workspace/rw/big.txt", "content": content}),
+        )
+        .await;
+    assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
+    let written = std::fs::metadata(fx.path("workspace/rw/big.txt")).map_or(0, |m| m.len());
+    assert!(written <= 1 << 20, "{written} bytes landed");
+    assert_audited(&fx, "limits", "disk limit");
+    // Within the limit, writing works.
+    let r = fx
+        .call(
+            &probe,
+            "write_file",
+            json!({"path": "/workspace/rw/small.txt", "content": "x".repeat(1 << 19)}),
+        )
+        .await;
+    ok(&r);
 } }
 
 // ---------------------------------------------------------------- http

@@ -29,6 +29,7 @@ impl Host {
             home: dir.path().join("workspace"),
             vars: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            protected: Vec::new(),
         };
         Host { runtime, env, dir }
     }

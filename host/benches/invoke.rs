@@ -92,6 +92,7 @@ fn main() {
         home: ws.path().to_path_buf(),
         vars: BTreeMap::from([("PATH".into(), "/usr/bin:/bin".into())]),
         secrets: BTreeMap::new(),
+        protected: Vec::new(),
     };
     let full = Grants::from_manifest(&skill.manifest, &env).unwrap();
     let none = Grants::none(skill.name(), skill.manifest.limits);

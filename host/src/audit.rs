@@ -15,6 +15,64 @@ pub struct Denial {
     pub detail: String,
 }
 
+/// Denials kept per call, and the longest detail kept of each: a skill that loops on a
+/// refused operation must not fill the host's memory or the audit log.
+pub const MAX_DENIALS: usize = 100;
+pub const MAX_DETAIL: usize = 1024;
+
+/// The denials of one call, bounded: the first [`MAX_DENIALS`] are kept, each detail cut
+/// to [`MAX_DETAIL`] bytes; the rest are counted per capability and become one summary
+/// row each ("… and 34000 more fs denials like these").
+#[derive(Debug, Default)]
+pub struct Denials {
+    kept: Vec<Denial>,
+    dropped: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Denials {
+    pub fn push(&mut self, mut denial: Denial) {
+        if self.kept.len() >= MAX_DENIALS {
+            *self.dropped.entry(denial.capability).or_default() += 1;
+            return;
+        }
+        if denial.detail.len() > MAX_DETAIL {
+            let mut cut = MAX_DETAIL;
+            while !denial.detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let more = denial.detail.len() - cut;
+            denial.detail.truncate(cut);
+            denial.detail.shrink_to_fit();
+            denial.detail.push_str(&format!("… ({more} more bytes)"));
+        }
+        self.kept.push(denial);
+    }
+
+    /// Take `other`'s denials after these.
+    pub fn append(&mut self, other: Denials) {
+        for d in other.kept {
+            self.push(d);
+        }
+        for (capability, n) in other.dropped {
+            *self.dropped.entry(capability).or_default() += n;
+        }
+    }
+
+    /// The kept denials, then one summary per capability that had more.
+    pub fn into_vec(self) -> Vec<Denial> {
+        let mut all = self.kept;
+        for (capability, n) in self.dropped {
+            all.push(Denial {
+                capability,
+                detail: format!(
+                    "… and {n} more {capability} denials in this call, not recorded one by one"
+                ),
+            });
+        }
+        all
+    }
+}
+
 /// One row of the audit table.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
@@ -144,5 +202,30 @@ mod tests {
         assert_eq!(all[0].outcome, "stopped");
         assert_eq!(all[1].detail, "evil.example");
         assert_eq!(log.entries(Some("other"), 10).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn denials_of_a_call_are_bounded_in_count_and_size() {
+        let mut denials = Denials::default();
+        for i in 0..(MAX_DENIALS + 5000) {
+            let capability = if i % 2 == 0 { "fs" } else { "http" };
+            denials.push(Denial {
+                capability,
+                detail: "é".repeat(MAX_DETAIL),
+            });
+        }
+        let all = denials.into_vec();
+        // The kept ones and one summary per capability.
+        assert_eq!(all.len(), MAX_DENIALS + 2);
+        assert!(
+            all[..MAX_DENIALS]
+                .iter()
+                .all(|d| d.detail.len() < MAX_DETAIL + 32)
+        );
+        assert_eq!(
+            all[MAX_DENIALS].detail,
+            "… and 2500 more fs denials in this call, not recorded one by one"
+        );
+        assert!(all[MAX_DENIALS + 1].detail.contains("2500 more http"));
     }
 }

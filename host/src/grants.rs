@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use chitin_registry::{Access, ExecGrant, FsRoot, HttpPattern, Limits, Manifest, SecretGrant};
 
 use crate::HostError;
+use crate::capabilities::fs::{
+    self,
+    resolve::{Lookup, ResolvedDir},
+};
 
 /// What the host knows about the machine when it resolves grants. Tests build this
 /// directly instead of touching the process environment.
@@ -22,13 +26,19 @@ pub struct HostEnv {
     pub vars: BTreeMap<String, String>,
     /// Secret values by name: from the user's secrets file, then the environment.
     pub secrets: BTreeMap<String, String>,
+    /// Paths no grant may be, hold or lie in: chitin's own data folder and the secrets
+    /// file (the audit log, the grants and the secret values live there).
+    pub protected: Vec<PathBuf>,
 }
 
 impl HostEnv {
     /// The current process: its environment, `$HOME`, the current folder as workspace,
     /// and secrets from `secrets_file` (if present) falling back to the environment.
+    /// `chitin_home` (chitin's data folder) and the secrets file are protected: no grant
+    /// may reach them.
     pub fn from_process(
         workspace: PathBuf,
+        chitin_home: Option<&Path>,
         secrets_file: Option<&Path>,
     ) -> Result<Self, HostError> {
         let vars: BTreeMap<String, String> = std::env::vars().collect();
@@ -40,23 +50,33 @@ impl HostEnv {
         for (k, v) in &vars {
             secrets.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        let protected = [chitin_home, secrets_file]
+            .into_iter()
+            .flatten()
+            // Compared with the real paths of grants, so resolve links here too; a path
+            // that does not exist yet is kept as given.
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()))
+            .collect();
         Ok(Self {
             workspace,
             home,
             vars,
             secrets,
+            protected,
         })
     }
 }
 
 /// A folder made visible to the skill.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Preopen {
-    /// The real folder (canonical: symlinks resolved when the grant was made).
+    /// The real folder, read back from the open folder (see [`fs::resolve`]).
     pub host_path: PathBuf,
     /// Where the skill sees it.
     pub guest_path: String,
     pub access: Access,
+    /// The folder itself, open since it was checked.
+    pub(crate) dir: ResolvedDir,
 }
 
 /// A secret with its value, ready to be injected.
@@ -94,33 +114,28 @@ pub struct Grants {
 
 impl Grants {
     /// Grant exactly what the manifest declares. Fails when a declared folder does not
-    /// exist, naming it.
+    /// exist, leads through a link that a skill may have planted, or exposes the host
+    /// (see [`fs::resolve`]), naming it. Called for every call: a folder is checked as
+    /// it is now, not as it was at install.
     pub fn from_manifest(manifest: &Manifest, env: &HostEnv) -> Result<Self, HostError> {
         let caps = &manifest.capabilities;
         let mut preopens = Vec::new();
         for grant in &caps.fs {
-            let base = match grant.path.root {
-                FsRoot::Workspace => env.workspace.clone(),
-                FsRoot::Home => env.home.clone(),
-                FsRoot::Absolute => PathBuf::from("/"),
+            let (root, lookup) = match grant.path.root {
+                FsRoot::Workspace => (env.workspace.as_path(), Lookup::Beneath),
+                FsRoot::Home => (env.home.as_path(), Lookup::Beneath),
+                FsRoot::Absolute => (Path::new("/"), Lookup::NoSymlinks),
             };
-            let host = grant.path.relative.iter().fold(base, |p, c| p.join(c));
-            let host_path = host.canonicalize().map_err(|e| HostError::GrantFolder {
-                declared: grant.path.to_string(),
-                path: host.clone(),
-                source: e,
-            })?;
-            if !host_path.is_dir() {
-                return Err(HostError::GrantFolder {
+            let dir = fs::resolve::resolve(root, &grant.path.relative, lookup, &env.protected)
+                .map_err(|source| HostError::GrantRefused {
                     declared: grant.path.to_string(),
-                    path: host,
-                    source: std::io::Error::other("not a folder"),
-                });
-            }
+                    source,
+                })?;
             preopens.push(Preopen {
-                host_path,
+                host_path: dir.real.clone(),
                 guest_path: grant.path.mount_point(),
                 access: grant.access,
+                dir,
             });
         }
         let env_pairs = caps

@@ -7,7 +7,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = Runtime::new(SkillEngine::new("/tmp/chitin-cache")?, AuditLog::in_memory()?);
 //! let skill = runtime.load(&std::fs::read("file-search.wasm")?)?;
-//! let env = HostEnv::from_process(std::env::current_dir()?, None)?;
+//! let env = HostEnv::from_process(std::env::current_dir()?, None, None)?;
 //! let grants = Grants::from_manifest(&skill.manifest, &env)?;
 //! let report = runtime.invoke(&skill, &grants, "search", r#"{"pattern":"TODO"}"#).await;
 //! match report.outcome {
@@ -47,11 +47,11 @@ pub enum HostError {
     Compile(wasmtime::Error),
     #[error("{0}: {1}")]
     Io(PathBuf, #[source] std::io::Error),
-    #[error("the skill declares the folder `{declared}`, but {path} cannot be used: {source}")]
-    GrantFolder {
+    #[error("the skill declares the folder `{declared}`, but it is not granted: {source}")]
+    GrantRefused {
         declared: String,
-        path: PathBuf,
-        source: std::io::Error,
+        #[source]
+        source: capabilities::fs::resolve::ResolveError,
     },
     #[error("could not open the granted folder {0}: {1}")]
     Preopen(PathBuf, String),

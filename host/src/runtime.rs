@@ -14,9 +14,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::HostError;
-use crate::audit::{AuditLog, Denial};
+use crate::audit::{AuditLog, Denial, Denials};
 use crate::bindings::{SkillError, SkillPre, ToolSpec};
 use crate::capabilities::exec::ExecPolicy;
+use crate::capabilities::fs::disk::DiskBudget;
 use crate::capabilities::http::HttpPolicy;
 use crate::capabilities::limits::MemoryLimiter;
 use crate::capabilities::{fs, log::LogLine};
@@ -305,8 +306,9 @@ impl Runtime {
             http: HttpPolicy::new(grants.http.clone(), grants.secrets.clone()),
             exec: ExecPolicy::new(grants.clone()),
             limits: MemoryLimiter::new(grants.limits.memory.0 as usize),
+            disk: DiskBudget::new(grants.limits.disk.0),
             deadline,
-            denials: Vec::new(),
+            denials: Denials::default(),
             logs: Vec::new(),
             stdout,
             stderr,
@@ -343,11 +345,21 @@ impl Runtime {
             elapsed: started.elapsed(),
         };
         if let Some(store) = store {
-            let state = store.into_data();
-            report.denials = state.denials;
-            report
+            let mut state = store.into_data();
+            if state.disk.exceeded() {
+                state.deny(
+                    "limits",
+                    format!(
+                        "the call tried to write more than its disk limit of {} into its \
+                         folders; the writes past it failed",
+                        chitin_registry::ByteSize(state.disk.limit())
+                    ),
+                );
+            }
+            state
                 .denials
-                .extend(state.http.denials.lock().unwrap().drain(..));
+                .append(std::mem::take(&mut *state.http.denials.lock().unwrap()));
+            report.denials = state.denials.into_vec();
             report.logs = state.logs;
             report.stdout = state.stdout.contents().to_vec();
             report.stderr = state.stderr.contents().to_vec();

@@ -7,8 +7,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::audit::Denial;
+use crate::audit::{Denial, Denials};
 use crate::capabilities::exec::ExecPolicy;
+use crate::capabilities::fs::disk::DiskBudget;
 use crate::capabilities::http::HttpPolicy;
 use crate::capabilities::limits::MemoryLimiter;
 use crate::capabilities::log::LogLine;
@@ -21,10 +22,12 @@ pub struct CallState {
     pub(crate) http: HttpPolicy,
     pub(crate) exec: ExecPolicy,
     pub(crate) limits: MemoryLimiter,
+    /// Bytes this call may still write into its read-write folders.
+    pub(crate) disk: std::sync::Arc<DiskBudget>,
     /// When the call must be over.
     pub(crate) deadline: Instant,
-    /// Capability refusals seen by host code during this call.
-    pub(crate) denials: Vec<Denial>,
+    /// Capability refusals seen by host code during this call (bounded).
+    pub(crate) denials: Denials,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
@@ -33,6 +36,7 @@ pub struct CallState {
 impl CallState {
     /// Record a refused capability use (also goes to the audit log after the call).
     pub(crate) fn deny(&mut self, capability: &'static str, detail: String) {
+        // Bounded in count and size by `Denials`.
         self.denials.push(Denial { capability, detail });
     }
 }

@@ -28,6 +28,7 @@
 //! memory  = "64MiB"   # linear memory, default 64MiB
 //! timeout = "10s"     # wall clock per call, default 10s
 //! output  = "1MiB"    # result and stdout/stderr per call, default 1MiB
+//! disk    = "64MiB"   # written into read-write folders per call, default 64MiB
 //! ```
 //!
 //! Parsing rejects unknown fields and invalid values with the line and column of the
@@ -301,6 +302,19 @@ impl FromStr for FsPath {
                 ));
             }
             relative.push(part.to_string());
+        }
+        if root == FsRoot::Absolute {
+            // The host's own interfaces: `/proc/self/environ` and `/proc/self/mem` hold
+            // the host's secrets, `/dev` and `/sys` its devices. The host refuses them
+            // again at every call, by real path, however they are reached.
+            let first = relative.first().map(String::as_str);
+            if let None | Some("proc" | "sys" | "dev") = first {
+                return Err(format!(
+                    "invalid folder `{s}`: {} exposes the host's processes, memory or \
+                     devices and is never granted to a skill",
+                    first.map_or("the whole file system".to_string(), |f| format!("/{f}"))
+                ));
+            }
         }
         Ok(Self { root, relative })
     }
@@ -724,6 +738,10 @@ pub struct Limits {
     pub timeout: Timeout,
     #[serde(default = "Limits::default_output")]
     pub output: ByteSize,
+    /// Bytes one call may write into its read-write folders (file data, and growth by
+    /// `set-size`); a write past it fails with `quota`.
+    #[serde(default = "Limits::default_disk")]
+    pub disk: ByteSize,
 }
 
 impl Limits {
@@ -741,6 +759,9 @@ impl Limits {
     fn default_output() -> ByteSize {
         ByteSize(1 << 20)
     }
+    fn default_disk() -> ByteSize {
+        ByteSize(64 << 20)
+    }
 }
 
 impl Default for Limits {
@@ -749,6 +770,7 @@ impl Default for Limits {
             memory: Self::default_memory(),
             timeout: Self::default_timeout(),
             output: Self::default_output(),
+            disk: Self::default_disk(),
         }
     }
 }
@@ -905,6 +927,7 @@ timeout = "10s"
         assert_eq!(m.capabilities.fs[0].access, Access::Read);
         assert_eq!(m.limits.memory, ByteSize(64 << 20));
         assert_eq!(m.limits.output, ByteSize(1 << 20));
+        assert_eq!(m.limits.disk, ByteSize(64 << 20));
         assert_eq!(m.capabilities.secrets[0].header_value("abc"), "Bearer abc");
         // Round trip through the canonical TOML.
         assert_eq!(parse(&m.to_toml()).unwrap(), m);
@@ -961,6 +984,31 @@ timeout = "10s"
             "$WORKSPACE/ro".parse::<FsPath>().unwrap().to_string(),
             "$WORKSPACE/ro"
         );
+    }
+
+    #[test]
+    fn fs_paths_that_expose_the_host_are_refused() {
+        // (declared, refused?)
+        let cases = [
+            ("/", true),
+            ("//", true),
+            ("/proc", true),
+            ("/proc/self", true),
+            ("//proc/self", true),
+            ("/sys/kernel", true),
+            ("/dev", true),
+            ("/dev/shm", true),
+            ("/procfs", false),
+            ("/srv/proc", false),
+            ("$WORKSPACE/proc", false),
+        ];
+        for (declared, refused) in cases {
+            let got = declared.parse::<FsPath>();
+            assert_eq!(got.is_err(), refused, "{declared}: {got:?}");
+            if refused {
+                assert!(got.unwrap_err().contains("never granted"), "{declared}");
+            }
+        }
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl Fixture {
             home: root.join("home"),
             vars,
             secrets,
+            protected: Vec::new(),
         };
         Self {
             runtime: Runtime::new(engine, audit),

@@ -13,7 +13,7 @@ use http::header::HeaderValue;
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::audit::Denial;
+use crate::audit::{Denial, Denials};
 use crate::grants::ResolvedSecret;
 use chitin_registry::HttpPattern;
 
@@ -25,7 +25,7 @@ pub struct HttpPolicy {
     patterns: Vec<HttpPattern>,
     secrets: Vec<ResolvedSecret>,
     /// Refusals, shared with the call state after the call.
-    pub(crate) denials: Arc<Mutex<Vec<Denial>>>,
+    pub(crate) denials: Arc<Mutex<Denials>>,
 }
 
 impl HttpPolicy {

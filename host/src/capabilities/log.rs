@@ -1,12 +1,19 @@
 //! `chitin:skill/log`: structured lines from the skill, kept with the call's result.
+//!
+//! The host keeps at most [`MAX_LINES`] lines of [`MAX_LINE`] bytes per call, and it
+//! checks the bound before copying: the message is read in place from the skill's
+//! memory (`WasmStr`) and only its kept prefix is copied, so a skill logging megabyte
+//! lines in a loop costs the host nothing beyond the bound.
 
-use crate::bindings::chitin::skill::log::{Host, Level};
+use wasmtime::component::{Linker, WasmStr};
+
+use crate::bindings::chitin::skill::log::Level;
 use crate::state::CallState;
 
 /// Lines kept per call; more are counted but dropped, so logging cannot exhaust memory.
-const MAX_LINES: usize = 1000;
-/// Longest kept line.
-const MAX_LINE: usize = 4096;
+pub const MAX_LINES: usize = 1000;
+/// Longest kept line, in bytes.
+pub const MAX_LINE: usize = 4096;
 
 /// One line the skill logged.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -15,27 +22,63 @@ pub struct LogLine {
     pub message: String,
 }
 
-impl Host for CallState {
-    async fn log(&mut self, level: Level, message: String) {
-        if self.logs.len() >= MAX_LINES {
-            return;
+/// Link `log` reading the message in place (instead of the generated binding, which
+/// would copy the whole string into the host first).
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    let mut inst = linker.instance("chitin:skill/log@0.1.0")?;
+    inst.func_wrap("log", |mut store, (level, message): (Level, WasmStr)| {
+        if store.data().logs.len() >= MAX_LINES {
+            return Ok(());
         }
-        let level = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
+        let text = message.to_str(&store)?;
+        let line = LogLine {
+            level: level_name(level),
+            message: bounded(&text, MAX_LINE),
         };
-        let mut message = message;
-        if message.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
+        store.data_mut().logs.push(line);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    }
+}
+
+/// The first `max` bytes of `text` (cut at a character boundary, marked `…`).
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_cut_at_a_character_boundary() {
+        // (text, max, expected)
+        let cases = [
+            ("short", 10, "short"),
+            ("exactly10!", 10, "exactly10!"),
+            ("eleven char", 10, "eleven cha…"),
+            ("ééé", 3, "é…"),
+            ("", 0, ""),
+        ];
+        for (text, max, want) in cases {
+            assert_eq!(bounded(text, max), want, "{text:?} {max}");
         }
-        self.logs.push(LogLine { level, message });
     }
 }

@@ -19,7 +19,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     chitin_if::types::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
     chitin_if::exec::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
-    chitin_if::log::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)?;
+    log::add_to_linker(linker)?;
     fs::add_audit_to_linker(linker)?;
     Ok(())
 }

@@ -69,8 +69,8 @@ pub fn plan(manifest: &Manifest, digest: &str, grants: &Grants) -> String {
     }
     let l = &manifest.limits;
     out.push_str(&format!(
-        "  limits: memory {}, time {} per call, output {}\n",
-        l.memory, l.timeout, l.output
+        "  limits: memory {}, time {} per call, output {}, disk writes {}\n",
+        l.memory, l.timeout, l.output, l.disk
     ));
     out
 }

@@ -94,8 +94,9 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         Some(w) => w,
         None => std::env::current_dir().context("finding the current folder")?,
     };
-    let secrets_file = super::chitin_home()?.join("secrets.toml");
-    let env = HostEnv::from_process(workspace, Some(&secrets_file))?;
+    let home = super::chitin_home()?;
+    let secrets_file = home.join("secrets.toml");
+    let env = HostEnv::from_process(workspace, Some(&home), Some(&secrets_file))?;
     let (skill, grants) = if is_file_arg(&args.skill) {
         let skill = load(&runtime, &PathBuf::from(&args.skill))?;
         let grants = Grants::from_manifest(&skill.manifest, &env)?;
@@ -114,7 +115,11 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         (skill, grants)
     };
 
-    let report = super::tokio()?.block_on(runtime.invoke(&skill, &grants, &args.tool, &input));
+    let tokio = super::tokio()?;
+    let report = tokio.block_on(runtime.invoke(&skill, &grants, &args.tool, &input));
+    // A host thread still blocked in a system call for the stopped call must not keep
+    // chitin from exiting: the call is over, its answer below.
+    tokio.shutdown_background();
     let (code, outcome_json) = match &report.outcome {
         Outcome::Ok(text) => {
             let value = serde_json::from_str(text).unwrap_or_else(|_| json!(text));

@@ -1,7 +1,10 @@
 //! `chitin:skill/exec`: run a declared program with arguments matching the declared
 //! patterns. Programs are started directly (no shell), with an empty environment but
-//! for granted variables, in a working directory inside a granted folder, with output
-//! capped and a time limit.
+//! for granted variables, stdin closed, in a working directory inside a granted folder,
+//! with output capped and a time limit; whatever they start ends with them
+//! ([`contain`]).
+
+pub mod contain;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,6 +22,13 @@ pub struct ExecPolicy {
     grants: Grants,
     /// Per stream (stdout, stderr) byte cap.
     output_cap: usize,
+}
+
+/// Prepared once per process: what the keeper of each program needs (see [`contain`]).
+fn containment() -> &'static std::sync::Arc<contain::Containment> {
+    static C: std::sync::OnceLock<std::sync::Arc<contain::Containment>> =
+        std::sync::OnceLock::new();
+    C.get_or_init(Default::default)
 }
 
 impl ExecPolicy {
@@ -104,6 +114,15 @@ fn find_program(program: &str, path_var: Option<&str>) -> Option<PathBuf> {
         .find(|p| is_exec(p))
 }
 
+/// Kills a program's process group when the call is done with it.
+struct KillGroupOnDrop(u32);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        contain::kill_group(self.0);
+    }
+}
+
 /// Read at most `cap` bytes and say whether anything was cut. Past the cap the pipe is
 /// closed, so a flooding program dies of SIGPIPE instead of running on.
 async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
@@ -149,9 +168,16 @@ impl Host for CallState {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let contain = containment().clone();
+        // SAFETY: `enter` makes only async-signal-safe calls, as `pre_exec` requires.
+        unsafe {
+            cmd.pre_exec(move || contain.enter());
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| SkillError::Failed(format!("could not start `{program}`: {e}")))?;
+        // Whatever happens below (answer, time limit, cancelled call), the group dies.
+        let _group = child.id().map(KillGroupOnDrop);
         let cap = self.exec.output_cap;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");

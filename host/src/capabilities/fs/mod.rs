@@ -7,16 +7,25 @@
 //! lookup, not by string checks that could race. Writes through a read-only grant are
 //! refused by the descriptor's permissions.
 //!
-//! This module adds the audit trail: the path operations are wrapped so that a refusal
-//! (`not-permitted` or `access`) is recorded as a denial with the operation and path.
+//! This module adds what wasmtime-wasi does not:
+//! - grant folders resolved at every call without following links a skill could have
+//!   planted, and never to the host's own interfaces or chitin's data ([`resolve`]);
+//! - special files (FIFOs, sockets, devices) refused at open, so a skill cannot block a
+//!   host thread on a FIFO nobody writes to;
+//! - the audit trail: every method that can be refused is wrapped so that a refusal
+//!   (`not-permitted` or `access`) is recorded as a denial with the operation and path.
 
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
-use wasmtime_wasi::p2::FsError;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    Descriptor, DescriptorFlags, ErrorCode, Host as _, HostDescriptor as _, OpenFlags, PathFlags,
+    Descriptor, DescriptorFlags, DescriptorType, ErrorCode, Host as _, HostDescriptor as _,
+    NewTimestamp, OpenFlags, PathFlags,
 };
+use wasmtime_wasi::p2::{DynOutputStream, FsError};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+pub mod disk;
+pub mod resolve;
 
 use crate::HostError;
 use crate::grants::Preopen;
@@ -31,7 +40,7 @@ pub fn preopen(builder: &mut WasiCtxBuilder, preopens: &[Preopen]) -> Result<(),
             Access::ReadWrite => FsPerms::ReadWrite,
         };
         builder
-            .preopened_dir(&p.host_path, &p.guest_path, perms)
+            .preopened_dir(p.dir.preopen_path(), &p.guest_path, perms)
             .map_err(|e| HostError::Preopen(p.host_path.clone(), e.to_string()))?;
     }
     Ok(())
@@ -59,8 +68,28 @@ fn audited<T>(
     }
 }
 
-/// Shadow the path-taking `wasi:filesystem/types` methods with audited versions that
-/// call wasmtime-wasi's own implementation.
+/// Shadow one `wasi:filesystem/types` method with a version that calls wasmtime-wasi's
+/// own implementation and audits a refusal as `$op` on the path the skill gave.
+macro_rules! audited_method {
+    ($inst:ident, $name:literal, $op:literal,
+     |$state:ident, $($arg:ident : $ty:ty),*| path = $path:expr, call = $call:expr) => {
+        $inst.func_wrap_async(
+            $name,
+            |mut store, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    let $state = store.data_mut();
+                    let path: String = $path;
+                    let r = $call.await;
+                    audited($state, $op, &path, r)
+                })
+            },
+        )?;
+    };
+}
+
+/// Shadow the `wasi:filesystem/types` methods that can be refused with audited
+/// versions that call wasmtime-wasi's own implementation; `open-at` also refuses
+/// special files.
 pub fn add_audit_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut inst = linker.instance("wasi:filesystem/types@0.2.12")?;
@@ -76,10 +105,6 @@ pub fn add_audit_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<(
         )| {
             Box::new(async move {
                 let state = store.data_mut();
-                let r = state
-                    .filesystem()
-                    .open_at(fd, path_flags, path.clone(), oflags, flags)
-                    .await;
                 let op = if flags.contains(DescriptorFlags::WRITE)
                     || oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE)
                 {
@@ -87,69 +112,201 @@ pub fn add_audit_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<(
                 } else {
                     "open"
                 };
+                let borrowed = Resource::new_borrow(fd.rep());
+                if let Some(kind) = special_file(state, borrowed, path_flags, &path).await {
+                    state.deny(
+                        "fs",
+                        format!(
+                            "{op} `{path}`: a {kind}; only regular files and folders can be \
+                             opened (opening one could block the host)"
+                        ),
+                    );
+                    return Ok((Err(ErrorCode::Access),));
+                }
+                let r = state
+                    .filesystem()
+                    .open_at(fd, path_flags, path.clone(), oflags, flags)
+                    .await;
                 audited(state, op, &path, r)
             })
         },
     )?;
-    inst.func_wrap_async(
+    audited_method!(
+        inst,
         "[method]descriptor.stat-at",
-        |mut store, (fd, path_flags, path): (Resource<Descriptor>, PathFlags, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let r = state
-                    .filesystem()
-                    .stat_at(fd, path_flags, path.clone())
-                    .await;
-                audited(state, "stat", &path, r)
-            })
-        },
-    )?;
-    inst.func_wrap_async(
+        "stat",
+        |state, fd: Resource<Descriptor>, flags: PathFlags, path: String| path = path.clone(),
+        call = state.filesystem().stat_at(fd, flags, path)
+    );
+    audited_method!(
+        inst,
         "[method]descriptor.readlink-at",
-        |mut store, (fd, path): (Resource<Descriptor>, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let r = state.filesystem().readlink_at(fd, path.clone()).await;
-                audited(state, "readlink", &path, r)
-            })
-        },
-    )?;
-    inst.func_wrap_async(
+        "readlink",
+        |state, fd: Resource<Descriptor>, path: String| path = path.clone(),
+        call = state.filesystem().readlink_at(fd, path)
+    );
+    audited_method!(
+        inst,
         "[method]descriptor.create-directory-at",
-        |mut store, (fd, path): (Resource<Descriptor>, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let r = state
-                    .filesystem()
-                    .create_directory_at(fd, path.clone())
-                    .await;
-                audited(state, "create folder", &path, r)
-            })
-        },
-    )?;
-    inst.func_wrap_async(
+        "create folder",
+        |state, fd: Resource<Descriptor>, path: String| path = path.clone(),
+        call = state.filesystem().create_directory_at(fd, path)
+    );
+    audited_method!(
+        inst,
         "[method]descriptor.unlink-file-at",
-        |mut store, (fd, path): (Resource<Descriptor>, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let r = state.filesystem().unlink_file_at(fd, path.clone()).await;
-                audited(state, "delete", &path, r)
-            })
+        "delete",
+        |state, fd: Resource<Descriptor>, path: String| path = path.clone(),
+        call = state.filesystem().unlink_file_at(fd, path)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.remove-directory-at",
+        "remove folder",
+        |state, fd: Resource<Descriptor>, path: String| path = path.clone(),
+        call = state.filesystem().remove_directory_at(fd, path)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.rename-at",
+        "rename",
+        |state,
+         fd: Resource<Descriptor>,
+         old: String,
+         new_fd: Resource<Descriptor>,
+         new: String| path = format!("{old}` to `{new}"),
+        call = state.filesystem().rename_at(fd, old, new_fd, new)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.link-at",
+        "hard link",
+        |state,
+         fd: Resource<Descriptor>,
+         flags: PathFlags,
+         old: String,
+         new_fd: Resource<Descriptor>,
+         new: String| path = format!("{new}` to `{old}"),
+        call = state.filesystem().link_at(fd, flags, old, new_fd, new)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.symlink-at",
+        "create symbolic link",
+        |state, fd: Resource<Descriptor>, target: String, path: String| path =
+            format!("{path}` to `{target}"),
+        call = state.filesystem().symlink_at(fd, target, path)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.set-times-at",
+        "set times",
+        |state,
+         fd: Resource<Descriptor>,
+         flags: PathFlags,
+         path: String,
+         atim: NewTimestamp,
+         mtim: NewTimestamp| path = path.clone(),
+        call = state.filesystem().set_times_at(fd, flags, path, atim, mtim)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.set-times",
+        "set times",
+        |state, fd: Resource<Descriptor>, atim: NewTimestamp, mtim: NewTimestamp| path =
+            "(an open file)".into(),
+        call = state.filesystem().set_times(fd, atim, mtim)
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.set-size",
+        "set size",
+        |state, fd: Resource<Descriptor>, size: u64| path = "(an open file)".into(),
+        call = async {
+            // Growth counts against the disk limit (a sparse file still fills a disk
+            // once copied).
+            let current = state
+                .filesystem()
+                .stat(Resource::new_borrow(fd.rep()))
+                .await?
+                .size;
+            if !state.disk.charge(size.saturating_sub(current)) {
+                return Err(ErrorCode::Quota.into());
+            }
+            state.filesystem().set_size(fd, size).await
+        }
+    );
+    audited_method!(
+        inst,
+        "[method]descriptor.write",
+        "write",
+        |state, fd: Resource<Descriptor>, buf: Vec<u8>, offset: u64| path = "(an open file)".into(),
+        call = async {
+            if !state.disk.charge(buf.len() as u64) {
+                return Err(ErrorCode::Quota.into());
+            }
+            state.filesystem().write(fd, buf, offset).await
+        }
+    );
+    // File streams: wasmtime-wasi's stream, behind the call's disk budget.
+    inst.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store, (fd, offset): (Resource<Descriptor>, u64)| {
+            let state = store.data_mut();
+            let stream = state.filesystem().write_via_stream(fd, offset);
+            metered(state, stream)
         },
     )?;
-    inst.func_wrap_async(
-        "[method]descriptor.remove-directory-at",
-        |mut store, (fd, path): (Resource<Descriptor>, String)| {
-            Box::new(async move {
-                let state = store.data_mut();
-                let r = state
-                    .filesystem()
-                    .remove_directory_at(fd, path.clone())
-                    .await;
-                audited(state, "remove folder", &path, r)
-            })
+    inst.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store, (fd,): (Resource<Descriptor>,)| {
+            let state = store.data_mut();
+            let stream = state.filesystem().append_via_stream(fd);
+            metered(state, stream)
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Put a file's output stream behind the call's disk budget (and audit a refusal).
+fn metered(
+    state: &mut CallState,
+    stream: Result<Resource<DynOutputStream>, FsError>,
+) -> wasmtime::Result<(Result<Resource<DynOutputStream>, ErrorCode>,)> {
+    let stream = match stream {
+        Ok(stream) => {
+            let inner = state.table.delete(stream)?;
+            let budget = state.disk.clone();
+            Ok(state.table.push(disk::MeteredStream::wrap(inner, budget))?)
+        }
+        Err(e) => Err(e),
+    };
+    audited(state, "write", "(an open file)", stream)
+}
+
+/// What `path` is when it is neither a regular file nor a folder nor missing: FIFOs
+/// block the opener until a writer comes, devices and sockets are no files to read.
+/// An allow-list: wasmtime-wasi reports a FIFO as `unknown` on Unix.
+async fn special_file(
+    state: &mut CallState,
+    fd: Resource<Descriptor>,
+    flags: PathFlags,
+    path: &str,
+) -> Option<&'static str> {
+    let stat = state
+        .filesystem()
+        .stat_at(fd, flags, path.to_string())
+        .await
+        .ok()?;
+    match stat.type_ {
+        // A link is stat'ed itself only when not followed; opening it then fails.
+        DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink => {
+            None
+        }
+        DescriptorType::Socket => Some("socket"),
+        DescriptorType::CharacterDevice => Some("character device"),
+        DescriptorType::BlockDevice => Some("block device"),
+        DescriptorType::Fifo | DescriptorType::Unknown => Some("named pipe (FIFO) or special file"),
+    }
 }

@@ -1,0 +1,185 @@
+//! Nothing a program started for a skill leaves behind outlives its call.
+//!
+//! A program can fork children, detach them with `setsid`, double-fork them into
+//! daemons. A process group alone does not hold those (`setsid` leaves it), so where the
+//! kernel allows unprivileged user namespaces (Linux ≥ 3.8, on by default in most
+//! distributions) each program runs as PID 1 of a PID namespace of its own: when it
+//! exits or is killed, the kernel kills every process left in that namespace, and no
+//! process can leave a PID namespace. How:
+//!
+//! ```text
+//! chitin ── fork ──▶ keeper (new process group; unshare(USER|PID)) ── fork ──▶ program
+//!                    waits, mirrors the exit status                  PID 1 of the namespace,
+//!                                                                    dies with its keeper
+//! ```
+//!
+//! Where namespaces are refused, the program still gets its own process group, which
+//! [`kill_group`] ends at the end of the call; a child that calls `setsid` can then
+//! survive (said in SECURITY.md).
+
+use std::io;
+
+/// What the keeper needs, prepared before the fork: after it, only async-signal-safe
+/// calls are allowed, so nothing here allocates.
+pub struct Containment {
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
+}
+
+impl Default for Containment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Containment {
+    pub fn new() -> Self {
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // The program keeps the user's own ids inside the namespace (files stay theirs).
+        Self {
+            uid_map: format!("{uid} {uid} 1\0").into_bytes(),
+            gid_map: format!("{gid} {gid} 1\0").into_bytes(),
+        }
+    }
+
+    /// Runs in the forked child before `exec`: new process group, then (if the kernel
+    /// allows) the namespace and the keeper. Returns in the process that will `exec` the
+    /// program. Only async-signal-safe calls.
+    ///
+    /// # Safety
+    /// Must be called only between `fork` and `exec` (from `Command::pre_exec`).
+    pub unsafe fn enter(&self) -> io::Result<()> {
+        unsafe {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID) != 0 {
+                // No namespaces here: the process group is what holds the program.
+                return Ok(());
+            }
+            // An unprivileged process may map only its own ids, and only once
+            // `setgroups` is denied.
+            write_file(c"/proc/self/setgroups", b"deny\0");
+            write_file(c"/proc/self/uid_map", &self.uid_map);
+            write_file(c"/proc/self/gid_map", &self.gid_map);
+            let pid = libc::fork();
+            if pid < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if pid > 0 {
+                keep(pid);
+            }
+            // The program, PID 1 of the namespace: killed with its keeper, which chitin
+            // kills at the deadline. (Had the keeper died before this line, the signal
+            // would not come; the program is in the keeper's process group, which chitin
+            // kills too.)
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        }
+    }
+}
+
+/// The keeper: wait for the program and leave with its status. Never returns.
+unsafe fn keep(pid: libc::pid_t) -> ! {
+    unsafe {
+        // Close what the keeper inherited beyond stdio, above all the pipe on which the
+        // standard library waits for `exec` to succeed: held open here, it would make
+        // `spawn` wait for the whole program.
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            for fd in 3..4096 {
+                libc::close(fd);
+            }
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            if *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        libc::_exit(128 + libc::WTERMSIG(status));
+    }
+}
+
+/// Write a NUL-terminated `data` (the NUL not written) to `path`; errors are ignored
+/// (the mapping then fails and the namespace is unusable, which `exec` reports).
+unsafe fn write_file(path: &std::ffi::CStr, data: &[u8]) {
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::write(fd, data.as_ptr().cast(), data.len().saturating_sub(1));
+            libc::close(fd);
+        }
+    }
+}
+
+/// Kill every process of the group `pgid` (the program's keeper and, without a
+/// namespace, whatever it forked without `setsid`).
+pub fn kill_group(pgid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid as i32) {
+        // ESRCH: all already gone.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+
+    /// Processes whose command line contains `marker`.
+    fn running(marker: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // Zombies have an empty command line; they are gone but for the entry.
+            if cmdline.contains(marker) {
+                found.push(format!(
+                    "{}: {cmdline}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn nothing_a_program_starts_outlives_it() {
+        // A unique sleep length marks this test's processes.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let marker = format!("4{:03}.{nanos}", std::process::id() % 1000);
+        // A background child, a child detached with setsid, and a double-forked daemon.
+        let script = format!(
+            "sleep {marker} >/dev/null & setsid sleep {marker} >/dev/null & \
+             (setsid sh -c 'sleep {marker} >/dev/null &' &); sleep 0.2; echo started"
+        );
+        let contain = Containment::new();
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", &script])
+            .stdout(std::process::Stdio::piped());
+        // SAFETY: `enter` is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || contain.enter());
+        }
+        let child = cmd.spawn().unwrap();
+        let pgid = child.id();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+        kill_group(pgid);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !running(&marker).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(running(&marker), Vec::<String>::new());
+    }
+}
