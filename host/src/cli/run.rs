@@ -8,7 +8,7 @@ use chitin_host::{Grants, HostEnv, LoadedSkill, Outcome, Runtime, SkillError};
 use clap::Args;
 use serde_json::json;
 
-use super::{Exit, exit};
+use super::{Exit, display, exit};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -50,14 +50,18 @@ pub fn tools(args: ToolsArgs) -> Result<u8, Exit> {
     let skill = load(&runtime, &args.skill)?;
     let tools = super::tokio()?.block_on(runtime.describe(&skill))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&tools)?);
+        println!("{}", display::json(&tools)?);
     } else {
         for t in &tools {
-            println!("{}\n    {}", t.name, t.description.replace('\n', "\n    "));
+            println!(
+                "{}\n    {}",
+                display::field(&t.name),
+                display::block(&t.description, "    ")
+            );
             if let Some(props) = t.input_schema.get("properties").and_then(|p| p.as_object()) {
                 let names: Vec<&str> = props.keys().map(String::as_str).collect();
                 if !names.is_empty() {
-                    println!("    arguments: {}", names.join(", "));
+                    println!("    arguments: {}", display::field(&names.join(", ")));
                 }
             }
         }
@@ -141,30 +145,28 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         doc["denials"] = json!(report.denials);
         doc["logs"] = json!(report.logs);
         doc["elapsed_ms"] = json!(report.elapsed.as_secs_f64() * 1000.0);
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", display::json(&doc)?);
         return Ok(code);
     }
+    // Log lines, denial details, error values and crash messages are the skill's text.
     for line in &report.logs {
-        eprintln!("[{}] {}", line.level, line.message);
+        eprintln!("[{}] {}", line.level, display::field(&line.message));
     }
     for d in &report.denials {
-        eprintln!("denied: {}: {}", d.capability, d.detail);
+        eprintln!("denied: {}: {}", d.capability, display::field(&d.detail));
     }
     match &report.outcome {
-        Outcome::Ok(_) => {
-            let pretty = serde_json::to_string_pretty(&outcome_json["result"])?;
-            println!("{pretty}");
-        }
+        Outcome::Ok(_) => println!("{}", display::json(&outcome_json["result"])?),
         Outcome::ToolError(_) => {
             let e = &outcome_json["error"];
             eprintln!(
                 "error: {} returned {}: {}",
-                args.tool,
+                display::field(&args.tool),
                 e["kind"].as_str().unwrap_or(""),
-                e["message"].as_str().unwrap_or("")
+                display::block(e["message"].as_str().unwrap_or(""), "  ")
             );
         }
-        Outcome::Stopped(stop) => eprintln!("error: {stop}"),
+        Outcome::Stopped(stop) => eprintln!("error: {}", display::block(&stop.to_string(), "  ")),
     }
     Ok(code)
 }
