@@ -1,6 +1,7 @@
 //! Skill text never drives the user's terminal: install and update plans, the audit of
-//! an installed skill and its tools, `skill list`. Through the `chitin` binary, from a
-//! local registry.
+//! an installed skill and its tools, `skill list`; and a file in the current folder
+//! never stands in for an installed skill. Through the `chitin` binary, from a local
+//! registry.
 
 use chitin_registry::artifact::Artifact;
 use chitin_tests::fake_registry::FakeRegistry;
@@ -136,4 +137,37 @@ fn the_audit_of_an_installed_skill_escapes_its_tools() {
         "{audit}"
     );
     assert!(audit.contains("read-write $HOME"), "{audit}");
+}
+
+#[test]
+fn a_file_in_the_current_folder_never_stands_in_for_an_installed_skill() {
+    let reg = FakeRegistry::start();
+    let user = User::new();
+    reg.push(REPO, "latest", &hostile("0.1.0", ""));
+    user.ok(&[
+        "skill",
+        "install",
+        &reg.reference(REPO, "latest"),
+        "--allow-unsigned",
+        "--yes",
+    ]);
+    for folder in ["ro", "rw"] {
+        std::fs::create_dir_all(user.ws.path().join(folder)).unwrap();
+    }
+    // A file named like the installed skill, dropped in the folder the user works in.
+    std::fs::write(user.ws.path().join("probe"), b"not the installed skill").unwrap();
+
+    let out = user.ok(&["run", "probe", "noop", "--yes"]);
+    assert_eq!(out.trim(), "\"ok\"");
+    let audit = user.ok(&["skill", "audit", "probe"]);
+    assert!(audit.contains("probe (installed from"), "{audit}");
+
+    // A bare name that is not installed is not a file either; the error says how.
+    std::fs::write(user.ws.path().join("other"), b"x").unwrap();
+    let err = user.fails(1, &["run", "other", "noop", "--yes"]);
+    assert!(err.contains("no skill named `other` is installed"), "{err}");
+    assert!(err.contains("`chitin run ./other …`"), "{err}");
+    // Given as a path, the file is what runs (and this one is no skill).
+    let err = user.fails(1, &["run", "./other", "noop", "--yes"]);
+    assert!(err.contains("./other"), "{err}");
 }

@@ -15,8 +15,9 @@ use super::{Exit, exit};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// A `.wasm` file, an installed skill's name, or a registry reference (only the
-    /// OCI manifest and config are fetched: no code is pulled or run).
+    /// A file given as a path (with a `/` or ending in `.wasm`), an installed skill's
+    /// name, or a registry reference (only the OCI manifest and config are fetched: no
+    /// code is pulled or run). A bare name is an installed skill, never a file.
     skill: String,
     #[command(flatten)]
     registry: super::lifecycle::RegistryArgs,
@@ -182,7 +183,8 @@ async fn report_from_registry(
 
 pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
     let target = &args.skill;
-    let report = if std::path::Path::new(target).is_file() {
+    // A file only when written as a path, so `./x` cannot stand in for the installed `x`.
+    let report = if super::run::is_file_arg(target) && std::path::Path::new(target).is_file() {
         let wasm = std::fs::read(target).with_context(|| format!("reading {target}"))?;
         report_from_bytes(target.clone(), &wasm)?
     } else if let Some(installed) = super::lifecycle::open_store()?.get(target)? {

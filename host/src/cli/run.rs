@@ -12,7 +12,9 @@ use super::{Exit, display, exit};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The skill: an installed skill's name, or a `.wasm` file.
+    /// The skill: an installed skill's name, or a file given as a path (with a `/` or
+    /// ending in `.wasm`, like `./skill.wasm`). A bare name is always an installed
+    /// skill, even when a file of that name is in the current folder.
     skill: String,
     /// The tool to call.
     tool: String,
@@ -86,9 +88,26 @@ fn read_input(input: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Is `arg` a file (rather than an installed skill's name)?
-fn is_file_arg(arg: &str) -> bool {
-    arg.ends_with(".wasm") || arg.contains('/') || std::path::Path::new(arg).is_file()
+/// Is `arg` a file (rather than an installed skill's name)? Only when written as a
+/// path: a file in the current folder must never stand in for an installed skill of
+/// the same name (`chitin run rt …` runs the installed `rt`, not `./rt`).
+pub fn is_file_arg(arg: &str) -> bool {
+    arg.ends_with(".wasm") || arg.contains('/')
+}
+
+/// The error for a bare name that is not installed: how to run a file instead.
+fn not_installed(name: &str) -> anyhow::Error {
+    if std::path::Path::new(name).is_file() {
+        anyhow::anyhow!(
+            "no skill named `{name}` is installed; to run the file {name} in this folder, \
+             give it as a path: `chitin run ./{name} …`"
+        )
+    } else {
+        anyhow::anyhow!(
+            "no skill named `{name}` is installed (see `chitin skill list`); to run a file, \
+             give it as a path, like `./{name}.wasm`"
+        )
+    }
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Exit> {
@@ -111,7 +130,13 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         let store = super::lifecycle::open_store()?;
         let policy = super::trust::load_policy(None)?;
         let (skill, installed) =
-            chitin_host::install::load_installed(&runtime, &store, &policy, &args.skill)?;
+            match chitin_host::install::load_installed(&runtime, &store, &policy, &args.skill) {
+                Ok(loaded) => loaded,
+                Err(chitin_host::HostError::NotInstalled(_)) => {
+                    return Err(not_installed(&args.skill).into());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let mut granted = skill.manifest.clone();
         granted.capabilities = installed.grants.clone();
         let grants = Grants::from_manifest(&granted, &env)?;
