@@ -381,6 +381,8 @@ impl Runtime {
         );
         if let Err(e) = result {
             // The call's answer still goes back; losing an audit row is reported loudly.
+            let e = e.to_string();
+            let e = chitin_registry::untrusted::single_line(&e, chitin_registry::untrusted::TEXT);
             eprintln!("warning: could not write the audit log: {e}");
         }
     }

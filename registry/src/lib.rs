@@ -32,6 +32,7 @@ pub mod signing;
 pub mod sigstore_bundle;
 pub mod store;
 pub mod trust;
+pub mod untrusted;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
 pub use findings::{Finding, Risk, findings};

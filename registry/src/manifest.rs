@@ -296,7 +296,13 @@ impl FromStr for FsPath {
         }
         let mut relative = Vec::new();
         for part in rest.split('/').filter(|p| !p.is_empty()) {
-            if part == "." || part == ".." || part.contains('$') || part.contains('\0') {
+            // Control and invisible characters could disguise the folder when shown.
+            if part.chars().any(crate::untrusted::is_unsafe) {
+                return Err(format!(
+                    "invalid folder `{s}`: control or invisible characters are not allowed"
+                ));
+            }
+            if part == "." || part == ".." || part.contains('$') {
                 return Err(format!(
                     "invalid folder `{s}`: `{part}` is not allowed in a declared path"
                 ));
@@ -569,7 +575,7 @@ impl FromStr for Program {
     fn from_str(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && !s.contains(char::is_whitespace)
-            && !s.contains('\0')
+            && !s.chars().any(crate::untrusted::is_unsafe)
             && (s.starts_with('/') || !s.contains('/'))
             && !s.split('/').any(|p| p == "..");
         if ok {
@@ -577,7 +583,7 @@ impl FromStr for Program {
         } else {
             Err(format!(
                 "invalid program `{s}`: give a bare name (looked up on PATH) or an absolute \
-                 path, without spaces; arguments go in `args`"
+                 path, without spaces or control characters; arguments go in `args`"
             ))
         }
     }
@@ -1009,6 +1015,27 @@ timeout = "10s"
                 assert!(got.unwrap_err().contains("never granted"), "{declared}");
             }
         }
+    }
+
+    #[test]
+    fn names_versions_folders_and_programs_refuse_control_characters() {
+        // TOML's \u escapes put the raw characters into the values.
+        for (from, to) in [
+            (r#""gh-issues""#, r#""gh-issues\u001b[8m""#),
+            (r#""1.2.0""#, r#""1.2.0-\u202e""#),
+            (r#""$WORKSPACE""#, r#""$WORKSPACE/\u001b[6A""#),
+            (r#""git""#, r#""git\u009b""#),
+        ] {
+            let text = FULL.replace(from, to);
+            assert_ne!(text, FULL, "{from} is in the example");
+            assert!(parse(&text).is_err(), "{to} was accepted");
+        }
+        // A description may hold anything: it is escaped wherever it is shown.
+        let text = FULL.replace("on GitHub issues", r"\u001b[8m\u202e");
+        assert_eq!(
+            parse(&text).unwrap().skill.description,
+            "Read and comment \u{1b}[8m\u{202e}"
+        );
     }
 
     #[test]

@@ -10,12 +10,14 @@ use clap::Args;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::display::{self, field};
 use super::{Exit, exit};
 
 #[derive(Args)]
 pub struct AuditArgs {
-    /// A `.wasm` file, an installed skill's name, or a registry reference (only the
-    /// OCI manifest and config are fetched: no code is pulled or run).
+    /// A file given as a path (with a `/` or ending in `.wasm`), an installed skill's
+    /// name, or a registry reference (only the OCI manifest and config are fetched: no
+    /// code is pulled or run). A bare name is an installed skill, never a file.
     skill: String,
     #[command(flatten)]
     registry: super::lifecycle::RegistryArgs,
@@ -181,7 +183,8 @@ async fn report_from_registry(
 
 pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
     let target = &args.skill;
-    let report = if std::path::Path::new(target).is_file() {
+    // A file only when written as a path, so `./x` cannot stand in for the installed `x`.
+    let report = if super::run::is_file_arg(target) && std::path::Path::new(target).is_file() {
         let wasm = std::fs::read(target).with_context(|| format!("reading {target}"))?;
         report_from_bytes(target.clone(), &wasm)?
     } else if let Some(installed) = super::lifecycle::open_store()?.get(target)? {
@@ -263,22 +266,26 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "findings": findings,
             "signature": report.signature,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", display::json(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
     }
-    println!("{}", report.source);
-    println!("  digest   {}", report.digest);
+    // From here on, every string that came from the skill, its registry or its signer
+    // goes through `display`.
+    println!("{}", field(&report.source));
+    println!("  digest   {}", field(&report.digest));
     println!("  size     {} bytes", report.size);
     match &report.signature {
         Signature::NotApplicable => {
             println!("  signer   none (a local file; signatures live in registries)")
         }
-        Signature::Trusted { signer, rule, form } => {
-            println!("  signer   {signer} ({form})\n           trusted by rule {rule}")
-        }
+        Signature::Trusted { signer, rule, form } => println!(
+            "  signer   {} ({form})\n           trusted by rule {}",
+            field(&signer.to_string()),
+            field(rule)
+        ),
         Signature::Untrusted { found, reason } => println!(
             "  signer   NOT TRUSTED ({found} signature(s) found)\n           {}",
-            reason.replace('\n', "\n           ")
+            display::block(reason, "           ")
         ),
         Signature::InstalledUnsigned => {
             println!("  signer   NONE: installed with --allow-unsigned")
@@ -287,15 +294,12 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
     let manifest = match &report.manifest {
         Ok(m) => m,
         Err(e) => {
-            println!("  imports  {}", report.imports.join(", "));
-            println!("\nCannot be installed: {e}");
+            println!("  imports  {}", field(&report.imports.join(", ")));
+            println!("\nCannot be installed: {}", display::block(e, "  "));
             return Ok(exit::ERROR);
         }
     };
-    println!(
-        "  skill    {} {} — {}",
-        manifest.skill.name, manifest.skill.version, manifest.skill.description
-    );
+    println!("  skill    {}", display::skill_header(manifest));
     println!("\nDeclared capabilities:");
     let lines = super::display::capability_lines(manifest, None);
     if lines.is_empty() {
@@ -325,13 +329,13 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             ImportClass::Baseline | ImportClass::Covered(_) => "ok  ",
             ImportClass::Undeclared(_) | ImportClass::Refused => "FLAG",
         };
-        println!("  {mark} {:<45} {}", c.import, c.note);
+        println!("  {mark} {:<45} {}", field(&c.import), field(&c.note));
     }
-    println!("\nExports: {}", report.exports.join(", "));
+    println!("\nExports: {}", field(&report.exports.join(", ")));
     if !report.tools.is_empty() {
         println!("\nTools:");
         for (name, description) in &report.tools {
-            println!("  {name:<16} {}", description.lines().next().unwrap_or(""));
+            println!("  {}", display::tool_line(name, description));
         }
     }
     println!("\nFindings:");
@@ -339,12 +343,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         println!("  none");
     }
     for f in &findings {
-        let risk = match f.risk {
-            chitin_registry::Risk::High => "HIGH",
-            chitin_registry::Risk::Medium => "MEDIUM",
-            chitin_registry::Risk::Low => "low",
-        };
-        println!("  {risk:<6} {:<8} {}", f.area, f.message);
+        println!("  {}", display::finding_line(f));
     }
     if problems > 0 {
         println!(
@@ -366,7 +365,7 @@ pub fn pack(args: PackArgs) -> Result<u8, Exit> {
     let problems: Vec<String> = check_imports(&info.imports, &manifest)
         .into_iter()
         .filter(|c| c.is_problem())
-        .map(|c| format!("{} ({})", c.import, c.note))
+        .map(|c| field(&format!("{} ({})", c.import, c.note)).into_owned())
         .collect();
     if !problems.is_empty() {
         eprintln!(
@@ -380,7 +379,7 @@ pub fn pack(args: PackArgs) -> Result<u8, Exit> {
         "    Packed {} {} → {} ({} bytes)",
         manifest.skill.name,
         manifest.skill.version,
-        target.display(),
+        field(&target.display().to_string()),
         out.len()
     );
     Ok(exit::OK)
@@ -391,16 +390,22 @@ pub fn log(args: LogArgs) -> Result<u8, Exit> {
     let log = chitin_host::AuditLog::open(&home.join("chitin.db"))?;
     let entries = log.entries(args.skill.as_deref(), args.limit)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        println!("{}", display::json(&entries)?);
         return Ok(exit::OK);
     }
     if entries.is_empty() {
         eprintln!("The audit log is empty.");
     }
+    // Every column was written from a call: the detail quotes what the skill asked for.
     for e in entries.iter().rev() {
         println!(
             "{}  {:<12} {:<12} {:<7} {:<8} {}",
-            e.time, e.skill, e.tool, e.outcome, e.capability, e.detail
+            field(&e.time),
+            field(&e.skill),
+            field(&e.tool),
+            field(&e.outcome),
+            field(&e.capability),
+            field(&e.detail)
         );
     }
     Ok(exit::OK)

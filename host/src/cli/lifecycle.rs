@@ -12,6 +12,7 @@ use chitin_registry::{LockFile, RegistryClient, RegistryOptions, SkillRef, Store
 use clap::Args;
 use serde_json::json;
 
+use super::display::{self, field};
 use super::{Exit, exit};
 
 /// Options every command that talks to a registry shares.
@@ -217,24 +218,22 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// Show the install plan and ask; refuse without a terminal unless `--yes`.
-fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
+/// The install or update plan: who signed it, what changes, what it asks for. Every
+/// string from the skill, its registry or its signer goes through `display`.
+fn install_plan(prepared: &Prepared) -> String {
     let m = &prepared.manifest;
     let mut plan = format!(
-        "{} {} — {}\n  from   {}\n  digest {}\n",
-        m.skill.name,
-        m.skill.version,
-        m.skill.description,
-        prepared.reference,
-        prepared.manifest_digest
+        "{}\n  from   {}\n  digest {}\n",
+        display::skill_header(m),
+        field(&prepared.reference),
+        field(&prepared.manifest_digest)
     );
     match &prepared.trust {
         Trust::Signed(v) => {
             plan.push_str(&format!(
-                "  signed by {}
-  trusted by rule {}
-",
-                v.signer, v.rule
+                "  signed by {}\n  trusted by rule {}\n",
+                field(&v.signer.to_string()),
+                field(&v.rule)
             ));
             if let Some(old) = prepared
                 .previous
@@ -242,20 +241,16 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
                 .and_then(|p| p.signature.as_ref())
             {
                 plan.push_str(if old.signer == v.signer {
-                    "  same signer as the installed version
-"
+                    "  same signer as the installed version\n"
                 } else {
-                    "  SIGNER CHANGED from the installed version (the rule allows it)
-"
+                    "  SIGNER CHANGED from the installed version (the rule allows it)\n"
                 });
             }
         }
         Trust::Unsigned { reason } => {
             plan.push_str(&format!(
-                "  WARNING: NOT SIGNED BY ANYONE YOUR TRUST POLICY TRUSTS (--allow-unsigned)
-                   {}
-",
-                reason.replace('\n', "\n  ")
+                "  WARNING: NOT SIGNED BY ANYONE YOUR TRUST POLICY TRUSTS (--allow-unsigned)\n  {}\n",
+                display::block(reason, "  ")
             ));
         }
     }
@@ -263,25 +258,28 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
     if let Some(prev) = &prepared.previous {
         plan.push_str(&format!(
             "  replaces {} ({})\n",
-            prev.version, prev.manifest_digest
+            field(&prev.version),
+            field(&prev.manifest_digest)
         ));
-        for a in &diff.added {
-            plan.push_str(&format!("  + {a}\n"));
-        }
-        for r in &diff.removed {
-            plan.push_str(&format!("  - {r}\n"));
-        }
-        for t in &diff.tools_added {
-            plan.push_str(&format!("  + tool {t}\n"));
-        }
-        for t in &diff.tools_changed {
-            plan.push_str(&format!("  ~ tool {t} (description or schema changed)\n"));
-        }
-        for t in &diff.tools_removed {
-            plan.push_str(&format!("  - tool {t}\n"));
+        let lines = [
+            ("+", "", &diff.added),
+            ("-", "", &diff.removed),
+            ("+", "tool ", &diff.tools_added),
+            ("~", "tool ", &diff.tools_changed),
+            ("-", "tool ", &diff.tools_removed),
+        ];
+        for (mark, what, items) in lines {
+            for item in items {
+                let note = if mark == "~" {
+                    " (description or schema changed)"
+                } else {
+                    ""
+                };
+                plan.push_str(&format!("  {mark} {what}{}{note}\n", field(item)));
+            }
         }
     }
-    let lines = super::display::capability_lines(m, None);
+    let lines = display::capability_lines(m, None);
     plan.push_str(if lines.is_empty() {
         "  asks for no capabilities\n"
     } else {
@@ -292,11 +290,19 @@ fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
     }
     plan.push_str("  tools:\n");
     for t in &prepared.tools {
-        let first = t.description.lines().next().unwrap_or("");
-        plan.push_str(&format!("    {:<16} {first}\n", t.name));
+        plan.push_str(&format!(
+            "    {}\n",
+            display::tool_line(&t.name, &t.description)
+        ));
     }
+    plan
+}
+
+/// Show the install plan and ask; refuse without a terminal unless `--yes`.
+fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
+    let plan = install_plan(prepared);
     if prepared.previous.is_some()
-        && !diff.needs_consent()
+        && !prepared.diff().needs_consent()
         && matches!(prepared.trust, Trust::Signed(_))
     {
         // Nothing widened: an update within the consent already given.
@@ -468,7 +474,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         false,
     )?);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", display::json(&results)?);
     }
     Ok(exit::OK)
 }
@@ -515,7 +521,7 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
     let store = open_store()?;
     let skills = store.list()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&skills)?);
+        println!("{}", display::json(&skills)?);
         return Ok(exit::OK);
     }
     if skills.is_empty() {
@@ -530,8 +536,12 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
             None => "UNSIGNED (--allow-unsigned)".to_string(),
         };
         println!(
-            "{:<16} {:<10} {:<50} {} tool(s)  {signer}",
-            s.name, s.version, s.reference, tools
+            "{:<16} {:<10} {:<50} {} tool(s)  {}",
+            field(&s.name),
+            field(&s.version),
+            field(&s.reference),
+            tools,
+            field(&signer)
         );
     }
     Ok(exit::OK)

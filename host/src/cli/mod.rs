@@ -134,9 +134,15 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Exit(code, err)) => {
-            eprintln!("error: {err}");
+            // Errors quote manifests, tool lists, registries and toolchain output: escape
+            // them like any skill text. Compiler output can be long, so the bound is wide.
+            let shown = |e: &dyn std::fmt::Display| {
+                let text = e.to_string();
+                chitin_registry::untrusted::for_terminal(&text, 64 * 1024).into_owned()
+            };
+            eprintln!("error: {}", shown(&err));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", shown(&cause));
             }
             ExitCode::from(code)
         }
@@ -167,7 +173,8 @@ pub fn open_runtime() -> anyhow::Result<chitin_host::Runtime> {
 }
 
 /// Show `plan` and ask `question` on the terminal. With `yes`, proceed; without a
-/// terminal, refuse, so nothing is ever granted silently.
+/// terminal, refuse, so nothing is ever granted silently. `plan` must come from
+/// `display` (skill text already made inert).
 pub fn approve(plan: &str, question: &str, yes: bool) -> Result<(), Exit> {
     use std::io::{IsTerminal, Write};
     eprint!("{plan}");

@@ -8,11 +8,13 @@ use chitin_host::{Grants, HostEnv, LoadedSkill, Outcome, Runtime, SkillError};
 use clap::Args;
 use serde_json::json;
 
-use super::{Exit, exit};
+use super::{Exit, display, exit};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The skill: an installed skill's name, or a `.wasm` file.
+    /// The skill: an installed skill's name, or a file given as a path (with a `/` or
+    /// ending in `.wasm`, like `./skill.wasm`). A bare name is always an installed
+    /// skill, even when a file of that name is in the current folder.
     skill: String,
     /// The tool to call.
     tool: String,
@@ -50,14 +52,18 @@ pub fn tools(args: ToolsArgs) -> Result<u8, Exit> {
     let skill = load(&runtime, &args.skill)?;
     let tools = super::tokio()?.block_on(runtime.describe(&skill))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&tools)?);
+        println!("{}", display::json(&tools)?);
     } else {
         for t in &tools {
-            println!("{}\n    {}", t.name, t.description.replace('\n', "\n    "));
+            println!(
+                "{}\n    {}",
+                display::field(&t.name),
+                display::block(&t.description, "    ")
+            );
             if let Some(props) = t.input_schema.get("properties").and_then(|p| p.as_object()) {
                 let names: Vec<&str> = props.keys().map(String::as_str).collect();
                 if !names.is_empty() {
-                    println!("    arguments: {}", names.join(", "));
+                    println!("    arguments: {}", display::field(&names.join(", ")));
                 }
             }
         }
@@ -82,9 +88,26 @@ fn read_input(input: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Is `arg` a file (rather than an installed skill's name)?
-fn is_file_arg(arg: &str) -> bool {
-    arg.ends_with(".wasm") || arg.contains('/') || std::path::Path::new(arg).is_file()
+/// Is `arg` a file (rather than an installed skill's name)? Only when written as a
+/// path: a file in the current folder must never stand in for an installed skill of
+/// the same name (`chitin run rt …` runs the installed `rt`, not `./rt`).
+pub fn is_file_arg(arg: &str) -> bool {
+    arg.ends_with(".wasm") || arg.contains('/')
+}
+
+/// The error for a bare name that is not installed: how to run a file instead.
+fn not_installed(name: &str) -> anyhow::Error {
+    if std::path::Path::new(name).is_file() {
+        anyhow::anyhow!(
+            "no skill named `{name}` is installed; to run the file {name} in this folder, \
+             give it as a path: `chitin run ./{name} …`"
+        )
+    } else {
+        anyhow::anyhow!(
+            "no skill named `{name}` is installed (see `chitin skill list`); to run a file, \
+             give it as a path, like `./{name}.wasm`"
+        )
+    }
 }
 
 pub fn run(args: RunArgs) -> Result<u8, Exit> {
@@ -108,7 +131,13 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         let store = super::lifecycle::open_store()?;
         let policy = super::trust::load_policy(None)?;
         let (skill, installed) =
-            chitin_host::install::load_installed(&runtime, &store, &policy, &args.skill)?;
+            match chitin_host::install::load_installed(&runtime, &store, &policy, &args.skill) {
+                Ok(loaded) => loaded,
+                Err(chitin_host::HostError::NotInstalled(_)) => {
+                    return Err(not_installed(&args.skill).into());
+                }
+                Err(e) => return Err(e.into()),
+            };
         let mut granted = skill.manifest.clone();
         granted.capabilities = installed.grants.clone();
         let grants = Grants::from_manifest(&granted, &env)?;
@@ -146,30 +175,28 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
         doc["denials"] = json!(report.denials);
         doc["logs"] = json!(report.logs);
         doc["elapsed_ms"] = json!(report.elapsed.as_secs_f64() * 1000.0);
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", display::json(&doc)?);
         return Ok(code);
     }
+    // Log lines, denial details, error values and crash messages are the skill's text.
     for line in &report.logs {
-        eprintln!("[{}] {}", line.level, line.message);
+        eprintln!("[{}] {}", line.level, display::field(&line.message));
     }
     for d in &report.denials {
-        eprintln!("denied: {}: {}", d.capability, d.detail);
+        eprintln!("denied: {}: {}", d.capability, display::field(&d.detail));
     }
     match &report.outcome {
-        Outcome::Ok(_) => {
-            let pretty = serde_json::to_string_pretty(&outcome_json["result"])?;
-            println!("{pretty}");
-        }
+        Outcome::Ok(_) => println!("{}", display::json(&outcome_json["result"])?),
         Outcome::ToolError(_) => {
             let e = &outcome_json["error"];
             eprintln!(
                 "error: {} returned {}: {}",
-                args.tool,
+                display::field(&args.tool),
                 e["kind"].as_str().unwrap_or(""),
-                e["message"].as_str().unwrap_or("")
+                display::block(e["message"].as_str().unwrap_or(""), "  ")
             );
         }
-        Outcome::Stopped(stop) => eprintln!("error: {stop}"),
+        Outcome::Stopped(stop) => eprintln!("error: {}", display::block(&stop.to_string(), "  ")),
     }
     Ok(code)
 }

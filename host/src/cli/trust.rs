@@ -14,8 +14,10 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use sha2::Digest as _;
 
+use super::display::field;
 use super::lifecycle::RegistryArgs;
 use super::{Exit, exit};
+use chitin_registry::untrusted;
 
 #[derive(Args)]
 pub struct KeygenArgs {
@@ -416,12 +418,11 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
         (Ok(v), Ok(())) => v,
         (Err(e), _) | (Ok(_), Err(e)) => {
             if args.json {
-                println!(
-                    "{}",
-                    json!({ "verified": false, "repository": signed.repository,
+                // The error may quote the skill's declaration.
+                let doc = json!({ "verified": false, "repository": signed.repository,
                             "digest": signed.digest, "signatures": signed.envelopes.len(),
-                            "error": e.to_string() })
-                );
+                            "error": e.to_string() });
+                println!("{}", untrusted::json_for_terminal(&doc.to_string()));
             }
             return Err(Exit(exit::ERROR, anyhow::Error::new(e)));
         }
@@ -436,11 +437,11 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
     } else {
         eprintln!(
             "    Verified {} ({})\n             signed by {} ({})\n             trusted by rule {}",
-            signed.repository,
-            signed.digest,
-            verified.signer,
+            field(&signed.repository),
+            field(&signed.digest),
+            field(&verified.signer.to_string()),
             verified.envelope.form(),
-            verified.rule
+            field(&verified.rule)
         );
     }
     Ok(exit::OK)
