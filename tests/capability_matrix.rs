@@ -306,6 +306,38 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert_audited(&fx, "http", "/private");
 } }
 
+// Only `http://localhost:*/public/*` is declared for localhost: a path that starts with
+// `/public/` but that a server resolves elsewhere is refused before connecting, and
+// what is sent is the path as the host matched it. (The JavaScript SDK resolves dot
+// segments itself, per the WHATWG URL standard, so for it the host sees `/secret.txt`.)
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_dot_segments_cannot_leave_the_declared_path(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = |path: &str| format!("http://localhost:{}{path}", server.port);
+    for path in [
+        "/public/../secret.txt",
+        "/public/%2e%2e/secret.txt",
+        "/public/%2E./secret.txt",
+        "/public/..%2fsecret.txt",
+        "/public/..;/secret.txt",
+        "/public/x/../../secret.txt",
+    ] {
+        let r = fx.call(&probe, "http", json!({"url": url(path)})).await;
+        denied(&r);
+        assert!(
+            server.requests().is_empty(),
+            "{path} reached the server: {:?}",
+            server.requests()
+        );
+    }
+    assert_audited(&fx, "http", "secret.txt");
+    assert_audited(&fx, "http", "ambiguous path");
+    // Inside the declared path, dot segments are resolved before sending.
+    let v = ok(&fx.call(&probe, "http", json!({"url": url("/public/a/../b")})).await);
+    assert_eq!(v["body"], "hello from /public/b");
+    assert_eq!(server.requests()[0].path, "/public/b");
+    still_serving(&fx, &probe).await;
+} }
+
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_redirect_to_undeclared_host_is_refused(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let other = TestServer::start("127.0.0.2");

@@ -22,6 +22,7 @@
 pub mod artifact;
 pub mod component;
 pub mod findings;
+pub mod http_path;
 pub mod imports;
 pub mod lock;
 pub mod manifest;

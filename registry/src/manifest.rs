@@ -431,7 +431,9 @@ pub struct HttpPattern {
 string_serde!(HttpPattern);
 
 impl HttpPattern {
-    /// Does a request to this URL's parts fit the pattern?
+    /// Does a request to this URL's parts fit the pattern? `path` must be normalised
+    /// first with [`crate::http_path::normalize`], so that `/public/../x` is matched as
+    /// the `/x` a server would serve.
     pub fn matches(&self, scheme: &str, host: &str, port: u16, path: &str) -> bool {
         scheme.eq_ignore_ascii_case(self.scheme.as_str())
             && self.host.matches(host)

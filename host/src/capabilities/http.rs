@@ -2,20 +2,23 @@
 //!
 //! Every request the skill makes passes [`HttpPolicy::send_request`] before anything
 //! touches the network: the URL is matched against the declared patterns (scheme, host,
-//! port, path), so names outside the allowlist are never even resolved. Redirects are
+//! port, path), so names outside the allowlist are never even resolved. The path is
+//! matched after normalisation ([`chitin_registry::http_path`]: dot segments removed,
+//! ambiguous escapes refused) and the normalised path is what is sent. Redirects are
 //! not followed by the host: the skill sees the 3xx and a follow-up is a new request,
 //! checked again. Raw sockets are not granted (wasi:sockets denies every address).
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::HeaderValue;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::audit::Denial;
 use crate::grants::ResolvedSecret;
 use chitin_registry::HttpPattern;
+use chitin_registry::http_path;
 
 /// Largest response body the host buffers to redact secrets from it.
 pub const MAX_REDACTED_BODY: usize = 32 << 20;
@@ -28,6 +31,28 @@ pub struct HttpPolicy {
     pub(crate) denials: Arc<Mutex<Vec<Denial>>>,
 }
 
+/// An allowed request: where it goes, with the path to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    /// Normalised; replaces the skill's path in the request.
+    pub path: String,
+    /// The URI to send: the skill's, with the normalised path.
+    pub uri: http::Uri,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}:{}{}",
+            self.scheme, self.host, self.port, self.path
+        )
+    }
+}
+
 impl HttpPolicy {
     pub fn new(patterns: Vec<HttpPattern>, secrets: Vec<ResolvedSecret>) -> Self {
         Self {
@@ -37,64 +62,65 @@ impl HttpPolicy {
         }
     }
 
-    /// Is this request allowed? `Err` carries the reason for the audit log.
-    pub fn check(&self, uri: &http::Uri) -> Result<(), String> {
-        let scheme = uri.scheme_str().unwrap_or("");
-        let host = uri.host().unwrap_or("");
-        let port = uri.port_u16().unwrap_or(match scheme {
+    /// Is this request allowed? `Ok` is where it goes; `Err` the reason, for the audit
+    /// log.
+    pub fn check(&self, uri: &http::Uri) -> Result<Target, String> {
+        let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
+        let host = uri.host().unwrap_or("").to_string();
+        let port = uri.port_u16().unwrap_or(match scheme.as_str() {
             "https" => 443,
             _ => 80,
         });
-        let path = uri.path();
-        if self
+        let raw_path = uri.path();
+        let path = http_path::normalize(raw_path)
+            .map_err(|e| format!("{scheme}://{host}:{port}{raw_path}: ambiguous path: {e}"))?;
+        if !self
             .patterns
             .iter()
-            .any(|p| p.matches(scheme, host, port, path))
+            .any(|p| p.matches(&scheme, &host, port, &path))
         {
-            return Ok(());
+            let why = if self.patterns.is_empty() {
+                "the skill declared no HTTP access".to_string()
+            } else {
+                let declared: Vec<String> = self.patterns.iter().map(|p| p.to_string()).collect();
+                format!("not in the declared hosts ({})", declared.join(", "))
+            };
+            let shown = if path == raw_path {
+                path
+            } else {
+                format!("{raw_path} (read as {path})")
+            };
+            return Err(format!("{scheme}://{host}:{port}{shown}: {why}"));
         }
-        let why = if self.patterns.is_empty() {
-            "the skill declared no HTTP access".to_string()
-        } else {
-            let declared: Vec<String> = self.patterns.iter().map(|p| p.to_string()).collect();
-            format!("not in the declared hosts ({})", declared.join(", "))
+        let mut parts = uri.clone().into_parts();
+        let path_and_query = match uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
         };
-        Err(format!("{scheme}://{host}:{port}{path}: {why}"))
+        parts.path_and_query = Some(
+            path_and_query
+                .parse()
+                .map_err(|e| format!("{scheme}://{host}:{port}{path}: {e}"))?,
+        );
+        let uri = http::Uri::from_parts(parts)
+            .map_err(|e| format!("{scheme}://{host}:{port}{path}: {e}"))?;
+        Ok(Target {
+            scheme,
+            host,
+            port,
+            path,
+            uri,
+        })
     }
-}
 
-impl WasiHttpHooks for HttpPolicy {
-    fn send_request(
-        &mut self,
-        mut request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                    ),
-                    HttpError,
-                >,
-            > + Send,
-    > {
-        drop(fut);
-        if let Err(reason) = self.check(request.uri()) {
-            self.denials.lock().unwrap().push(Denial {
-                capability: "http",
-                detail: reason,
-            });
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-        // Inject the secrets that belong to this host; whatever the skill put in those
-        // headers is replaced.
-        let host = request.uri().host().unwrap_or("").to_string();
-        let mut injected: Vec<(String, String)> = Vec::new();
+    /// Adds the secrets that belong to `target`'s host (replacing whatever the skill
+    /// put in those headers) and returns `(name, value)` pairs to redact: each value and
+    /// each full header value.
+    fn inject(&self, headers: &mut HeaderMap, target: &Target) -> Vec<(String, String)> {
+        let mut injected = Vec::new();
         for secret in &self.secrets {
             let Some(value) = &secret.value else { continue };
-            if !secret.grant.applies_to(&host) {
+            if !secret.grant.applies_to(&target.host) {
                 continue;
             }
             let header_value = secret.grant.header_value(value);
@@ -102,18 +128,45 @@ impl WasiHttpHooks for HttpPolicy {
                 continue;
             };
             hv.set_sensitive(true);
-            let name = http::HeaderName::from_bytes(secret.grant.header.as_str().as_bytes())
+            let name = HeaderName::from_bytes(secret.grant.header.as_str().as_bytes())
                 .expect("validated header name");
-            request.headers_mut().insert(name, hv);
+            headers.insert(name, hv);
             injected.push((secret.grant.name.to_string(), value.clone()));
             injected.push((secret.grant.name.to_string(), header_value));
         }
+        injected
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
+        drop(fut);
+        let target = match self.check(request.uri()) {
+            Ok(target) => target,
+            Err(reason) => {
+                self.denials.lock().unwrap().push(Denial {
+                    capability: "http",
+                    detail: reason,
+                });
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+        };
+        *request.uri_mut() = target.uri.clone();
+        let mut injected = self.inject(request.headers_mut(), &target);
         // Longest first, so the full header value is replaced before the bare secret.
         injected.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
 
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
+            let io: IoFuture = Box::new(io);
             if injected.is_empty() {
                 return Ok((response.map(BodyExt::boxed_unsync), io));
             }
@@ -146,5 +199,85 @@ impl WasiHttpHooks for HttpPolicy {
                 .boxed_unsync();
             Ok((http::Response::from_parts(parts, body), io))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chitin_registry::SecretGrant;
+
+    fn policy() -> HttpPolicy {
+        let patterns = ["http://localhost:*/public/*", "http://127.0.0.1:*/*"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let grant: SecretGrant = toml::from_str(
+            r#"name = "T"
+               hosts = ["127.0.0.1"]
+               header = "X-T"
+               format = "Token {}""#,
+        )
+        .unwrap();
+        let secret = ResolvedSecret {
+            grant,
+            value: Some("s3cr3t-value".into()),
+        };
+        HttpPolicy::new(patterns, vec![secret])
+    }
+
+    #[test]
+    fn paths_are_matched_and_sent_normalised() {
+        // (URL, Ok(the URI sent) or Err(part of the reason))
+        let cases: [(&str, Result<&str, &str>); 12] = [
+            (
+                "http://localhost:1/public/x",
+                Ok("http://localhost:1/public/x"),
+            ),
+            (
+                "http://localhost:1/public/a/../b?q=../x",
+                Ok("http://localhost:1/public/b?q=../x"),
+            ),
+            (
+                "http://localhost:1/public/%41",
+                Ok("http://localhost:1/public/A"),
+            ),
+            (
+                "http://localhost:1/public/../secret.txt",
+                Err("(read as /secret.txt): not in the declared"),
+            ),
+            (
+                "http://localhost:1/public/./../secret.txt",
+                Err("not in the declared"),
+            ),
+            (
+                "http://localhost:1/public/%2e%2e/secret.txt",
+                Err("ambiguous path"),
+            ),
+            (
+                "http://localhost:1/public/..%2fsecret.txt",
+                Err("ambiguous path"),
+            ),
+            (
+                "http://localhost:1/public/..%5csecret.txt",
+                Err("ambiguous path"),
+            ),
+            (
+                "http://localhost:1/public/..;/secret.txt",
+                Err("ambiguous path"),
+            ),
+            ("http://localhost:1/public/x%00", Err("ambiguous path")),
+            ("http://localhost:1/private", Err("not in the declared")),
+            ("http://127.0.0.1:1/a/../../b", Ok("http://127.0.0.1:1/b")),
+        ];
+        let policy = policy();
+        for (url, want) in cases {
+            let got = policy.check(&url.parse().unwrap());
+            match (got, want) {
+                (Ok(t), Ok(sent)) => assert_eq!(t.uri.to_string(), sent, "{url}"),
+                (Err(e), Err(why)) => assert!(e.contains(why), "{url}: {e}"),
+                (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }
