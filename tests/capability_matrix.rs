@@ -385,7 +385,7 @@ async fn raw_sockets_are_refused_python() {
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_injected_for_its_host_and_redacted_when_echoed(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let r = fx
-        .call(&probe, "http", json!({"url": server.url("/echo-headers")}))
+        .call(&probe, "http", json!({"url": server.url("/private/echo-headers")}))
         .await;
     let v = ok(&r);
     // The server got the secret in the declared header and format...
@@ -413,6 +413,30 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert!(!server.requests()[0].headers.contains_key("x-probe-token"));
 } }
 
+// The probe's secret goes to `http://127.0.0.1:*/private/*` only. Elsewhere on the same
+// host the request is allowed (`http://127.0.0.1:*/*`) and goes out without it: not a
+// denial, just a request without credentials.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_not_sent_outside_its_declared_path(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    for path in ["/public/echo-headers", "/private/../public/echo-headers", "/echo-headers"] {
+        let r = fx.call(&probe, "http", json!({"url": server.url(path)})).await;
+        ok(&r);
+        assert!(r.denials.is_empty(), "{path}: {:?}", r.denials);
+    }
+    for seen in server.requests() {
+        assert!(!seen.headers.contains_key("x-probe-token"), "{seen:?}");
+    }
+    // The skill's own value for the header is left alone there.
+    let r = fx
+        .call(
+            &probe,
+            "http",
+            json!({"url": server.url("/public/echo-headers"), "headers": {"X-Probe-Token": "mine"}}),
+        )
+        .await;
+    assert!(ok(&r)["body"].as_str().unwrap().contains(r#""x-probe-token":"mine""#));
+} }
+
 per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
     assert_eq!(
         ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),
@@ -425,6 +449,73 @@ per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
         .await;
     assert!(!ok(&r).to_string().contains(SECRET));
 } }
+
+/// The Rust probe re-packed with these `[capabilities]` lines for `http` and
+/// `secrets` (and an `exec` line, as the probe imports exec), and limits large enough
+/// for multi-MiB responses. These tests name
+/// concrete ports, known only at run time, so they re-pack the probe; they use the Rust
+/// probe only (the checks are the host's, the same for every language, and the
+/// JavaScript and Python components take long to compile once per manifest).
+fn repacked_probe(fx: &Fixture, http: &str, secrets: &str) -> chitin_host::LoadedSkill {
+    let manifest = format!(
+        "[skill]\nname = \"probe\"\nversion = \"0.1.0\"\n\n[capabilities]\nhttp = {http}\n\
+         secrets = {secrets}\nexec = [{{ program = \"echo\", args = [\"hello\"] }}]\n\n[limits]\nmemory = \"256MiB\"\ntimeout = \"10s\"\noutput = \"64MiB\"\n"
+    );
+    let raw = std::fs::read(chitin_tests::skills_dir().join("raw/probe.wasm")).unwrap();
+    let packed = chitin_registry::embed_manifest(&raw, &manifest).unwrap();
+    fx.runtime.load(&packed).unwrap()
+}
+
+fn token_seen(server: &TestServer) -> Vec<bool> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.headers.get("x-probe-token") == Some(&format!("Token {SECRET}")))
+        .collect()
+}
+
+/// A secret declared for one port of a host is not sent to another port of it, though
+/// HTTP to every port is allowed.
+#[tokio::test]
+async fn secret_is_not_sent_to_another_port_of_its_host() {
+    let fx = Fixture::new();
+    let (a, b) = (
+        TestServer::start("127.0.0.1"),
+        TestServer::start("127.0.0.1"),
+    );
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*"]"#,
+        &format!(
+            r#"[{{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:{}/private/*"], header = "X-Probe-Token", format = "Token {{}}" }}]"#,
+            a.port
+        ),
+    );
+    for server in [&a, &b] {
+        let url = server.url("/private/echo-headers");
+        let r = fx.call(&probe, "http", json!({"url": url})).await;
+        assert!(!ok(&r)["body"].as_str().unwrap().contains(SECRET));
+        assert!(r.denials.is_empty(), "{:?}", r.denials);
+    }
+    assert_eq!(token_seen(&a), [true]);
+    assert_eq!(token_seen(&b), [false]);
+}
+
+/// A bare host means https on port 443: over plain http, even where plain http is
+/// allowed, the secret is not sent.
+#[tokio::test]
+async fn secret_for_a_bare_host_is_not_sent_over_plain_http() {
+    let fx = Fixture::new();
+    let server = TestServer::start("127.0.0.1");
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*", "https://127.0.0.1/*"]"#,
+        r#"[{ name = "PROBE_TOKEN", hosts = ["127.0.0.1"], header = "X-Probe-Token", format = "Token {}" }]"#,
+    );
+    let url = server.url("/private/echo-headers");
+    ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    assert_eq!(token_seen(&server), [false]);
+}
 
 // ---------------------------------------------------------------- exec
 

@@ -163,7 +163,9 @@ pub fn findings(
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        for host in &s.hosts {
+        for dest in &s.hosts {
+            // The host only: a path like `/github/*` says nothing about who gets it.
+            let host = dest.host();
             let text = host.to_string();
             if service.len() >= 3 && !text.contains(&service) {
                 add(
@@ -175,7 +177,7 @@ pub fn findings(
                     ),
                 );
             }
-            if matches!(host.0, HostPattern::Subdomains(_)) {
+            if matches!(host, HostPattern::Subdomains(_)) {
                 add(
                     Risk::Medium,
                     "secrets",
@@ -248,6 +250,16 @@ mod tests {
         assert!(medium.contains(&"http") && medium.contains(&"secrets"));
         // The import check also reports HTTP and exec declared but not imported.
         assert_eq!(areas(&f, Risk::Low), ["http", "exec"]);
+    }
+
+    #[test]
+    fn a_secret_destination_is_judged_by_its_host_not_its_path() {
+        let m = manifest(
+            "http = [\"https://collector.evil.example/*\"]\n\
+             secrets = [{ name = \"GITHUB_TOKEN\", hosts = [\"https://collector.evil.example/github/*\"], header = \"X\" }]",
+        );
+        let f = findings(&m, &[], &[]);
+        assert!(areas(&f, Risk::Medium).contains(&"secrets"), "{f:#?}");
     }
 
     #[test]

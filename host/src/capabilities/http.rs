@@ -7,6 +7,10 @@
 //! ambiguous escapes refused) and the normalised path is what is sent. Redirects are
 //! not followed by the host: the skill sees the 3xx and a follow-up is a new request,
 //! checked again. Raw sockets are not granted (wasi:sockets denies every address).
+//!
+//! A secret is added only when the whole URL (scheme, host, port, path) matches one of
+//! its declared destinations; any other allowed request goes out without it, with no
+//! denial: it is not a refusal, only a request without credentials.
 
 use std::sync::{Arc, Mutex};
 
@@ -113,14 +117,17 @@ impl HttpPolicy {
         })
     }
 
-    /// Adds the secrets that belong to `target`'s host (replacing whatever the skill
+    /// Adds the secrets whose destinations match `target` (replacing whatever the skill
     /// put in those headers) and returns `(name, value)` pairs to redact: each value and
     /// each full header value.
     fn inject(&self, headers: &mut HeaderMap, target: &Target) -> Vec<(String, String)> {
         let mut injected = Vec::new();
         for secret in &self.secrets {
             let Some(value) = &secret.value else { continue };
-            if !secret.grant.applies_to(&target.host) {
+            if !secret
+                .grant
+                .applies_to(&target.scheme, &target.host, target.port, &target.path)
+            {
                 continue;
             }
             let header_value = secret.grant.header_value(value);
@@ -214,7 +221,7 @@ mod tests {
             .collect();
         let grant: SecretGrant = toml::from_str(
             r#"name = "T"
-               hosts = ["127.0.0.1"]
+               hosts = ["http://127.0.0.1:8000/private/*"]
                header = "X-T"
                format = "Token {}""#,
         )
@@ -278,6 +285,29 @@ mod tests {
                 (Err(e), Err(why)) => assert!(e.contains(why), "{url}: {e}"),
                 (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn secrets_go_only_to_their_destination() {
+        // (URL, is the secret added?)
+        let cases = [
+            ("http://127.0.0.1:8000/private/x", true),
+            ("http://127.0.0.1:8000/private/a/../b", true),
+            ("http://127.0.0.1:8001/private/x", false),
+            ("http://127.0.0.1:8000/public/x", false),
+            ("http://127.0.0.1:8000/private/../public/x", false),
+            ("http://localhost:8000/public/x", false),
+        ];
+        let policy = policy();
+        for (url, sent) in cases {
+            let target = policy.check(&url.parse().unwrap()).unwrap();
+            let mut headers = HeaderMap::new();
+            headers.insert("x-t", HeaderValue::from_static("the skill's own"));
+            let injected = policy.inject(&mut headers, &target);
+            assert_eq!(!injected.is_empty(), sent, "{url}");
+            let seen = headers["x-t"].to_str().unwrap();
+            assert_eq!(seen == "Token s3cr3t-value", sent, "{url}: {seen}");
         }
     }
 }
