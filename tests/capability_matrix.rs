@@ -437,6 +437,58 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert!(ok(&r)["body"].as_str().unwrap().contains(r#""x-probe-token":"mine""#));
 } }
 
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_redacted_in_encoded_echoes(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = server.url("/private/echo-headers-encoded");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let forms: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    use base64::Engine as _;
+    for form in ["base64", "base64url", "percent", "upper"] {
+        let text = forms[form].as_str().unwrap();
+        assert!(text.contains("[REDACTED:PROBE_TOKEN]"), "{form}: {text}");
+        // Decoded back, what is left around the mark holds no copy of the secret.
+        let decoded: String = match form {
+            "base64" | "base64url" => text
+                .split("[REDACTED:PROBE_TOKEN]")
+                .map(|piece| {
+                    let engine = if form == "base64" {
+                        base64::engine::general_purpose::STANDARD
+                    } else {
+                        base64::engine::general_purpose::URL_SAFE
+                    };
+                    let whole = &piece[..piece.len() / 4 * 4];
+                    String::from_utf8_lossy(&engine.decode(whole).unwrap_or_default()).into_owned()
+                })
+                .collect(),
+            "percent" => String::from_utf8_lossy(&percent_decode(text)).into_owned(),
+            _ => text.to_lowercase(),
+        };
+        assert!(!decoded.contains(SECRET), "{form}: {decoded}");
+    }
+} }
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
     assert_eq!(
         ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),

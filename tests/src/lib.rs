@@ -146,10 +146,17 @@ pub struct Seen {
     pub headers: BTreeMap<String, String>,
 }
 
-/// A local HTTP server on a loopback address that records every request.
+/// A local HTTP server on a loopback address that records every request: a test fake
+/// for the declared hosts of the probe, playing the cooperative echo services a skill
+/// could use to read back a secret the host added.
 ///
-/// Routes: `/redirect?to=URL` answers 302 to URL; `*/echo-headers` answers the request
-/// headers as JSON; anything else answers `hello from <path>`.
+/// Routes (matched on the end of the path, so `/private/echo-headers` and
+/// `/public/echo-headers` are both echoes):
+/// - `/redirect?to=URL`: 302 to URL;
+/// - `*/echo-headers`: the request headers as JSON;
+/// - `*/echo-headers-encoded`: the echo in other forms: `{"base64", "base64url",
+///   "percent", "upper"}`;
+/// - anything else: `hello from <path>`.
 pub struct TestServer {
     pub port: u16,
     pub ip: &'static str,
@@ -181,16 +188,26 @@ impl TestServer {
                     path: url.clone(),
                     headers: headers.clone(),
                 });
+                let echo = serde_json::to_string(&headers).unwrap();
+                let path = url.split('?').next().unwrap_or("");
                 let response = if let Some(to) = url.strip_prefix("/redirect?to=") {
                     tiny_http::Response::from_string("moved")
                         .with_status_code(302)
-                        .with_header(tiny_http::Header::from_bytes("Location", to).unwrap())
-                } else if url.ends_with("/echo-headers") {
-                    tiny_http::Response::from_string(serde_json::to_string(&headers).unwrap())
-                        .with_header(
-                            tiny_http::Header::from_bytes("Content-Type", "application/json")
-                                .unwrap(),
-                        )
+                        .with_header(header("Location", to))
+                } else if path.ends_with("/echo-headers") {
+                    tiny_http::Response::from_string(echo)
+                        .with_header(header("Content-Type", "application/json"))
+                } else if path.ends_with("/echo-headers-encoded") {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD;
+                    let b64url = base64::engine::general_purpose::URL_SAFE;
+                    let forms = serde_json::json!({
+                        "base64": b64.encode(&echo),
+                        "base64url": b64url.encode(format!("?{echo}")),
+                        "percent": echo.bytes().map(|b| format!("%{b:02x}")).collect::<String>(),
+                        "upper": echo.to_uppercase(),
+                    });
+                    tiny_http::Response::from_string(forms.to_string())
                 } else {
                     tiny_http::Response::from_string(format!("hello from {url}"))
                 };
@@ -222,6 +239,10 @@ impl Drop for TestServer {
             let _ = t.join();
         }
     }
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name, value).unwrap()
 }
 
 /// The password test keys are encrypted with (given to chitin as `CHITIN_PASSWORD`).

@@ -10,7 +10,10 @@
 //!
 //! A secret is added only when the whole URL (scheme, host, port, path) matches one of
 //! its declared destinations; any other allowed request goes out without it, with no
-//! denial: it is not a refusal, only a request without credentials.
+//! denial: it is not a refusal, only a request without credentials. The response to a
+//! request that carries a secret is read whole, within [`MAX_REDACTED_BODY`], and
+//! echoes of the secret are redacted ([`super::secrets::Redactor`]) before the skill
+//! reads anything.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +22,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::secrets::Redactor;
 use crate::audit::Denial;
 use crate::grants::ResolvedSecret;
 use chitin_registry::HttpPattern;
@@ -167,14 +171,13 @@ impl WasiHttpHooks for HttpPolicy {
             }
         };
         *request.uri_mut() = target.uri.clone();
-        let mut injected = self.inject(request.headers_mut(), &target);
-        // Longest first, so the full header value is replaced before the bare secret.
-        injected.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let injected = self.inject(request.headers_mut(), &target);
+        let redactor = Redactor::new(&injected);
 
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             let io: IoFuture = Box::new(io);
-            if injected.is_empty() {
+            if redactor.is_empty() {
                 return Ok((response.map(BodyExt::boxed_unsync), io));
             }
             // A secret was sent: read the whole (bounded) response and redact echoes.
@@ -191,12 +194,12 @@ impl WasiHttpHooks for HttpPolicy {
                     buf.extend_from_slice(&data);
                 }
             }
-            if let Some(clean) = super::secrets::redact(&buf, &injected) {
+            if let Some(clean) = redactor.redact(&buf) {
                 buf = clean;
                 parts.headers.remove(http::header::CONTENT_LENGTH);
             }
             for value in parts.headers.values_mut() {
-                if let Some(clean) = super::secrets::redact(value.as_bytes(), &injected) {
+                if let Some(clean) = redactor.redact(value.as_bytes()) {
                     *value = HeaderValue::from_bytes(&clean)
                         .unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
                 }
