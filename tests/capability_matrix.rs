@@ -437,6 +437,54 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert!(ok(&r)["body"].as_str().unwrap().contains(r#""x-probe-token":"mine""#));
 } }
 
+// Asks a stock-behaving echo server for a compressed, then a partial, then a
+// transfer-encoded echo of a request that carries the secret: the host strips those
+// asks, so the server answers the whole echo in plain text, which is redacted.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_echo_cannot_be_asked_compressed_or_in_pieces(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let asks = [
+        json!({"Accept-Encoding": "gzip"}),
+        json!({"Range": "bytes=0-40"}),
+        json!({"Range": "bytes=0-40,41-400", "If-Range": "\"x\""}),
+        json!({"TE": "gzip, trailers", "Accept-Charset": "utf-16"}),
+    ];
+    for headers in asks {
+        let url = server.url("/private/echo-headers");
+        let r = fx.call(&probe, "http", json!({"url": url, "headers": headers})).await;
+        let v = ok(&r);
+        assert_eq!(v["status"], 200, "{headers}: {v}");
+        let body = v["body"].as_str().unwrap();
+        assert!(body.contains("[REDACTED:PROBE_TOKEN]"), "{headers}: {body}");
+        assert!(!body.contains(SECRET), "{headers}: {body}");
+    }
+    for seen in server.requests() {
+        assert_eq!(seen.headers.get("x-probe-token").map(String::as_str), Some(&*format!("Token {SECRET}")));
+        assert_eq!(seen.headers.get("accept-encoding").map(String::as_str), Some("identity"), "{seen:?}");
+        for stripped in ["range", "if-range", "te", "accept-charset"] {
+            assert!(!seen.headers.contains_key(stripped), "{stripped}: {seen:?}");
+        }
+    }
+} }
+
+// A server may compress or cut a response it was not asked to: the response to a
+// request that carried the secret is then refused, never passed on undecoded.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_echo_compressed_or_partial_unasked_is_refused(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    for (path, why) in [
+        ("/private/echo-headers-gzipped", "Content-Encoding: gzip"),
+        ("/private/echo-headers-partial", "partial response"),
+    ] {
+        let r = fx.call(&probe, "http", json!({"url": server.url(path)})).await;
+        denied(&r);
+        assert!(!format!("{:?}", r.outcome).contains(SECRET));
+        assert_audited(&fx, "http", why);
+    }
+    // Without the secret the same responses are the skill's to decode.
+    let url = server.url("/public/echo-headers-partial");
+    assert_eq!(ok(&fx.call(&probe, "http", json!({"url": url})).await)["status"], 206);
+    still_serving(&fx, &probe).await;
+} }
+
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_redacted_in_encoded_echoes(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let url = server.url("/private/echo-headers-encoded");

@@ -153,7 +153,11 @@ pub struct Seen {
 /// Routes (matched on the end of the path, so `/private/echo-headers` and
 /// `/public/echo-headers` are both echoes):
 /// - `/redirect?to=URL`: 302 to URL;
-/// - `*/echo-headers`: the request headers as JSON;
+/// - `*/echo-headers`: the request headers as JSON, the way a stock server serves a
+///   file: gzip-compressed when `Accept-Encoding` allows gzip, and only the asked
+///   part for a `Range` (206, or `multipart/byteranges` for several ranges);
+/// - `*/echo-headers-gzipped`: the echo gzip-compressed, asked for or not;
+/// - `*/echo-headers-partial`: the first half of the echo as a 206, asked for or not;
 /// - `*/echo-headers-encoded`: the echo in other forms: `{"base64", "base64url",
 ///   "percent", "upper"}`;
 /// - anything else: `hello from <path>`.
@@ -195,8 +199,16 @@ impl TestServer {
                         .with_status_code(302)
                         .with_header(header("Location", to))
                 } else if path.ends_with("/echo-headers") {
-                    tiny_http::Response::from_string(echo)
-                        .with_header(header("Content-Type", "application/json"))
+                    echo_as_a_file_server_would(echo, &headers)
+                } else if path.ends_with("/echo-headers-gzipped") {
+                    tiny_http::Response::from_data(gzip(echo.as_bytes()))
+                        .with_header(header("Content-Encoding", "gzip"))
+                } else if path.ends_with("/echo-headers-partial") {
+                    let half = echo.len() / 2;
+                    let range = format!("bytes 0-{}/{}", half - 1, echo.len());
+                    tiny_http::Response::from_data(echo.as_bytes()[..half].to_vec())
+                        .with_status_code(206)
+                        .with_header(header("Content-Range", &range))
                 } else if path.ends_with("/echo-headers-encoded") {
                     use base64::Engine as _;
                     let b64 = base64::engine::general_purpose::STANDARD;
@@ -243,6 +255,70 @@ impl Drop for TestServer {
 
 fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name, value).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The echo as a stock static-file server sends it: compressed when the client allows
+/// gzip, and cut to the asked ranges.
+fn echo_as_a_file_server_would(
+    echo: String,
+    headers: &BTreeMap<String, String>,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let json = header("Content-Type", "application/json");
+    let gzip_ok = headers
+        .get("accept-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
+    let ranges: Vec<(usize, usize)> = headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .map(|spec| {
+            spec.split(',')
+                .filter_map(|r| {
+                    let (a, b) = r.trim().split_once('-')?;
+                    let a: usize = a.parse().ok()?;
+                    let b: usize = b.parse().unwrap_or(echo.len() - 1).min(echo.len() - 1);
+                    (a <= b).then_some((a, b))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match ranges.as_slice() {
+        [] if gzip_ok => tiny_http::Response::from_data(gzip(echo.as_bytes()))
+            .with_header(json)
+            .with_header(header("Content-Encoding", "gzip")),
+        [] => tiny_http::Response::from_data(echo.into_bytes()).with_header(json),
+        [(a, b)] => {
+            let range = format!("bytes {a}-{b}/{}", echo.len());
+            tiny_http::Response::from_data(echo.as_bytes()[*a..=*b].to_vec())
+                .with_status_code(206)
+                .with_header(json)
+                .with_header(header("Content-Range", &range))
+        }
+        several => {
+            let mut body = Vec::new();
+            for (a, b) in several {
+                body.extend_from_slice(
+                    format!(
+                        "--CUT\r\nContent-Type: application/json\r\nContent-Range: bytes {a}-{b}/{}\r\n\r\n",
+                        echo.len()
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(&echo.as_bytes()[*a..=*b]);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--CUT--\r\n");
+            tiny_http::Response::from_data(body)
+                .with_status_code(206)
+                .with_header(header("Content-Type", "multipart/byteranges; boundary=CUT"))
+        }
+    }
 }
 
 /// The password test keys are encrypted with (given to chitin as `CHITIN_PASSWORD`).

@@ -10,15 +10,18 @@
 //!
 //! A secret is added only when the whole URL (scheme, host, port, path) matches one of
 //! its declared destinations; any other allowed request goes out without it, with no
-//! denial: it is not a refusal, only a request without credentials. The response to a
-//! request that carries a secret is read whole, within [`MAX_REDACTED_BODY`], and
-//! echoes of the secret are redacted ([`super::secrets::Redactor`]) before the skill
-//! reads anything.
+//! denial: it is not a refusal, only a request without credentials. A request that
+//! carries a secret is made so that its response can be redacted: headers that let the
+//! server compress, re-encode or cut the response are removed, and a response that is
+//! encoded or partial anyway is refused (an error to the skill and a denial) instead of
+//! being passed on undecoded. The response is then read whole, within
+//! [`MAX_REDACTED_BODY`], and echoes of the secret are redacted
+//! ([`super::secrets::Redactor`]) before the skill reads anything.
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -30,6 +33,20 @@ use chitin_registry::http_path;
 
 /// Largest response body the host buffers to redact secrets from it.
 pub const MAX_REDACTED_BODY: usize = 32 << 20;
+
+/// Request headers that let the server transform the response (compress it, transcode
+/// it, or send it in pieces), so that no literal copy of an echoed secret is left to
+/// redact. Removed from requests that carry a secret; `Accept-Encoding` is set to
+/// `identity` instead.
+const TRANSFORMING_REQUEST_HEADERS: [HeaderName; 4] = [
+    // Pieces: each half of an echo is unredacted.
+    header::RANGE,
+    header::IF_RANGE,
+    // Transfer codings (`TE: gzip`) and trailers.
+    header::TE,
+    // A body transcoded to UTF-16 has no ASCII copy of the secret.
+    header::ACCEPT_CHARSET,
+];
 
 /// The per-call HTTP policy (the `hooks` of wasmtime-wasi-http).
 pub struct HttpPolicy {
@@ -149,6 +166,72 @@ impl HttpPolicy {
     }
 }
 
+/// Asks for the response as one plain, whole body: see [`TRANSFORMING_REQUEST_HEADERS`].
+fn ask_for_a_plain_response(headers: &mut HeaderMap) {
+    for name in TRANSFORMING_REQUEST_HEADERS {
+        headers.remove(name);
+    }
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+}
+
+/// Why the response to a request that carried a secret cannot be redacted, if it cannot:
+/// its bytes are not the plain text of the whole representation. A server may encode
+/// or cut a response it was not asked to, so this is checked whatever was asked.
+fn not_redactable(parts: &http::response::Parts) -> Option<String> {
+    // The comma-separated tokens of every field with this name, lower-cased.
+    let tokens = |name: HeaderName| -> Vec<String> {
+        let mut out = Vec::new();
+        for value in parts.headers.get_all(name) {
+            for token in String::from_utf8_lossy(value.as_bytes()).split(',') {
+                let token = token.trim().to_ascii_lowercase();
+                if !token.is_empty() {
+                    out.push(token);
+                }
+            }
+        }
+        out
+    };
+    if parts.status == http::StatusCode::PARTIAL_CONTENT {
+        return Some("it is a partial response (206)".into());
+    }
+    if parts.headers.contains_key(header::CONTENT_RANGE) {
+        return Some("it is a range of the content (Content-Range)".into());
+    }
+    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE)
+        && String::from_utf8_lossy(ct.as_bytes())
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/byteranges")
+    {
+        return Some("it is made of ranges (multipart/byteranges)".into());
+    }
+    let encodings: Vec<String> = tokens(header::CONTENT_ENCODING)
+        .into_iter()
+        .filter(|t| t != "identity")
+        .collect();
+    if !encodings.is_empty() {
+        return Some(format!(
+            "it is encoded (Content-Encoding: {})",
+            encodings.join(", ")
+        ));
+    }
+    // hyper decodes `chunked` only; any other transfer coding would reach the skill as is.
+    let codings: Vec<String> = tokens(header::TRANSFER_ENCODING)
+        .into_iter()
+        .filter(|t| t != "chunked")
+        .collect();
+    if !codings.is_empty() {
+        return Some(format!(
+            "it is encoded (Transfer-Encoding: {})",
+            codings.join(", ")
+        ));
+    }
+    None
+}
+
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 impl WasiHttpHooks for HttpPolicy {
@@ -172,16 +255,36 @@ impl WasiHttpHooks for HttpPolicy {
         };
         *request.uri_mut() = target.uri.clone();
         let injected = self.inject(request.headers_mut(), &target);
-        let redactor = Redactor::new(&injected);
+        if injected.is_empty() {
+            return Box::new(async move {
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, options).await?;
+                let io: IoFuture = Box::new(io);
+                Ok((response.map(BodyExt::boxed_unsync), io))
+            });
+        }
 
+        // A secret goes out: its echo must come back whole and as plain text.
+        ask_for_a_plain_response(request.headers_mut());
+        let redactor = Redactor::new(&injected);
+        let mut names: Vec<String> = injected.into_iter().map(|(name, _)| name).collect();
+        names.dedup();
+        let denials = self.denials.clone();
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             let io: IoFuture = Box::new(io);
-            if redactor.is_empty() {
-                return Ok((response.map(BodyExt::boxed_unsync), io));
-            }
-            // A secret was sent: read the whole (bounded) response and redact echoes.
             let (mut parts, mut body) = response.into_parts();
+            if let Some(why) = not_redactable(&parts) {
+                denials.lock().unwrap().push(Denial {
+                    capability: "http",
+                    detail: format!(
+                        "{target}: response refused: the request carried the secret {} and \
+                         {why}, which the host cannot redact",
+                        names.join(", ")
+                    ),
+                });
+                return Err(HttpError::HttpRequestDenied);
+            }
             let mut buf = Vec::new();
             while let Some(frame) = body.frame().await {
                 let frame = frame?;
@@ -196,8 +299,10 @@ impl WasiHttpHooks for HttpPolicy {
             }
             if let Some(clean) = redactor.redact(&buf) {
                 buf = clean;
-                parts.headers.remove(http::header::CONTENT_LENGTH);
             }
+            // The body may have changed length (and is no longer what any digest or
+            // length header described).
+            parts.headers.remove(header::CONTENT_LENGTH);
             for value in parts.headers.values_mut() {
                 if let Some(clean) = redactor.redact(value.as_bytes()) {
                     *value = HeaderValue::from_bytes(&clean)
@@ -311,6 +416,80 @@ mod tests {
             assert_eq!(!injected.is_empty(), sent, "{url}");
             let seen = headers["x-t"].to_str().unwrap();
             assert_eq!(seen == "Token s3cr3t-value", sent, "{url}: {seen}");
+        }
+    }
+
+    #[test]
+    fn secret_bearing_requests_ask_for_a_plain_whole_response() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("accept-encoding", "gzip, br"),
+            ("range", "bytes=0-10"),
+            ("if-range", "\"etag\""),
+            ("te", "gzip, trailers"),
+            ("accept-charset", "utf-16"),
+            ("accept", "application/json"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        headers.append("accept-encoding", HeaderValue::from_static("deflate"));
+        ask_for_a_plain_response(&mut headers);
+        let mut left: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ("accept".to_string(), "application/json".to_string()),
+                ("accept-encoding".to_string(), "identity".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_or_partial_responses_are_not_redactable() {
+        // (status, headers, refused?)
+        type Case = (u16, &'static [(&'static str, &'static str)], bool);
+        let cases: [Case; 14] = [
+            (200, &[], false),
+            (200, &[("content-encoding", "identity")], false),
+            (200, &[("transfer-encoding", "chunked")], false),
+            (404, &[("content-type", "text/plain")], false),
+            (200, &[("content-encoding", "gzip")], true),
+            (200, &[("content-encoding", "GZIP")], true),
+            (200, &[("content-encoding", "identity, br")], true),
+            (
+                200,
+                &[
+                    ("content-encoding", "identity"),
+                    ("content-encoding", "x-custom"),
+                ],
+                true,
+            ),
+            (200, &[("transfer-encoding", "gzip, chunked")], true),
+            (206, &[], true),
+            (200, &[("content-range", "bytes 0-9/100")], true),
+            (416, &[("content-range", "bytes */100")], true),
+            (
+                200,
+                &[("content-type", "multipart/byteranges; boundary=x")],
+                true,
+            ),
+            (200, &[("content-type", " Multipart/ByteRanges")], true),
+        ];
+        for (status, headers, refused) in cases {
+            let mut response = http::Response::builder().status(status);
+            for (n, v) in headers {
+                response = response.header(*n, *v);
+            }
+            let (parts, ()) = response.body(()).unwrap().into_parts();
+            assert_eq!(
+                not_redactable(&parts).is_some(),
+                refused,
+                "{status} {headers:?}"
+            );
         }
     }
 }

@@ -54,9 +54,10 @@ pub fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, HostEr
 ///   alone, so the ends of an unaligned match stay visible; exact case).
 ///
 /// Not covered (SECURITY.md): other encodings (hex, HTML entities, quoted-printable,
-/// UTF-16), compression, a secret cut in pieces (a range of the response, or a server
-/// that truncates an echo), and values shorter than 4 bytes, or base64 forms shorter
-/// than 6 characters, which would destroy ordinary text.
+/// UTF-16), compression (the HTTP policy refuses encoded responses instead), a secret
+/// cut in pieces (the policy drops `Range`; a server that truncates an echo or returns
+/// pieces of it on its own is not covered), and values shorter than 4 bytes, or base64
+/// forms shorter than 6 characters, which would destroy ordinary text.
 #[derive(Default)]
 pub struct Redactor {
     needles: Vec<Needle>,
