@@ -537,6 +537,29 @@ fn percent_decode(text: &str) -> Vec<u8> {
     out
 }
 
+// The body of a secret-bearing response that does not come with the headers: after
+// a pause, 5 bytes per chunk (the secret is cut across chunks). It is read while the
+// connection is driven, within the probe's 3 s limit, and redacted whole.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_response_body_arriving_late_in_pieces_is_read_and_redacted(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = server.url("/private/echo-headers-slow");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let body = v["body"].as_str().unwrap();
+    assert!(body.contains("[REDACTED:PROBE_TOKEN]"), "{body}");
+    assert!(!body.contains(SECRET), "{body}");
+} }
+
+// Over the 32 MiB the host buffers for redaction, streamed without a length: the
+// response is refused at the bound, as an error, not a hang or a host crash.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_response_over_the_bound_is_refused(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = server.url("/private/echo-headers-big?mb=33");
+    let r = fx.call(&probe, "http", json!({"url": url})).await;
+    assert!(matches!(r.outcome, Outcome::ToolError(SkillError::Failed(_))), "{:?}", r.outcome);
+    assert!(!format!("{:?}", r.outcome).contains(SECRET));
+    still_serving(&fx, &probe).await;
+} }
+
 per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
     assert_eq!(
         ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),
@@ -615,6 +638,28 @@ async fn secret_for_a_bare_host_is_not_sent_over_plain_http() {
     let url = server.url("/private/echo-headers");
     ok(&fx.call(&probe, "http", json!({"url": url})).await);
     assert_eq!(token_seen(&server), [false]);
+}
+
+/// A few MiB of secret-bearing response, streamed in 64 KiB chunks with the echo in
+/// the middle: read whole (not stuck behind the connection) and redacted.
+#[tokio::test]
+async fn secret_response_of_several_mib_is_read_and_redacted() {
+    let fx = Fixture::new();
+    let server = TestServer::start("127.0.0.1");
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*"]"#,
+        r#"[{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:*/*"], header = "X-Probe-Token", format = "Token {}" }]"#,
+    );
+    let started = Instant::now();
+    let url = server.url("/private/echo-headers-big?mb=6");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let body = v["body"].as_str().unwrap();
+    // 6 MiB, less what redaction shortened.
+    assert!(body.len() > (6 << 20) - 100, "{}", body.len());
+    assert!(body.contains("[REDACTED:PROBE_TOKEN]"));
+    assert!(!body.contains(SECRET));
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 // ---------------------------------------------------------------- exec

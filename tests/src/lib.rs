@@ -160,6 +160,11 @@ pub struct Seen {
 /// - `*/echo-headers-partial`: the first half of the echo as a 206, asked for or not;
 /// - `*/echo-headers-encoded`: the echo in other forms: `{"base64", "base64url",
 ///   "percent", "upper"}`;
+/// - `*/echo-headers-slow`: the status line and headers at once, then the echo after
+///   a pause, 5 bytes per chunk with a pause between chunks (so a secret is cut across
+///   chunks);
+/// - `*/echo-headers-big?mb=N`: the echo in the middle of N MiB of padding, chunked
+///   in 64 KiB pieces, with no `Content-Length`;
 /// - anything else: `hello from <path>`.
 pub struct TestServer {
     pub port: u16,
@@ -194,6 +199,7 @@ impl TestServer {
                 });
                 let echo = serde_json::to_string(&headers).unwrap();
                 let path = url.split('?').next().unwrap_or("");
+                let query = url.split_once('?').map_or("", |(_, q)| q);
                 let response = if let Some(to) = url.strip_prefix("/redirect?to=") {
                     tiny_http::Response::from_string("moved")
                         .with_status_code(302)
@@ -220,6 +226,35 @@ impl TestServer {
                         "upper": echo.to_uppercase(),
                     });
                     tiny_http::Response::from_string(forms.to_string())
+                } else if path.ends_with("/echo-headers-slow") {
+                    let chunks: Vec<Vec<u8>> =
+                        echo.as_bytes().chunks(5).map(<[u8]>::to_vec).collect();
+                    let pause = std::time::Duration::from_millis(10);
+                    std::thread::spawn(move || {
+                        let first = std::time::Duration::from_millis(500);
+                        send_chunked(
+                            req,
+                            std::iter::once((first, Vec::new()))
+                                .chain(chunks.into_iter().map(|c| (pause, c))),
+                        );
+                    });
+                    continue;
+                } else if path.ends_with("/echo-headers-big") {
+                    let mib: usize = query
+                        .strip_prefix("mb=")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(1);
+                    let mut body = vec![b'.'; mib << 20];
+                    let middle = body.len() / 2;
+                    body.splice(middle..middle + echo.len(), echo.into_bytes());
+                    std::thread::spawn(move || {
+                        let chunks: Vec<(std::time::Duration, Vec<u8>)> = body
+                            .chunks(64 << 10)
+                            .map(|c| (std::time::Duration::ZERO, c.to_vec()))
+                            .collect();
+                        send_chunked(req, chunks);
+                    });
+                    continue;
                 } else {
                     tiny_http::Response::from_string(format!("hello from {url}"))
                 };
@@ -319,6 +354,35 @@ fn echo_as_a_file_server_would(
                 .with_header(header("Content-Type", "multipart/byteranges; boundary=CUT"))
         }
     }
+}
+
+/// Answers 200 with a chunked body written straight to the socket: the status line and
+/// headers first (flushed), then each chunk after its pause.
+fn send_chunked(
+    req: tiny_http::Request,
+    chunks: impl IntoIterator<Item = (std::time::Duration, Vec<u8>)>,
+) {
+    use std::io::Write as _;
+    let mut w = req.into_writer();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    if w.write_all(head.as_bytes())
+        .and_then(|()| w.flush())
+        .is_err()
+    {
+        return;
+    }
+    for (pause, chunk) in chunks {
+        std::thread::sleep(pause);
+        if chunk.is_empty() {
+            continue;
+        }
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if w.write_all(&framed).and_then(|()| w.flush()).is_err() {
+            return;
+        }
+    }
+    let _ = w.write_all(b"0\r\n\r\n").and_then(|()| w.flush());
 }
 
 /// The password test keys are encrypted with (given to chitin as `CHITIN_PASSWORD`).

@@ -15,8 +15,8 @@
 //! server compress, re-encode or cut the response are removed, and a response that is
 //! encoded or partial anyway is refused (an error to the skill and a denial) instead of
 //! being passed on undecoded. The response is then read whole, within
-//! [`MAX_REDACTED_BODY`], and echoes of the secret are redacted
-//! ([`super::secrets::Redactor`]) before the skill reads anything.
+//! [`MAX_REDACTED_BODY`], while the connection is driven, and echoes of the secret are
+//! redacted ([`super::secrets::Redactor`]) before the skill reads anything.
 
 use std::sync::{Arc, Mutex};
 
@@ -232,6 +232,39 @@ fn not_redactable(parts: &http::response::Parts) -> Option<String> {
     None
 }
 
+/// Reads a whole body, refused as soon as it would pass `limit`: the size is checked
+/// before each copy, so no more than `limit` bytes are ever buffered. Trailers are
+/// dropped (they are not asked for: `TE` is removed).
+async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, HttpError>
+where
+    B: hyper::body::Body<Data = Bytes, Error = HttpError> + Unpin,
+{
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            let total = buf.len() + data.len();
+            if total > limit {
+                return Err(HttpError::HttpResponseBodySize(Some(total as u64)));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// The response's declared length, when it is over `limit` (refused before reading).
+fn declared_too_long(parts: &http::response::Parts, limit: usize) -> Option<u64> {
+    let len: u64 = parts
+        .headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (len > limit as u64).then_some(len)
+}
+
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 impl WasiHttpHooks for HttpPolicy {
@@ -272,8 +305,7 @@ impl WasiHttpHooks for HttpPolicy {
         let denials = self.denials.clone();
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: IoFuture = Box::new(io);
-            let (mut parts, mut body) = response.into_parts();
+            let (mut parts, body) = response.into_parts();
             if let Some(why) = not_redactable(&parts) {
                 denials.lock().unwrap().push(Denial {
                     capability: "http",
@@ -285,18 +317,25 @@ impl WasiHttpHooks for HttpPolicy {
                 });
                 return Err(HttpError::HttpRequestDenied);
             }
-            let mut buf = Vec::new();
-            while let Some(frame) = body.frame().await {
-                let frame = frame?;
-                if let Ok(data) = frame.into_data() {
-                    if buf.len() + data.len() > MAX_REDACTED_BODY {
-                        return Err(HttpError::HttpResponseBodySize(Some(
-                            (buf.len() + data.len()) as u64,
-                        )));
-                    }
-                    buf.extend_from_slice(&data);
-                }
+            if let Some(len) = declared_too_long(&parts, MAX_REDACTED_BODY) {
+                return Err(HttpError::HttpResponseBodySize(Some(len)));
             }
+            // The connection future (`io`) is what moves the body's bytes: poll it while
+            // reading, or a body that is not in the first packet never arrives.
+            let mut io = Box::pin(io);
+            let mut io_result = None;
+            let read = read_bounded(Box::pin(body), MAX_REDACTED_BODY);
+            tokio::pin!(read);
+            let mut buf = loop {
+                tokio::select! {
+                    body = &mut read => break body?,
+                    done = &mut io, if io_result.is_none() => io_result = Some(done),
+                }
+            };
+            let io: IoFuture = match io_result {
+                Some(done) => Box::new(std::future::ready(done)),
+                None => Box::new(io),
+            };
             if let Some(clean) = redactor.redact(&buf) {
                 buf = clean;
             }
@@ -491,5 +530,47 @@ mod tests {
                 "{status} {headers:?}"
             );
         }
+    }
+
+    fn body(chunks: &[usize]) -> impl hyper::body::Body<Data = Bytes, Error = HttpError> + Unpin {
+        let frames: Vec<Result<hyper::body::Frame<Bytes>, HttpError>> = chunks
+            .iter()
+            .map(|&n| Ok(hyper::body::Frame::data(Bytes::from(vec![b'x'; n]))))
+            .collect();
+        http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_bounded_before_they_are_copied() {
+        // (chunk sizes, limit, Ok(length) or Err(the size that was refused))
+        let cases: [(&[usize], usize, Result<usize, u64>); 5] = [
+            (&[], 10, Ok(0)),
+            (&[4, 6], 10, Ok(10)),
+            (&[4, 7], 10, Err(11)),
+            // Refused at the chunk that would pass the limit, not after reading it all.
+            (&[10, 1, 1000], 10, Err(11)),
+            (&[11], 10, Err(11)),
+        ];
+        for (chunks, limit, want) in cases {
+            let got = read_bounded(body(chunks), limit).await;
+            match (got, want) {
+                (Ok(buf), Ok(len)) => assert_eq!(buf.len(), len, "{chunks:?}"),
+                (Err(HttpError::HttpResponseBodySize(Some(size))), Err(want)) => {
+                    assert_eq!(size, want, "{chunks:?}")
+                }
+                (got, want) => panic!("{chunks:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        let declared = |len: &str| {
+            let (parts, ()) = http::Response::builder()
+                .header("content-length", len)
+                .body(())
+                .unwrap()
+                .into_parts();
+            declared_too_long(&parts, 10)
+        };
+        assert_eq!(declared("10"), None);
+        assert_eq!(declared("11"), Some(11));
+        assert_eq!(declared("nonsense"), None);
     }
 }
