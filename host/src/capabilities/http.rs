@@ -232,14 +232,13 @@ fn not_redactable(parts: &http::response::Parts) -> Option<String> {
     None
 }
 
-/// Reads a whole body, refused as soon as it would pass `limit`: the size is checked
-/// before each copy, so no more than `limit` bytes are ever buffered. Trailers are
-/// dropped (they are not asked for: `TE` is removed).
-async fn read_bounded<B>(mut body: B, limit: usize) -> Result<Vec<u8>, HttpError>
+/// Reads a whole body into `buf`, refused as soon as it would pass `limit`: the size
+/// is checked before each copy, so `buf` never holds more than `limit` bytes. Trailers
+/// are dropped (they are not asked for: `TE` is removed).
+async fn read_bounded<B>(mut body: B, limit: usize, buf: &mut Vec<u8>) -> Result<(), HttpError>
 where
     B: hyper::body::Body<Data = Bytes, Error = HttpError> + Unpin,
 {
-    let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             let total = buf.len() + data.len();
@@ -249,7 +248,7 @@ where
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// The response's declared length, when it is over `limit` (refused before reading).
@@ -324,14 +323,17 @@ impl WasiHttpHooks for HttpPolicy {
             // reading, or a body that is not in the first packet never arrives.
             let mut io = Box::pin(io);
             let mut io_result = None;
-            let read = read_bounded(Box::pin(body), MAX_REDACTED_BODY);
-            tokio::pin!(read);
-            let mut buf = loop {
-                tokio::select! {
-                    body = &mut read => break body?,
-                    done = &mut io, if io_result.is_none() => io_result = Some(done),
+            let mut buf = Vec::new();
+            {
+                let read = read_bounded(Box::pin(body), MAX_REDACTED_BODY, &mut buf);
+                tokio::pin!(read);
+                loop {
+                    tokio::select! {
+                        read = &mut read => break read?,
+                        done = &mut io, if io_result.is_none() => io_result = Some(done),
+                    }
                 }
-            };
+            }
             let io: IoFuture = match io_result {
                 Some(done) => Box::new(std::future::ready(done)),
                 None => Box::new(io),
@@ -552,11 +554,14 @@ mod tests {
             (&[11], 10, Err(11)),
         ];
         for (chunks, limit, want) in cases {
-            let got = read_bounded(body(chunks), limit).await;
+            let mut buf = Vec::new();
+            let got = read_bounded(body(chunks), limit, &mut buf).await;
             match (got, want) {
-                (Ok(buf), Ok(len)) => assert_eq!(buf.len(), len, "{chunks:?}"),
+                (Ok(()), Ok(len)) => assert_eq!(buf.len(), len, "{chunks:?}"),
                 (Err(HttpError::HttpResponseBodySize(Some(size))), Err(want)) => {
-                    assert_eq!(size, want, "{chunks:?}")
+                    assert_eq!(size, want, "{chunks:?}");
+                    // What would pass the bound was never copied.
+                    assert!(buf.len() <= limit, "{chunks:?}: {} buffered", buf.len());
                 }
                 (got, want) => panic!("{chunks:?}: got {got:?}, want {want:?}"),
             }
