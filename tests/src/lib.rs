@@ -165,6 +165,8 @@ pub struct Seen {
 ///   chunks);
 /// - `*/echo-headers-big?mb=N`: the echo in the middle of N MiB of padding, chunked
 ///   in 64 KiB pieces, with no `Content-Length`;
+/// - `*/echo-headers-announced-33mib`: headers announcing a 33 MiB body, then nothing
+///   for 5 s;
 /// - anything else: `hello from <path>`.
 pub struct TestServer {
     pub port: u16,
@@ -237,6 +239,18 @@ impl TestServer {
                             std::iter::once((first, Vec::new()))
                                 .chain(chunks.into_iter().map(|c| (pause, c))),
                         );
+                    });
+                    continue;
+                } else if path.ends_with("/echo-headers-announced-33mib") {
+                    std::thread::spawn(move || {
+                        use std::io::Write as _;
+                        let mut w = req.into_writer();
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            33 << 20
+                        );
+                        let _ = w.write_all(head.as_bytes()).and_then(|()| w.flush());
+                        std::thread::sleep(std::time::Duration::from_secs(5));
                     });
                     continue;
                 } else if path.ends_with("/echo-headers-big") {
