@@ -411,6 +411,38 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert_audited(&fx, "http", "/private");
 } }
 
+// Only `http://localhost:*/public/*` is declared for localhost: a path that starts with
+// `/public/` but that a server resolves elsewhere is refused before connecting, and
+// what is sent is the path as the host matched it. (The JavaScript SDK resolves dot
+// segments itself, per the WHATWG URL standard, so for it the host sees `/secret.txt`.)
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_dot_segments_cannot_leave_the_declared_path(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = |path: &str| format!("http://localhost:{}{path}", server.port);
+    for path in [
+        "/public/../secret.txt",
+        "/public/%2e%2e/secret.txt",
+        "/public/%2E./secret.txt",
+        "/public/..%2fsecret.txt",
+        "/public/..;/secret.txt",
+        "/public/x/../../secret.txt",
+    ] {
+        let r = fx.call(&probe, "http", json!({"url": url(path)})).await;
+        denied(&r);
+        assert!(
+            server.requests().is_empty(),
+            "{path} reached the server: {:?}",
+            server.requests()
+        );
+    }
+    assert_audited(&fx, "http", "secret.txt");
+    assert_audited(&fx, "http", "ambiguous path");
+    // Inside the declared path, dot segments are resolved before sending.
+    let v = ok(&fx.call(&probe, "http", json!({"url": url("/public/a/../b")})).await);
+    assert_eq!(v["body"], "hello from /public/b");
+    assert_eq!(server.requests()[0].path, "/public/b");
+    still_serving(&fx, &probe).await;
+} }
+
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn http_redirect_to_undeclared_host_is_refused(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let other = TestServer::start("127.0.0.2");
@@ -458,7 +490,7 @@ async fn raw_sockets_are_refused_python() {
 per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_injected_for_its_host_and_redacted_when_echoed(fx, probe, lang) {
     let server = TestServer::start("127.0.0.1");
     let r = fx
-        .call(&probe, "http", json!({"url": server.url("/echo-headers")}))
+        .call(&probe, "http", json!({"url": server.url("/private/echo-headers")}))
         .await;
     let v = ok(&r);
     // The server got the secret in the declared header and format...
@@ -486,6 +518,160 @@ per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)
     assert!(!server.requests()[0].headers.contains_key("x-probe-token"));
 } }
 
+// The probe's secret goes to `http://127.0.0.1:*/private/*` only. Elsewhere on the same
+// host the request is allowed (`http://127.0.0.1:*/*`) and goes out without it: not a
+// denial, just a request without credentials.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_not_sent_outside_its_declared_path(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    for path in ["/public/echo-headers", "/private/../public/echo-headers", "/echo-headers"] {
+        let r = fx.call(&probe, "http", json!({"url": server.url(path)})).await;
+        ok(&r);
+        assert!(r.denials.is_empty(), "{path}: {:?}", r.denials);
+    }
+    for seen in server.requests() {
+        assert!(!seen.headers.contains_key("x-probe-token"), "{seen:?}");
+    }
+    // The skill's own value for the header is left alone there.
+    let r = fx
+        .call(
+            &probe,
+            "http",
+            json!({"url": server.url("/public/echo-headers"), "headers": {"X-Probe-Token": "mine"}}),
+        )
+        .await;
+    assert!(ok(&r)["body"].as_str().unwrap().contains(r#""x-probe-token":"mine""#));
+} }
+
+// Asks a stock-behaving echo server for a compressed, then a partial, then a
+// transfer-encoded echo of a request that carries the secret: the host strips those
+// asks, so the server answers the whole echo in plain text, which is redacted.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_echo_cannot_be_asked_compressed_or_in_pieces(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let asks = [
+        json!({"Accept-Encoding": "gzip"}),
+        json!({"Range": "bytes=0-40"}),
+        json!({"Range": "bytes=0-40,41-400", "If-Range": "\"x\""}),
+        json!({"TE": "gzip, trailers", "Accept-Charset": "utf-16"}),
+    ];
+    for headers in asks {
+        let url = server.url("/private/echo-headers");
+        let r = fx.call(&probe, "http", json!({"url": url, "headers": headers})).await;
+        let v = ok(&r);
+        assert_eq!(v["status"], 200, "{headers}: {v}");
+        let body = v["body"].as_str().unwrap();
+        assert!(body.contains("[REDACTED:PROBE_TOKEN]"), "{headers}: {body}");
+        assert!(!body.contains(SECRET), "{headers}: {body}");
+    }
+    for seen in server.requests() {
+        assert_eq!(seen.headers.get("x-probe-token").map(String::as_str), Some(&*format!("Token {SECRET}")));
+        assert_eq!(seen.headers.get("accept-encoding").map(String::as_str), Some("identity"), "{seen:?}");
+        for stripped in ["range", "if-range", "te", "accept-charset"] {
+            assert!(!seen.headers.contains_key(stripped), "{stripped}: {seen:?}");
+        }
+    }
+} }
+
+// A server may compress or cut a response it was not asked to: the response to a
+// request that carried the secret is then refused, never passed on undecoded.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_echo_compressed_or_partial_unasked_is_refused(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    for (path, why) in [
+        ("/private/echo-headers-gzipped", "Content-Encoding: gzip"),
+        ("/private/echo-headers-partial", "partial response"),
+    ] {
+        let r = fx.call(&probe, "http", json!({"url": server.url(path)})).await;
+        denied(&r);
+        assert!(!format!("{:?}", r.outcome).contains(SECRET));
+        assert_audited(&fx, "http", why);
+    }
+    // Without the secret the same responses are the skill's to decode.
+    let url = server.url("/public/echo-headers-partial");
+    assert_eq!(ok(&fx.call(&probe, "http", json!({"url": url})).await)["status"], 206);
+    still_serving(&fx, &probe).await;
+} }
+
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_is_redacted_in_encoded_echoes(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = server.url("/private/echo-headers-encoded");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let forms: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    use base64::Engine as _;
+    for form in ["base64", "base64url", "percent", "upper"] {
+        let text = forms[form].as_str().unwrap();
+        assert!(text.contains("[REDACTED:PROBE_TOKEN]"), "{form}: {text}");
+        // Decoded back, what is left around the mark holds no copy of the secret.
+        let decoded: String = match form {
+            "base64" | "base64url" => text
+                .split("[REDACTED:PROBE_TOKEN]")
+                .map(|piece| {
+                    let engine = if form == "base64" {
+                        base64::engine::general_purpose::STANDARD
+                    } else {
+                        base64::engine::general_purpose::URL_SAFE
+                    };
+                    let whole = &piece[..piece.len() / 4 * 4];
+                    String::from_utf8_lossy(&engine.decode(whole).unwrap_or_default()).into_owned()
+                })
+                .collect(),
+            "percent" => String::from_utf8_lossy(&percent_decode(text)).into_owned(),
+            _ => text.to_lowercase(),
+        };
+        assert!(!decoded.contains(SECRET), "{form}: {decoded}");
+    }
+} }
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (other, _) => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+// The body of a secret-bearing response that does not come with the headers: after
+// a pause, 5 bytes per chunk (the secret is cut across chunks). It is read while the
+// connection is driven, within the probe's 3 s limit, and redacted whole.
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_response_body_arriving_late_in_pieces_is_read_and_redacted(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    let url = server.url("/private/echo-headers-slow");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let body = v["body"].as_str().unwrap();
+    assert!(body.contains("[REDACTED:PROBE_TOKEN]"), "{body}");
+    assert!(!body.contains(SECRET), "{body}");
+} }
+
+// Over the 32 MiB the host buffers for redaction, streamed without a length: the
+// response is refused at the bound, as an error, not a hang or a host crash. Announced
+// by `Content-Length`, it is refused before any of the body is awaited (the server
+// sends none for 5 s, past the probe's 3 s limit).
+per_language! { c_skip = "no HTTP client in the C SDK (see the top of this file)"; async fn secret_response_over_the_bound_is_refused(fx, probe, lang) {
+    let server = TestServer::start("127.0.0.1");
+    for path in ["/private/echo-headers-big?mb=33", "/private/echo-headers-announced-33mib"] {
+        let r = fx.call(&probe, "http", json!({"url": server.url(path)})).await;
+        assert!(
+            matches!(r.outcome, Outcome::ToolError(SkillError::Failed(_))),
+            "{path}: {:?}",
+            r.outcome
+        );
+        assert!(!format!("{:?}", r.outcome).contains(SECRET));
+    }
+    still_serving(&fx, &probe).await;
+} }
+
 per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
     assert_eq!(
         ok(&fx.call(&probe, "env", json!({"name": "PROBE_TOKEN"})).await),
@@ -498,6 +684,95 @@ per_language! { async fn secret_cannot_be_read_by_the_skill(fx, probe, lang) {
         .await;
     assert!(!ok(&r).to_string().contains(SECRET));
 } }
+
+/// The Rust probe re-packed with these `[capabilities]` lines for `http` and
+/// `secrets` (and an `exec` line, as the probe imports exec), and limits large enough
+/// for multi-MiB responses. These tests name
+/// concrete ports, known only at run time, so they re-pack the probe; they use the Rust
+/// probe only (the checks are the host's, the same for every language, and the
+/// JavaScript and Python components take long to compile once per manifest).
+fn repacked_probe(fx: &Fixture, http: &str, secrets: &str) -> chitin_host::LoadedSkill {
+    let manifest = format!(
+        "[skill]\nname = \"probe\"\nversion = \"0.1.0\"\n\n[capabilities]\nhttp = {http}\n\
+         secrets = {secrets}\nexec = [{{ program = \"echo\", args = [\"hello\"] }}]\n\n[limits]\nmemory = \"256MiB\"\ntimeout = \"10s\"\noutput = \"64MiB\"\n"
+    );
+    let raw = std::fs::read(chitin_tests::skills_dir().join("raw/probe.wasm")).unwrap();
+    let packed = chitin_registry::embed_manifest(&raw, &manifest).unwrap();
+    fx.runtime.load(&packed).unwrap()
+}
+
+fn token_seen(server: &TestServer) -> Vec<bool> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.headers.get("x-probe-token") == Some(&format!("Token {SECRET}")))
+        .collect()
+}
+
+/// A secret declared for one port of a host is not sent to another port of it, though
+/// HTTP to every port is allowed.
+#[tokio::test]
+async fn secret_is_not_sent_to_another_port_of_its_host() {
+    let fx = Fixture::new();
+    let (a, b) = (
+        TestServer::start("127.0.0.1"),
+        TestServer::start("127.0.0.1"),
+    );
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*"]"#,
+        &format!(
+            r#"[{{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:{}/private/*"], header = "X-Probe-Token", format = "Token {{}}" }}]"#,
+            a.port
+        ),
+    );
+    for server in [&a, &b] {
+        let url = server.url("/private/echo-headers");
+        let r = fx.call(&probe, "http", json!({"url": url})).await;
+        assert!(!ok(&r)["body"].as_str().unwrap().contains(SECRET));
+        assert!(r.denials.is_empty(), "{:?}", r.denials);
+    }
+    assert_eq!(token_seen(&a), [true]);
+    assert_eq!(token_seen(&b), [false]);
+}
+
+/// A bare host means https on port 443: over plain http, even where plain http is
+/// allowed, the secret is not sent.
+#[tokio::test]
+async fn secret_for_a_bare_host_is_not_sent_over_plain_http() {
+    let fx = Fixture::new();
+    let server = TestServer::start("127.0.0.1");
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*", "https://127.0.0.1/*"]"#,
+        r#"[{ name = "PROBE_TOKEN", hosts = ["127.0.0.1"], header = "X-Probe-Token", format = "Token {}" }]"#,
+    );
+    let url = server.url("/private/echo-headers");
+    ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    assert_eq!(token_seen(&server), [false]);
+}
+
+/// A few MiB of secret-bearing response, streamed in 64 KiB chunks with the echo in
+/// the middle: read whole (not stuck behind the connection) and redacted.
+#[tokio::test]
+async fn secret_response_of_several_mib_is_read_and_redacted() {
+    let fx = Fixture::new();
+    let server = TestServer::start("127.0.0.1");
+    let probe = repacked_probe(
+        &fx,
+        r#"["http://127.0.0.1:*/*"]"#,
+        r#"[{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:*/*"], header = "X-Probe-Token", format = "Token {}" }]"#,
+    );
+    let started = Instant::now();
+    let url = server.url("/private/echo-headers-big?mb=6");
+    let v = ok(&fx.call(&probe, "http", json!({"url": url})).await);
+    let body = v["body"].as_str().unwrap();
+    // 6 MiB, less what redaction shortened.
+    assert!(body.len() > (6 << 20) - 100, "{}", body.len());
+    assert!(body.contains("[REDACTED:PROBE_TOKEN]"));
+    assert!(!body.contains(SECRET));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
 
 // ---------------------------------------------------------------- exec
 

@@ -349,7 +349,9 @@ pub fn findings(
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        for host in &s.hosts {
+        for dest in &s.hosts {
+            // The host only: a path like `/github/*` says nothing about who gets it.
+            let host = dest.host();
             let text = host.to_string();
             if service.len() >= 3 && !text.contains(&service) {
                 add(
@@ -361,7 +363,7 @@ pub fn findings(
                     ),
                 );
             }
-            if matches!(host.0, HostPattern::Subdomains(_)) {
+            if matches!(host, HostPattern::Subdomains(_)) {
                 add(
                     Risk::Medium,
                     "secrets",
@@ -534,6 +536,16 @@ mod tests {
         // Elsewhere outside the home folder: nothing to say.
         let m = manifest("fs = [{ path = \"/data/etc\", access = \"read-write\" }]");
         assert!(findings(&m, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_secret_destination_is_judged_by_its_host_not_its_path() {
+        let m = manifest(
+            "http = [\"https://collector.evil.example/*\"]\n\
+             secrets = [{ name = \"GITHUB_TOKEN\", hosts = [\"https://collector.evil.example/github/*\"], header = \"X\" }]",
+        );
+        let f = findings(&m, &[], &[]);
+        assert!(areas(&f, Risk::Medium).contains(&"secrets"), "{f:#?}");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod artifact;
 pub mod component;
 pub mod findings;
+pub mod http_path;
 pub mod imports;
 pub mod lock;
 pub mod manifest;
@@ -40,7 +41,7 @@ pub use imports::{ImportCheck, ImportClass, check_imports};
 pub use lock::{LockFile, LockedSkill};
 pub use manifest::{
     Access, ByteSize, Capabilities, EnvName, ExecGrant, FsGrant, FsPath, FsRoot, HostPattern,
-    HttpPattern, Limits, Manifest, SecretGrant, SkillName, Timeout,
+    HttpPattern, Limits, Manifest, SecretDestination, SecretGrant, SkillName, Timeout,
 };
 pub use oci::{Pinned, RegistryClient, RegistryOptions};
 /// The OCI client crate, for its reference and auth types.

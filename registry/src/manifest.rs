@@ -21,8 +21,11 @@
 //! # Environment variables the skill can read (values come from the host).
 //! env     = ["LANG"]
 //! # Secrets: the host adds `header: format` to requests to `hosts`; the skill never
-//! # sees the value.
+//! # sees the value. A bare host means https on port 443, any path; a URL pattern
+//! # (like an `http` entry) narrows scheme, port and path. Plain `http://` is only
+//! # allowed for loopback hosts (`127.0.0.1`, `localhost`), where nothing is on the wire.
 //! secrets = [{ name = "GITHUB_TOKEN", hosts = ["api.github.com"], header = "Authorization", format = "Bearer {}" }]
+//! # e.g. hosts = ["https://api.example.com/v1/*", "http://127.0.0.1:8080/private/*"]
 //!
 //! [limits]
 //! memory  = "64MiB"   # linear memory, default 64MiB
@@ -124,14 +127,16 @@ impl Manifest {
                     ),
                 ));
             }
-            for host in &secret.hosts {
-                if !caps.http.iter().any(|p| p.host.covers(&host.0)) {
+            for dest in &secret.hosts {
+                // Scheme, host and port must be reachable at all; the path is checked
+                // per request against both the `http` patterns and the destination.
+                if !caps.http.iter().any(|p| dest.reachable_through(p)) {
                     return Err(invalid(
                         &format!("capabilities.secrets[{i}].hosts"),
                         format!(
-                            "secret `{}` goes to `{host}`, but no `http` pattern allows that \
-                             host; add one or remove the host",
-                            secret.name
+                            "secret `{}` goes to `{}`, but no `http` pattern allows that \
+                             scheme, host and port; add one or remove the destination",
+                            secret.name, dest.pattern
                         ),
                     ));
                 }
@@ -402,6 +407,19 @@ impl HostPattern {
         }
     }
 
+    /// A name that never leaves the machine: `localhost` or an IPv4 address in
+    /// 127.0.0.0/8. (Host patterns have no IPv6 literals.)
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            HostPattern::Exact(h) => {
+                h == "localhost"
+                    || h.parse::<std::net::Ipv4Addr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            HostPattern::Subdomains(_) => false,
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, String> {
         let lower = s.to_ascii_lowercase();
         let (wild, name) = match lower.strip_prefix("*.") {
@@ -451,7 +469,9 @@ pub struct HttpPattern {
 string_serde!(HttpPattern);
 
 impl HttpPattern {
-    /// Does a request to this URL's parts fit the pattern?
+    /// Does a request to this URL's parts fit the pattern? `path` must be normalised
+    /// first with [`crate::http_path::normalize`], so that `/public/../x` is matched as
+    /// the `/x` a server would serve.
     pub fn matches(&self, scheme: &str, host: &str, port: u16, path: &str) -> bool {
         scheme.eq_ignore_ascii_case(self.scheme.as_str())
             && self.host.matches(host)
@@ -633,7 +653,9 @@ impl fmt::Display for EnvName {
 #[serde(deny_unknown_fields)]
 pub struct SecretGrant {
     pub name: EnvName,
-    pub hosts: Vec<HostName>,
+    /// Where the secret may go (the field keeps its name, `hosts`, for existing
+    /// manifests: a bare host is still valid and means https on port 443).
+    pub hosts: Vec<SecretDestination>,
     pub header: HeaderName,
     #[serde(default = "default_secret_format")]
     pub format: SecretFormat,
@@ -648,32 +670,98 @@ impl SecretGrant {
     pub fn header_value(&self, secret: &str) -> String {
         self.format.0.replacen("{}", secret, 1)
     }
-    /// Does this secret go to `host`?
-    pub fn applies_to(&self, host: &str) -> bool {
-        self.hosts.iter().any(|h| h.0.matches(host))
+    /// Does this secret go to this URL? `path` normalised as for
+    /// [`HttpPattern::matches`].
+    pub fn applies_to(&self, scheme: &str, host: &str, port: u16, path: &str) -> bool {
+        self.hosts
+            .iter()
+            .any(|d| d.pattern.matches(scheme, host, port, path))
     }
 }
 
-/// A host a secret goes to: an exact name or `*.domain`.
+/// Where a secret may go: scheme, host, port and path, as an [`HttpPattern`].
+///
+/// Written as a bare host (`api.github.com`, `*.example.com`), it means
+/// `https://<host>/*`: https on port 443, any path. Written as a URL pattern
+/// (`https://api.example.com:8443/v1/*`), it is exactly that. Plain `http` is refused
+/// unless the host is loopback: anywhere else the secret would cross the network in
+/// clear text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostName(pub HostPattern);
-string_serde!(HostName);
+pub struct SecretDestination {
+    pattern: HttpPattern,
+    /// Written as a bare host (kept so that display and round trip show it that way).
+    bare: bool,
+}
+string_serde!(SecretDestination);
 
-impl FromStr for HostName {
+impl SecretDestination {
+    /// The URL pattern (a bare host as `https://<host>/*`).
+    pub fn pattern(&self) -> &HttpPattern {
+        &self.pattern
+    }
+
+    /// The host part.
+    pub fn host(&self) -> &HostPattern {
+        &self.pattern.host
+    }
+
+    /// Can a request allowed by `http` reach this destination's scheme, host and port?
+    fn reachable_through(&self, http: &HttpPattern) -> bool {
+        let d = &self.pattern;
+        http.scheme == d.scheme
+            && http.host.covers(&d.host)
+            && match (http.port, d.port) {
+                (None, _) => true,
+                (Some(a), Some(b)) => a == b,
+                (Some(_), None) => false,
+            }
+    }
+}
+
+impl FromStr for SecretDestination {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s.contains("://") || s.contains('/') {
+        if !s.contains("://") {
+            if s.contains('/') || s.contains(':') {
+                return Err(format!(
+                    "invalid secret destination `{s}`: give a host name (`api.github.com`, \
+                     meaning https on port 443) or a URL pattern (`https://host:port/path/*`)"
+                ));
+            }
+            let host = HostPattern::parse(s)?;
+            return Ok(Self {
+                pattern: HttpPattern {
+                    scheme: Scheme::Https,
+                    host,
+                    port: Some(Scheme::Https.default_port()),
+                    path: "/*".into(),
+                    port_written: false,
+                },
+                bare: true,
+            });
+        }
+        let pattern: HttpPattern = s.parse()?;
+        if pattern.scheme == Scheme::Http && !pattern.host.is_loopback() {
             return Err(format!(
-                "invalid host `{s}`: give the host name only, like `api.github.com`"
+                "invalid secret destination `{s}`: plain `http://` would send the secret \
+                 unencrypted; use `https://` (plain http is allowed only for loopback \
+                 hosts: `localhost` and 127.x.x.x)"
             ));
         }
-        HostPattern::parse(s).map(HostName)
+        Ok(Self {
+            pattern,
+            bare: false,
+        })
     }
 }
 
-impl fmt::Display for HostName {
+impl fmt::Display for SecretDestination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        if self.bare {
+            self.pattern.host.fmt(f)
+        } else {
+            self.pattern.fmt(f)
+        }
     }
 }
 
@@ -971,6 +1059,195 @@ timeout = "10s"
                 .to_string()
                 .contains("no `http` pattern")
         );
+    }
+
+    #[test]
+    fn secret_destinations() {
+        // (declared, request scheme, host, port, path, is the secret sent?)
+        let cases = [
+            // A bare host: https on 443, any path, never plain http or another port.
+            ("api.github.com", "https", "api.github.com", 443, "/x", true),
+            ("api.github.com", "http", "api.github.com", 80, "/x", false),
+            ("api.github.com", "http", "api.github.com", 443, "/x", false),
+            (
+                "api.github.com",
+                "https",
+                "api.github.com",
+                8443,
+                "/x",
+                false,
+            ),
+            ("api.github.com", "https", "github.com", 443, "/x", false),
+            ("*.example.com", "https", "a.example.com", 443, "/", true),
+            // A URL pattern: exactly its scheme, host, port and path.
+            (
+                "https://api.example.com/v1/*",
+                "https",
+                "api.example.com",
+                443,
+                "/v1/a",
+                true,
+            ),
+            (
+                "https://api.example.com/v1/*",
+                "https",
+                "api.example.com",
+                443,
+                "/v2/a",
+                false,
+            ),
+            (
+                "https://api.example.com:8443/*",
+                "https",
+                "api.example.com",
+                8443,
+                "/",
+                true,
+            ),
+            (
+                "https://api.example.com:8443/*",
+                "https",
+                "api.example.com",
+                443,
+                "/",
+                false,
+            ),
+            (
+                "http://127.0.0.1:*/private/*",
+                "http",
+                "127.0.0.1",
+                8123,
+                "/private/a",
+                true,
+            ),
+            (
+                "http://127.0.0.1:*/private/*",
+                "http",
+                "127.0.0.1",
+                8123,
+                "/public/a",
+                false,
+            ),
+            (
+                "http://127.0.0.1:*/private/*",
+                "https",
+                "127.0.0.1",
+                8123,
+                "/private/a",
+                false,
+            ),
+            (
+                "http://127.0.0.1:8080/*",
+                "http",
+                "127.0.0.1",
+                8081,
+                "/",
+                false,
+            ),
+            (
+                "http://localhost:8080/*",
+                "http",
+                "localhost",
+                8080,
+                "/",
+                true,
+            ),
+        ];
+        for (declared, scheme, host, port, path, sent) in cases {
+            let d: SecretDestination = declared.parse().unwrap();
+            let grant = SecretGrant {
+                name: "T".parse().unwrap(),
+                hosts: vec![d.clone()],
+                header: "X-T".parse().unwrap(),
+                format: default_secret_format(),
+            };
+            assert_eq!(
+                grant.applies_to(scheme, host, port, path),
+                sent,
+                "{declared} for {scheme}://{host}:{port}{path}"
+            );
+            // Written the way it was declared.
+            assert_eq!(d.to_string(), declared);
+        }
+    }
+
+    #[test]
+    fn secret_destinations_refused_at_parse() {
+        let cases = [
+            ("http://api.example.com/*", "plain `http://`"),
+            ("http://10.0.0.1/*", "plain `http://`"),
+            ("http://*.localhost.example/*", "plain `http://`"),
+            ("http://127.0.0.1.evil.com/*", "plain `http://`"),
+            ("api.example.com:8443", "give a host name"),
+            ("api.example.com/v1", "give a host name"),
+            ("ftp://api.example.com/", "scheme must be"),
+        ];
+        for (declared, why) in cases {
+            let err = declared.parse::<SecretDestination>().unwrap_err();
+            assert!(err.contains(why), "{declared}: {err}");
+        }
+        // The same, through the manifest: the error names the line.
+        let text = FULL
+            .replace(
+                r#"hosts = ["api.github.com"]"#,
+                r#"hosts = ["http://api.github.com/*"]"#,
+            )
+            .replace(
+                r#"http    = ["https://api.github.com/*"]"#,
+                r#"http    = ["http://api.github.com/*"]"#,
+            );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 12") && err.contains("unencrypted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secret_destinations_need_a_matching_http_pattern() {
+        // (http patterns, destination, valid?)
+        let cases = [
+            (r#""https://api.github.com/*""#, "api.github.com", true),
+            (r#""http://127.0.0.1:*/*""#, "127.0.0.1", false),
+            (
+                r#""http://127.0.0.1:*/*""#,
+                "http://127.0.0.1:*/private/*",
+                true,
+            ),
+            (
+                r#""http://127.0.0.1:8080/*""#,
+                "http://127.0.0.1:8080/*",
+                true,
+            ),
+            (
+                r#""http://127.0.0.1:8080/*""#,
+                "http://127.0.0.1:9090/*",
+                false,
+            ),
+            (
+                r#""http://127.0.0.1:8080/*""#,
+                "http://127.0.0.1:*/*",
+                false,
+            ),
+            (
+                r#""https://*.example.com/*""#,
+                "https://a.example.com/*",
+                true,
+            ),
+            (r#""https://a.example.com/*""#, "*.example.com", false),
+        ];
+        for (http, dest, valid) in cases {
+            let text = format!(
+                "[skill]\nname = \"x\"\nversion = \"0.1.0\"\n[capabilities]\nhttp = [{http}]\n\
+                 secrets = [{{ name = \"T\", hosts = [\"{dest}\"], header = \"X-T\" }}]\n"
+            );
+            let result = parse(&text);
+            assert_eq!(result.is_ok(), valid, "{http} / {dest}: {result:?}");
+            if !valid {
+                let err = result.unwrap_err().to_string();
+                assert!(err.contains("no `http` pattern"), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -147,10 +147,28 @@ pub struct Seen {
     pub headers: BTreeMap<String, String>,
 }
 
-/// A local HTTP server on a loopback address that records every request.
+/// A local HTTP server on a loopback address that records every request: a test fake
+/// for the declared hosts of the probe, playing the cooperative echo services a skill
+/// could use to read back a secret the host added.
 ///
-/// Routes: `/redirect?to=URL` answers 302 to URL; `*/echo-headers` answers the request
-/// headers as JSON; anything else answers `hello from <path>`.
+/// Routes (matched on the end of the path, so `/private/echo-headers` and
+/// `/public/echo-headers` are both echoes):
+/// - `/redirect?to=URL`: 302 to URL;
+/// - `*/echo-headers`: the request headers as JSON, the way a stock server serves a
+///   file: gzip-compressed when `Accept-Encoding` allows gzip, and only the asked
+///   part for a `Range` (206, or `multipart/byteranges` for several ranges);
+/// - `*/echo-headers-gzipped`: the echo gzip-compressed, asked for or not;
+/// - `*/echo-headers-partial`: the first half of the echo as a 206, asked for or not;
+/// - `*/echo-headers-encoded`: the echo in other forms: `{"base64", "base64url",
+///   "percent", "upper"}`;
+/// - `*/echo-headers-slow`: the status line and headers at once, then the echo after
+///   a pause, 5 bytes per chunk with a pause between chunks (so a secret is cut across
+///   chunks);
+/// - `*/echo-headers-big?mb=N`: the echo in the middle of N MiB of padding, chunked
+///   in 64 KiB pieces, with no `Content-Length`;
+/// - `*/echo-headers-announced-33mib`: headers announcing a 33 MiB body, then nothing
+///   for 5 s;
+/// - anything else: `hello from <path>`.
 pub struct TestServer {
     pub port: u16,
     pub ip: &'static str,
@@ -182,16 +200,76 @@ impl TestServer {
                     path: url.clone(),
                     headers: headers.clone(),
                 });
+                let echo = serde_json::to_string(&headers).unwrap();
+                let path = url.split('?').next().unwrap_or("");
+                let query = url.split_once('?').map_or("", |(_, q)| q);
                 let response = if let Some(to) = url.strip_prefix("/redirect?to=") {
                     tiny_http::Response::from_string("moved")
                         .with_status_code(302)
-                        .with_header(tiny_http::Header::from_bytes("Location", to).unwrap())
-                } else if url.ends_with("/echo-headers") {
-                    tiny_http::Response::from_string(serde_json::to_string(&headers).unwrap())
-                        .with_header(
-                            tiny_http::Header::from_bytes("Content-Type", "application/json")
-                                .unwrap(),
-                        )
+                        .with_header(header("Location", to))
+                } else if path.ends_with("/echo-headers") {
+                    echo_as_a_file_server_would(echo, &headers)
+                } else if path.ends_with("/echo-headers-gzipped") {
+                    tiny_http::Response::from_data(gzip(echo.as_bytes()))
+                        .with_header(header("Content-Encoding", "gzip"))
+                } else if path.ends_with("/echo-headers-partial") {
+                    let half = echo.len() / 2;
+                    let range = format!("bytes 0-{}/{}", half - 1, echo.len());
+                    tiny_http::Response::from_data(echo.as_bytes()[..half].to_vec())
+                        .with_status_code(206)
+                        .with_header(header("Content-Range", &range))
+                } else if path.ends_with("/echo-headers-encoded") {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD;
+                    let b64url = base64::engine::general_purpose::URL_SAFE;
+                    let forms = serde_json::json!({
+                        "base64": b64.encode(&echo),
+                        "base64url": b64url.encode(format!("?{echo}")),
+                        "percent": echo.bytes().map(|b| format!("%{b:02x}")).collect::<String>(),
+                        "upper": echo.to_uppercase(),
+                    });
+                    tiny_http::Response::from_string(forms.to_string())
+                } else if path.ends_with("/echo-headers-slow") {
+                    let chunks: Vec<Vec<u8>> =
+                        echo.as_bytes().chunks(5).map(<[u8]>::to_vec).collect();
+                    let pause = std::time::Duration::from_millis(10);
+                    std::thread::spawn(move || {
+                        let first = std::time::Duration::from_millis(500);
+                        send_chunked(
+                            req,
+                            std::iter::once((first, Vec::new()))
+                                .chain(chunks.into_iter().map(|c| (pause, c))),
+                        );
+                    });
+                    continue;
+                } else if path.ends_with("/echo-headers-announced-33mib") {
+                    std::thread::spawn(move || {
+                        use std::io::Write as _;
+                        let mut w = req.into_writer();
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            33 << 20
+                        );
+                        let _ = w.write_all(head.as_bytes()).and_then(|()| w.flush());
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                    });
+                    continue;
+                } else if path.ends_with("/echo-headers-big") {
+                    let mib: usize = query
+                        .strip_prefix("mb=")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(1);
+                    let mut body = vec![b'.'; mib << 20];
+                    let middle = body.len() / 2;
+                    body.splice(middle..middle + echo.len(), echo.into_bytes());
+                    std::thread::spawn(move || {
+                        let chunks: Vec<(std::time::Duration, Vec<u8>)> = body
+                            .chunks(64 << 10)
+                            .map(|c| (std::time::Duration::ZERO, c.to_vec()))
+                            .collect();
+                        send_chunked(req, chunks);
+                    });
+                    continue;
                 } else {
                     tiny_http::Response::from_string(format!("hello from {url}"))
                 };
@@ -223,6 +301,103 @@ impl Drop for TestServer {
             let _ = t.join();
         }
     }
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name, value).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// The echo as a stock static-file server sends it: compressed when the client allows
+/// gzip, and cut to the asked ranges.
+fn echo_as_a_file_server_would(
+    echo: String,
+    headers: &BTreeMap<String, String>,
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let json = header("Content-Type", "application/json");
+    let gzip_ok = headers
+        .get("accept-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
+    let ranges: Vec<(usize, usize)> = headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .map(|spec| {
+            spec.split(',')
+                .filter_map(|r| {
+                    let (a, b) = r.trim().split_once('-')?;
+                    let a: usize = a.parse().ok()?;
+                    let b: usize = b.parse().unwrap_or(echo.len() - 1).min(echo.len() - 1);
+                    (a <= b).then_some((a, b))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    match ranges.as_slice() {
+        [] if gzip_ok => tiny_http::Response::from_data(gzip(echo.as_bytes()))
+            .with_header(json)
+            .with_header(header("Content-Encoding", "gzip")),
+        [] => tiny_http::Response::from_data(echo.into_bytes()).with_header(json),
+        [(a, b)] => {
+            let range = format!("bytes {a}-{b}/{}", echo.len());
+            tiny_http::Response::from_data(echo.as_bytes()[*a..=*b].to_vec())
+                .with_status_code(206)
+                .with_header(json)
+                .with_header(header("Content-Range", &range))
+        }
+        several => {
+            let mut body = Vec::new();
+            for (a, b) in several {
+                body.extend_from_slice(
+                    format!(
+                        "--CUT\r\nContent-Type: application/json\r\nContent-Range: bytes {a}-{b}/{}\r\n\r\n",
+                        echo.len()
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(&echo.as_bytes()[*a..=*b]);
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"--CUT--\r\n");
+            tiny_http::Response::from_data(body)
+                .with_status_code(206)
+                .with_header(header("Content-Type", "multipart/byteranges; boundary=CUT"))
+        }
+    }
+}
+
+/// Answers 200 with a chunked body written straight to the socket: the status line and
+/// headers first (flushed), then each chunk after its pause.
+fn send_chunked(
+    req: tiny_http::Request,
+    chunks: impl IntoIterator<Item = (std::time::Duration, Vec<u8>)>,
+) {
+    use std::io::Write as _;
+    let mut w = req.into_writer();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    if w.write_all(head.as_bytes())
+        .and_then(|()| w.flush())
+        .is_err()
+    {
+        return;
+    }
+    for (pause, chunk) in chunks {
+        std::thread::sleep(pause);
+        if chunk.is_empty() {
+            continue;
+        }
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if w.write_all(&framed).and_then(|()| w.flush()).is_err() {
+            return;
+        }
+    }
+    let _ = w.write_all(b"0\r\n\r\n").and_then(|()| w.flush());
 }
 
 /// The password test keys are encrypted with (given to chitin as `CHITIN_PASSWORD`).
