@@ -167,6 +167,10 @@ impl Args<'_> {
     fn uint(&self, key: &str, default: usize) -> usize {
         self.0[key].as_u64().map_or(default, |n| n as usize)
     }
+    /// A 64-bit number (file sizes: `usize` is 32 bits here).
+    fn u64(&self, key: &str, default: u64) -> u64 {
+        self.0[key].as_u64().unwrap_or(default)
+    }
     fn flag(&self, key: &str) -> bool {
         self.0[key].as_bool().unwrap_or(false)
     }
@@ -372,7 +376,7 @@ fn fs_op(a: &Args) -> Result<Value, WitError> {
                 (OpenFlags::CREATE, DescriptorFlags::WRITE)
             };
             let file = open(dir, &rel, &path, oflags, flags)?;
-            file.set_size(a.uint("size", 0) as u64)
+            file.set_size(a.u64("size", 0))
                 .map_err(e("set size"))
                 .map(|()| json!("ok"))
         }
