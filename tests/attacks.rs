@@ -398,6 +398,15 @@ struct World {
     /// The manifest calls are granted from.
     manifest: Result<Manifest, String>,
     fifos: Vec<PathBuf>,
+    /// Threads racing the attack (see `flip_data_grant`), stopped after the last step;
+    /// what each did (e.g. how many swaps).
+    racers: Vec<Racer>,
+    raced: Vec<u64>,
+}
+
+struct Racer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
 }
 
 /// The secrets file of the CLI's chitin home (`$HOME/.local/share/chitin`).
@@ -447,6 +456,16 @@ impl World {
             skill: Err("not loaded yet".into()),
             manifest: Err("not loaded yet".into()),
             fifos: Vec::new(),
+            racers: Vec::new(),
+            raced: Vec::new(),
+        }
+    }
+
+    /// Stop the threads racing the attack.
+    fn stop_racers(&mut self) {
+        for r in self.racers.drain(..) {
+            r.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.raced.push(r.thread.join().unwrap());
         }
     }
 
@@ -913,6 +932,7 @@ async fn run(case: Case, lang: Lang) {
         let o = w.step(step).await;
         observed.push(o);
     }
+    w.stop_racers();
     let peak = attack::status_kib("VmHWM");
 
     let mut broken: Vec<String> = Vec::new();
@@ -958,13 +978,21 @@ async fn run(case: Case, lang: Lang) {
     for r in &rows {
         said.push(("the audit log".into(), r.detail.clone().into_bytes()));
     }
-    for (whose, bytes) in &said {
-        for canary in CANARIES {
+    for canary in CANARIES {
+        let mut whose: Vec<String> = Vec::new();
+        for (who, bytes) in &said {
             if let Some(how) = attack::find_leak(bytes, canary) {
-                broken.push(format!(
-                    "3 leaks: {whose} holds the canary {canary:?} ({how})"
-                ));
+                let entry = format!("{who} ({how})");
+                if !whose.contains(&entry) {
+                    whose.push(entry);
+                }
             }
+        }
+        if !whose.is_empty() {
+            broken.push(format!(
+                "3 leaks: the canary {canary:?} is in {}",
+                whose.join(", ")
+            ));
         }
     }
 
@@ -1363,6 +1391,49 @@ fn git_repo_in_ro(w: &mut World) {
     }
 }
 
+/// A thread that swaps the declared sub-folder `rw/data` with a link to `outside`
+/// and back, as fast as it can, while the attack runs: grants are resolved at every
+/// call, and a check followed by an open of the path would race it.
+fn flip_data_grant(w: &mut World) {
+    let rw = w.root().join("workspace/rw");
+    symlink("../../outside", rw.join("data.link"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let (data, dir, link) = (rw.join("data"), rw.join("data.dir"), rw.join("data.link"));
+        let mut flips = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            std::fs::rename(&data, &dir).unwrap();
+            std::fs::rename(&link, &data).unwrap();
+            std::thread::yield_now();
+            std::fs::rename(&data, &link).unwrap();
+            std::fs::rename(&dir, &data).unwrap();
+            flips += 1;
+        }
+        flips
+    });
+    w.racers.push(Racer { stop, thread });
+}
+
+fn raced(w: &World, _: &[Observed]) -> Result<(), String> {
+    match w.raced.first() {
+        Some(&n) if n > 10 => Ok(()),
+        other => Err(format!("the race did not run ({other:?} swaps)")),
+    }
+}
+
+/// Read `rw/data/id_rsa` in 40 calls.
+fn read_data_many_times() -> Case {
+    let mut c = fs("read", "/workspace/rw/data/id_rsa", json!({}));
+    for _ in 1..40 {
+        c = c.then(
+            "fs",
+            fs_args("read", "/workspace/rw/data/id_rsa", json!({})),
+        );
+    }
+    c
+}
+
 /// The user's PATH starts with `rw/bin`, which holds the declared program `tool`.
 fn program_on_path_in_rw(w: &mut World) {
     use std::os::unix::fs::PermissionsExt;
@@ -1653,9 +1724,8 @@ fn disk_bounded(w: &World, _: &[Observed]) -> Result<(), String> {
                 .map(|e| size(&e.path()))
                 .sum()
         } else {
-            use std::os::unix::fs::MetadataExt;
-            // Allocated blocks, and the apparent size: a sparse file counts as big.
-            meta.len().max(meta.blocks() * 512)
+            // The apparent size: a sparse file counts as big.
+            meta.len()
         }
     }
     let total = size(&w.root().join("workspace/rw"));
@@ -1665,6 +1735,20 @@ fn disk_bounded(w: &World, _: &[Observed]) -> Result<(), String> {
     } else {
         Err(format!(
             "{total} bytes were written into rw/, the disk limit is 1 MiB"
+        ))
+    }
+}
+
+fn stop_names_its_cause(_: &World, observed: &[Observed]) -> Result<(), String> {
+    let stop = reports(observed)
+        .last()
+        .map(|r| format!("{:?}", r.outcome))
+        .unwrap_or_default();
+    if names(&stop, "stack") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the stop does not say the stack overflowed: {stop}"
         ))
     }
 }
@@ -2025,7 +2109,7 @@ fn many_headers() -> Case {
 fn huge_header_value() -> Case {
     call(
         "http",
-        json!({ "url": "{declared}/public/echo-headers", "headers": [["x-big", "v".repeat(8 << 20)]] }),
+        json!({ "url": "{declared}/public/echo-headers", "headers": [["x-big", "v".repeat(1 << 20)]] }),
     )
 }
 
@@ -2137,6 +2221,10 @@ catalogue! {
                 .then("fs", fs_args("read", "/workspace/rw/data/id_rsa", json!({})))
                 .expect(Expect::LastNotGranted { needle: "data" })
                 .check("the link was planted", data_link_planted);
+        // Hole 1 raced: the sub-folder is a link only now and then, while grants are
+        // resolved call after call.
+        grant_swapped_while_resolved [rust, python] =>
+            read_data_many_times().setup(flip_data_grant).contained("fs").check("raced", raced);
         planted_grant_absolute_symlink [rust, python] =>
             plant_data_link("{outside}")
                 .then("fs", fs_args("read", "/workspace/rw/data/id_rsa", json!({})))
@@ -2217,6 +2305,7 @@ catalogue! {
         crlf_in_a_header_name [rust, python] =>
             http("{declared}/public/echo-headers", json!({ "headers": [["x-a: b\r\nx-smuggled", "1"]] }))
                 .contained("http").check("no smuggled header", no_smuggled_header);
+        // wasmtime-wasi-http bounds a request's fields (128 KiB): the call is stopped.
         many_headers [rust, python] => many_headers().contained("http");
         huge_header_value [rust, python] => huge_header_value().contained("http");
     }
@@ -2296,8 +2385,7 @@ catalogue! {
         forked_child_outlives_its_parent [rust, python] =>
             exec("timeout", &["10", "sleep", "20.{tok}"]).contained("exec");
         detached_child [rust, python] => exec("setsid", &["-f", "sleep", "20.{tok}"]).contained("exec");
-        killed_at_the_deadline_is_audited [rust #[ignore = "hole: a program killed at the call's deadline leaves no audit row"],
-                                           python #[ignore = "hole: a program killed at the call's deadline leaves no audit row"]] =>
+        killed_at_the_deadline [rust, python] =>
             exec("sleep", &["20.{tok}"]).stopped_or_refused("exec", "sleep");
         program_planted_on_the_path [rust #[ignore = "hole: a declared program found on PATH inside a read-write grant runs what the skill wrote there"],
                                      python #[ignore = "hole: a declared program found on PATH inside a read-write grant runs what the skill wrote there"]] =>
@@ -2312,6 +2400,8 @@ catalogue! {
         // Rust overflows its stack (a trap); CPython's frames live on its heap, so it
         // may also run out of memory: either is a stop.
         stack_overflow [rust, python] => call("recurse", json!({})).stopped_or_refused("limits", "recurs");
+        trap_says_why [rust #[ignore = "hole: a trap is reported as `the skill crashed: error while executing at wasm backtrace:`, without its cause (stack overflow, a host limit)"]] =>
+            call("recurse", json!({})).stopped(StopKind::Crashed).check("the cause is named", stop_names_its_cause);
         blocked_in_a_host_call [rust, python] => call("sleep", json!({ "ms": 60000 })).stopped(StopKind::Timeout);
         // Issue 10, hole 7: megabyte log lines under a 16 MiB limit.
         log_flood [rust] =>
@@ -2423,7 +2513,7 @@ catalogue! {
             call("noop", json!({})).component(Component::CraftedBytes(b"[skill]\nname = \"\xff\"\n"))
                 .expect(Expect::NotLoaded { needle: "UTF-8" });
         two_manifests [rust #[ignore = "hole: a component with two manifest sections loads (the last one wins)"]] =>
-            call("noop", json!({})).component(Component::Crafted(|m| m))
+            call("noop", json!({})).component(Component::Crafted(|m| description(&m, "the second manifest, read instead of the first")))
                 .expect(Expect::NotLoaded { needle: "manifest" });
         huge_description [rust #[ignore = "hole: the skill's description has no size limit (it is shown at every consent)"]] =>
             pack(huge_description).expect(Expect::NotLoaded { needle: "description" });
