@@ -7,6 +7,7 @@
 //! let skill = fx.load("probe");
 //! ```
 
+pub mod attack;
 pub mod real_registry;
 pub mod user;
 
