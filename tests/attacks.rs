@@ -7,7 +7,8 @@
 //! in Rust (`tests/skills/attacker`) and Python (`tests/skills/attacker-py`), built by
 //! `make skills` with the same declaration but for the name (see their `skill.toml`):
 //! a read folder, a read-write folder with a declared sub-folder, HTTP to
-//! `127.0.0.1:*/public/*`, the secret `CANARY_TOKEN` for `127.0.0.1`, a few programs.
+//! `127.0.0.1:*/public/*`, the secret `CANARY_TOKEN` for the declared server alone (its
+//! port is filled in when the grants are made), a few programs.
 //!
 //! ## Families
 //!
@@ -540,9 +541,14 @@ impl World {
             }
             _ => {
                 let text = match case.grants {
-                    Some(edit) => self.fill(&edit(base)),
+                    Some(edit) => edit(base),
                     None => base,
                 };
+                // The secret goes to the declared server only: its port is known now.
+                let text = self.fill(&text.replace(
+                    "\"http://127.0.0.1:*/public/*\"], header",
+                    "\"http://127.0.0.1:{declared_port}/public/*\"], header",
+                ));
                 text.parse::<Manifest>()
                     .map_err(|e| format!("the manifest of the grants is refused: {e}"))
             }
@@ -2423,7 +2429,7 @@ catalogue! {
         result_not_utf8 [rust] => call("bad_utf8", json!({})).stopped(StopKind::Crashed);
         // Issue 10, hole 14: a refusal in a loop must not flood the audit log.
         audit_flood [rust, python] =>
-            fs("deny_loop", "/workspace/ro/../../outside/secret.txt", json!({ "times": 20_000 })).denied("fs", "secret.txt");
+            fs("deny_loop", "/workspace/ro/../../outside/secret.txt", json!({ "times": 5_000 })).denied("fs", "secret.txt");
         // Issue 10, hole 15: `limits.disk` bounds what a call writes.
         disk_flood [rust, python] =>
             fs("write", "/workspace/rw/big", json!({ "bytes": 64 << 20 })).grants(disk_1mib)
