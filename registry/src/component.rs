@@ -68,6 +68,14 @@ fn top_sections(bytes: &[u8]) -> Result<(bool, Vec<TopSection>, ComponentInfo), 
                     custom_name: Some(reader.name().to_string()),
                 });
                 if reader.name() == MANIFEST_SECTION {
+                    // Two declarations: which one a reader takes would decide what is
+                    // shown and what is granted; refuse instead of choosing.
+                    if info.manifest_text.is_some() {
+                        return Err(ComponentError::Malformed(format!(
+                            "the component holds two `{MANIFEST_SECTION}` manifest sections; \
+                             repack it with `chitin skill pack`, which writes one"
+                        )));
+                    }
                     let text = std::str::from_utf8(reader.data()).map_err(|_| {
                         ComponentError::Malformed("the embedded manifest is not UTF-8".into())
                     })?;

@@ -16,6 +16,7 @@ use crate::bindings::chitin::skill::exec::{Host, Output};
 use crate::bindings::chitin::skill::types::Error as SkillError;
 use crate::grants::Grants;
 use crate::state::CallState;
+use chitin_registry::Access;
 
 /// The per-call exec policy: a copy of the relevant grants.
 pub struct ExecPolicy {
@@ -79,6 +80,22 @@ impl ExecPolicy {
         }
         let path = find_program(program, self.grants.host_path_var.as_deref())
             .ok_or_else(|| format!("`{program}` is declared but not installed on this machine"))?;
+        // A program the skill could have written is the skill's own code running outside
+        // wasm: refuse one found in (or through a link into) a read-write grant.
+        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if let Some(p) = self
+            .grants
+            .preopens
+            .iter()
+            .find(|p| p.access == Access::ReadWrite && real.starts_with(&p.host_path))
+        {
+            return Err(format!(
+                "`{line}`: `{program}` resolves to {}, inside the read-write folder {}, \
+                 which the skill can write; only programs it cannot change are run",
+                real.display(),
+                p.guest_path
+            ));
+        }
         let dir = match cwd {
             Some(guest) => self
                 .grants
