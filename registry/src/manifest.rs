@@ -109,6 +109,9 @@ impl FromStr for Manifest {
 }
 
 impl Manifest {
+    /// Longest `skill.description`, in bytes.
+    pub const MAX_DESCRIPTION: usize = 1024;
+
     /// Cross-field checks that a single field's parser cannot make.
     fn validate(&self) -> Result<(), ManifestError> {
         let caps = &self.capabilities;
@@ -116,6 +119,18 @@ impl Manifest {
             field: field.to_string(),
             reason,
         };
+        // Shown at every consent prompt and in the model's context: a screenful at most.
+        if self.skill.description.len() > Self::MAX_DESCRIPTION {
+            return Err(invalid(
+                "skill.description",
+                format!(
+                    "{} bytes; a description holds at most {} (put details in the tools' \
+                     descriptions or a README)",
+                    self.skill.description.len(),
+                    Self::MAX_DESCRIPTION
+                ),
+            ));
+        }
         for (i, secret) in caps.secrets.iter().enumerate() {
             if caps.env.iter().any(|e| e.0 == secret.name.0) {
                 return Err(invalid(
