@@ -2282,10 +2282,8 @@ catalogue! {
         half_encoded_dotdot [rust, python] => http("{canary}/public/.%2e/secret", json!({})).denied("http", "secret");
         nested_dotdot [rust, python] => http("{canary}/public/a/b/../../../secret", json!({})).denied("http", "secret");
         dot_then_dotdot [rust, python] => http("{canary}/public/./../secret", json!({})).denied("http", "secret");
-        encoded_slash_dotdot [rust #[ignore = "hole: an encoded slash (`/public/..%2fsecret`) passes the path check; servers that decode it traverse"],
-                              python #[ignore = "hole: an encoded slash (`/public/..%2fsecret`) passes the path check; servers that decode it traverse"]] => http("{canary}/public/..%2fsecret", json!({})).denied("http", "secret");
-        backslash_dotdot [rust #[ignore = "hole: a backslash in the path (`/public/..\\secret`) passes the path check; servers that read it as `/` traverse"],
-                          python #[ignore = "hole: a backslash in the path (`/public/..\\secret`) passes the path check; servers that read it as `/` traverse"]] =>
+        encoded_slash_dotdot [rust, python] => http("{canary}/public/..%2fsecret", json!({})).denied("http", "secret");
+        backslash_dotdot [rust, python] =>
             http("{canary}/public/..\\secret", json!({})).denied("http", "secret");
         userinfo_names_another_host [rust, python] =>
             http("http://127.0.0.1:{canary_port}@127.0.0.2:{canary2_port}/public/x", json!({})).contained("http");
@@ -2393,8 +2391,7 @@ catalogue! {
         detached_child [rust, python] => exec("setsid", &["-f", "sleep", "20.{tok}"]).contained("exec");
         killed_at_the_deadline [rust, python] =>
             exec("sleep", &["20.{tok}"]).stopped_or_refused("exec", "sleep");
-        program_planted_on_the_path [rust #[ignore = "hole: a declared program found on PATH inside a read-write grant runs what the skill wrote there"],
-                                     python #[ignore = "hole: a declared program found on PATH inside a read-write grant runs what the skill wrote there"]] =>
+        program_planted_on_the_path [rust, python] =>
             fs("write", "/workspace/rw/bin/tool", json!({ "data": "#!/bin/sh\ncat {outside}/secret.txt\n" }))
                 .then("exec", json!({ "program": "tool", "args": [] }))
                 .setup(program_on_path_in_rw).denied("exec", "tool");
@@ -2477,7 +2474,7 @@ catalogue! {
             cli(&["run", "{skill}", "noop", "--yes"]).component(Component::Repacked(description_escapes)).expect(Expect::CleanTerminal);
         escapes_in_the_audit_report [rust] =>
             cli(&["skill", "audit", "{skill}"]).component(Component::Repacked(description_escapes)).expect(Expect::CleanTerminal);
-        bidi_controls_in_logs [rust #[ignore = "hole: bidirectional controls (U+202E...) in skill text reach the terminal"]] =>
+        bidi_controls_in_logs [rust] =>
             cli_input("log", json!({ "text": "invoice_\u{202e}fdp.exe" })).expect(Expect::CleanTerminal)
                 .check("no bidi controls", no_bidi_controls);
     }
@@ -2518,10 +2515,10 @@ catalogue! {
         manifest_not_utf8 [rust] =>
             call("noop", json!({})).component(Component::CraftedBytes(b"[skill]\nname = \"\xff\"\n"))
                 .expect(Expect::NotLoaded { needle: "UTF-8" });
-        two_manifests [rust #[ignore = "hole: a component with two manifest sections loads (the last one wins)"]] =>
+        two_manifests [rust] =>
             call("noop", json!({})).component(Component::Crafted(|m| description(&m, "the second manifest, read instead of the first")))
                 .expect(Expect::NotLoaded { needle: "manifest" });
-        huge_description [rust #[ignore = "hole: the skill's description has no size limit (it is shown at every consent)"]] =>
+        huge_description [rust] =>
             pack(huge_description).expect(Expect::NotLoaded { needle: "description" });
     }
 
