@@ -51,7 +51,7 @@ exec = [
   {extra_exec}
 ]
 env = ["CHITIN_PROBE_VISIBLE"]
-secrets = [{{ name = "PROBE_TOKEN", hosts = ["127.0.0.1"], header = "X-Probe-Token", format = "Token {{}}" }}]
+secrets = [{{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:*/private/*"], header = "X-Probe-Token", format = "Token {{}}" }}]
 "#
     );
     let wasm = chitin_registry::embed_manifest(&raw, &manifest).unwrap();

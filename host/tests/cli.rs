@@ -234,7 +234,7 @@ exec = [
   { program = "head", args = ["-c", "*", "/dev/zero"] },
 ]
 env = ["CHITIN_PROBE_VISIBLE"]
-secrets = [{ name = "PROBE_TOKEN", hosts = ["127.0.0.1"], header = "X-Probe-Token", format = "Token {}" }]
+secrets = [{ name = "PROBE_TOKEN", hosts = ["http://127.0.0.1:*/private/*"], header = "X-Probe-Token", format = "Token {}" }]
 "#;
 
 /// The escaped description as it must appear: on one line, every trick visible.
