@@ -130,11 +130,13 @@ enum Component {
     /// Re-packed with its manifest edited, as `chitin skill pack` does (it checks the
     /// manifest first).
     Repacked(fn(String) -> String),
-    /// As built, with a second manifest section appended unchecked — what another
-    /// packer, or a hex editor, can make. The last section is the one read.
+    /// As the compiler built it, with a manifest section appended unchecked — what
+    /// another packer, or a hex editor, can make.
     Crafted(fn(String) -> String),
-    /// As built, with a manifest section of raw bytes appended.
+    /// As the compiler built it, with a manifest section of raw bytes appended.
     CraftedBytes(&'static [u8]),
+    /// As built (packed), with a second manifest section appended unchecked.
+    SecondManifest(fn(String) -> String),
     /// As built, with `describe()` switched to a mode (the attacker's `DESCRIBE_MODE`).
     DescribeMode(&'static str),
 }
@@ -517,10 +519,14 @@ impl World {
                     .map_err(|e| e.to_string())
             }
             Component::Crafted(edit) => Ok(append_manifest_section(
+                &raw_bytes(name),
+                self.fill(&edit(base.clone())).as_bytes(),
+            )),
+            Component::CraftedBytes(bytes) => Ok(append_manifest_section(&raw_bytes(name), bytes)),
+            Component::SecondManifest(edit) => Ok(append_manifest_section(
                 &built,
                 self.fill(&edit(base.clone())).as_bytes(),
             )),
-            Component::CraftedBytes(bytes) => Ok(append_manifest_section(&built, bytes)),
             Component::DescribeMode(mode) => Ok(describe_mode(&built, mode)),
         };
         self.skill = match wasm {
@@ -536,9 +542,10 @@ impl World {
             Err(e) => Err(format!("packing the attacker failed: {e}")),
         };
         self.manifest = match (&self.skill, case.component) {
-            (Ok(skill), Component::Repacked(_) | Component::Crafted(_)) => {
-                Ok(skill.manifest.clone())
-            }
+            (
+                Ok(skill),
+                Component::Repacked(_) | Component::Crafted(_) | Component::SecondManifest(_),
+            ) => Ok(skill.manifest.clone()),
             _ => {
                 let text = match case.grants {
                     Some(edit) => edit(base),
@@ -609,7 +616,7 @@ impl World {
         };
         let grants = match Grants::from_manifest(manifest, &self.fx.env) {
             Ok(g) => g,
-            Err(e) => return Observed::GrantsRefused(e.to_string()),
+            Err(e) => return Observed::GrantsRefused(chitin_tests::error_chain(&e)),
         };
         let args = self.fill_json(args).to_string();
         let limit = grants.limits.timeout.0;
@@ -716,6 +723,15 @@ impl World {
 }
 
 /// Append a manifest custom section (`chitin:skill/manifest`) as is.
+/// The component as the compiler produced it, before `chitin skill pack` embedded its
+/// manifest (`make skills` keeps it in `raw/`; Rust skills only).
+fn raw_bytes(name: &str) -> Vec<u8> {
+    let path = chitin_tests::skills_dir()
+        .join("raw")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn append_manifest_section(wasm: &[u8], data: &[u8]) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
@@ -1770,7 +1786,9 @@ fn logged_something(_: &World, observed: &[Observed]) -> Result<(), String> {
 fn logs_bounded(_: &World, observed: &[Observed]) -> Result<(), String> {
     for r in reports(observed) {
         let longest = r.logs.iter().map(|l| l.message.len()).max().unwrap_or(0);
-        if r.logs.len() > 1000 || longest > 4096 + 4 {
+        // The kept prefix and a `… (N more bytes)` marker.
+        let max_line = chitin_host::capabilities::log::MAX_LINE + 32;
+        if r.logs.len() > chitin_host::capabilities::log::MAX_LINES || longest > max_line {
             return Err(format!(
                 "{} log lines kept, the longest of {longest} bytes",
                 r.logs.len()
@@ -2516,7 +2534,7 @@ catalogue! {
             call("noop", json!({})).component(Component::CraftedBytes(b"[skill]\nname = \"\xff\"\n"))
                 .expect(Expect::NotLoaded { needle: "UTF-8" });
         two_manifests [rust] =>
-            call("noop", json!({})).component(Component::Crafted(|m| description(&m, "the second manifest, read instead of the first")))
+            call("noop", json!({})).component(Component::SecondManifest(|m| description(&m, "the second manifest, read instead of the first")))
                 .expect(Expect::NotLoaded { needle: "manifest" });
         huge_description [rust] =>
             pack(huge_description).expect(Expect::NotLoaded { needle: "description" });

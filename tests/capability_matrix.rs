@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use chitin_host::{CallReport, Grants, Outcome, SkillError, Stop};
-use chitin_tests::{Fixture, OUTSIDE, SECRET, TestServer};
+use chitin_tests::{Fixture, OUTSIDE, SECRET, TestServer, error_chain};
 use serde_json::{Value, json};
 
 /// The languages of the probes.
@@ -269,9 +269,7 @@ async fn fs_grant_through_a_planted_link_is_refused() {
     let probe = fx.load("probe");
     std::fs::remove_dir_all(fx.path("workspace/ro")).unwrap();
     std::os::unix::fs::symlink("../outside", fx.path("workspace/ro")).unwrap();
-    let err = Grants::from_manifest(&probe.manifest, &fx.env)
-        .unwrap_err()
-        .to_string();
+    let err = error_chain(&Grants::from_manifest(&probe.manifest, &fx.env).unwrap_err());
     assert!(
         err.contains("$WORKSPACE/ro") && err.contains("symbolic link"),
         "{err}"
@@ -300,9 +298,7 @@ async fn fs_grants_never_reach_chitin_data() {
     for protected in ["workspace/rw", "workspace/rw/chitin", "workspace"] {
         std::fs::create_dir_all(fx.path(protected)).unwrap();
         fx.env.protected = vec![fx.path(protected).canonicalize().unwrap()];
-        let err = Grants::from_manifest(&probe.manifest, &fx.env)
-            .unwrap_err()
-            .to_string();
+        let err = error_chain(&Grants::from_manifest(&probe.manifest, &fx.env).unwrap_err());
         assert!(err.contains("chitin's own data"), "{protected}: {err}");
     }
 }

@@ -901,7 +901,9 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
         home.join("chitin.db"),
         home.join("chitin.lock"),
     );
-    let workspace = home.join("workspace");
+    // Outside chitin's data folder, which is never granted.
+    let work = tempfile::tempdir().unwrap();
+    let workspace = work.path().join("workspace");
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::write(workspace.join("notes.md"), "still here\n").unwrap();
     let reg = FakeRegistry::start();

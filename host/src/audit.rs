@@ -36,14 +36,8 @@ impl Denials {
             return;
         }
         if denial.detail.len() > MAX_DETAIL {
-            let mut cut = MAX_DETAIL;
-            while !denial.detail.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let more = denial.detail.len() - cut;
-            denial.detail.truncate(cut);
-            denial.detail.shrink_to_fit();
-            denial.detail.push_str(&format!("… ({more} more bytes)"));
+            denial.detail =
+                chitin_registry::untrusted::bounded(&denial.detail, MAX_DETAIL).into_owned();
         }
         self.kept.push(denial);
     }

@@ -47,7 +47,8 @@ pub enum HostError {
     Compile(wasmtime::Error),
     #[error("{0}: {1}")]
     Io(PathBuf, #[source] std::io::Error),
-    #[error("the skill declares the folder `{declared}`, but it is not granted: {source}")]
+    // The reason is the source, which the CLI prints as "caused by".
+    #[error("the skill declares the folder `{declared}`, but it is not granted")]
     GrantRefused {
         declared: String,
         #[source]

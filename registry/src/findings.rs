@@ -113,27 +113,10 @@ const FILE_PROGRAMS: &[(&str, Reach, &str)] = &[
     ("touch", Reach::CreatesFiles, "a path"),
 ];
 
-/// Host folders that hold other processes, devices, the system's configuration or
-/// other users' files: `(folder, risk to read, risk to write, what is in it)`.
+/// Host folders that hold the system's configuration or other users' files: `(folder,
+/// risk to read, risk to write, what is in it)`. (`/proc`, `/sys` and `/dev` are never
+/// declared at all: the manifest refuses them.)
 const SYSTEM_FOLDERS: &[(&str, Risk, Risk, &str)] = &[
-    (
-        "proc",
-        Risk::High,
-        Risk::High,
-        "every process's environment, command line and memory maps",
-    ),
-    (
-        "dev",
-        Risk::High,
-        Risk::High,
-        "devices: disks, terminals, memory",
-    ),
-    (
-        "sys",
-        Risk::Medium,
-        Risk::High,
-        "kernel and hardware settings",
-    ),
     (
         "etc",
         Risk::Medium,
@@ -514,11 +497,6 @@ mod tests {
     fn system_folders_are_flagged_by_access() {
         use Risk::*;
         let cases = [
-            ("/proc", "read", High),
-            ("/proc/self/environ", "read", High),
-            ("/dev", "read", High),
-            ("/sys", "read", Medium),
-            ("/sys/class", "read-write", High),
             ("/etc", "read", Medium),
             ("/etc/cron.d", "read-write", High),
             ("/home", "read", High),

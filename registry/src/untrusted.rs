@@ -88,12 +88,26 @@ pub fn single_line(text: &str, max_len: usize) -> Cow<'_, str> {
     escape(text, max_len, Lines::Escape)
 }
 
-fn escape(text: &str, max_len: usize, lines: Lines) -> Cow<'_, str> {
+/// `text` cut to at most `max_len` bytes at a character boundary, and what was cut.
+pub fn split_bounded(text: &str, max_len: usize) -> (&str, &str) {
     let mut cut = text.len().min(max_len);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    let (shown, rest) = text.split_at(cut);
+    text.split_at(cut)
+}
+
+/// `text` bounded to `max_len` bytes (cut at a character boundary) with a visible
+/// `… (N more bytes)` marker, unescaped: for text the host stores (log lines, denials).
+pub fn bounded(text: &str, max_len: usize) -> Cow<'_, str> {
+    match split_bounded(text, max_len) {
+        (_, "") => Cow::Borrowed(text),
+        (shown, rest) => Cow::Owned(format!("{shown}… ({} more bytes)", rest.len())),
+    }
+}
+
+fn escape(text: &str, max_len: usize, lines: Lines) -> Cow<'_, str> {
+    let (shown, rest) = split_bounded(text, max_len);
     let kept = |c: char| lines == Lines::Keep && (c == '\n' || c == '\t');
     if rest.is_empty() && !shown.chars().any(|c| is_unsafe(c) && !kept(c)) {
         return Cow::Borrowed(text);
@@ -142,6 +156,21 @@ pub fn json_for_terminal(json: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_text_is_cut_at_a_character_boundary() {
+        // (text, max, expected)
+        let cases = [
+            ("short", 10, "short"),
+            ("exactly10!", 10, "exactly10!"),
+            ("eleven char", 10, "eleven cha… (1 more bytes)"),
+            ("ééé", 3, "é… (4 more bytes)"),
+            ("", 0, ""),
+        ];
+        for (text, max, want) in cases {
+            assert_eq!(bounded(text, max), want, "{text:?} {max}");
+        }
+    }
 
     /// `(input, single_line, for_terminal)` with a generous bound.
     const CASES: &[(&str, &str, &str)] = &[

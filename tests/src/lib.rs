@@ -26,6 +26,18 @@ pub const SECRET: &str = "s3cr3t-probe-token-7f3a9c";
 /// What lies outside every grant.
 pub const OUTSIDE: &str = "TOPSECRET: ssh key material";
 
+/// An error and its sources, as the CLI prints them (`a: b: c`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Where `make skills` put the components.
 pub fn skills_dir() -> PathBuf {
     match std::env::var_os("CHITIN_SKILLS_DIR") {

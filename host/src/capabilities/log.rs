@@ -33,7 +33,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         let text = message.to_str(&store)?;
         let line = LogLine {
             level: level_name(level),
-            message: bounded(&text, MAX_LINE),
+            message: chitin_registry::untrusted::bounded(&text, MAX_LINE).into_owned(),
         };
         store.data_mut().logs.push(line);
         Ok(())
@@ -48,37 +48,5 @@ fn level_name(level: Level) -> &'static str {
         Level::Info => "info",
         Level::Warn => "warn",
         Level::Error => "error",
-    }
-}
-
-/// The first `max` bytes of `text` (cut at a character boundary, marked `…`).
-fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_cut_at_a_character_boundary() {
-        // (text, max, expected)
-        let cases = [
-            ("short", 10, "short"),
-            ("exactly10!", 10, "exactly10!"),
-            ("eleven char", 10, "eleven cha…"),
-            ("ééé", 3, "é…"),
-            ("", 0, ""),
-        ];
-        for (text, max, want) in cases {
-            assert_eq!(bounded(text, max), want, "{text:?} {max}");
-        }
     }
 }

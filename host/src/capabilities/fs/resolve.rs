@@ -71,7 +71,7 @@ pub enum ResolveError {
     LinkOutside { path: PathBuf, root: PathBuf },
     #[error("{path} goes through a symbolic link; an absolute grant must name the real folder")]
     LinkInAbsolute { path: PathBuf },
-    #[error("{real} exposes the host ({why}); it is never granted to a skill")]
+    #[error("{real} is never granted to a skill: {why}")]
     HostInterface { real: PathBuf, why: String },
 }
 
@@ -184,7 +184,7 @@ pub fn exposes_host(real: &Path, protected: &[PathBuf]) -> Option<String> {
     for p in protected {
         if real.starts_with(p) || p.starts_with(real) {
             return Some(format!(
-                "{} is chitin's own data (audit log, grants, secrets)",
+                "it is, holds or lies in chitin's own data at {} (audit log, grants, secrets)",
                 p.display()
             ));
         }
