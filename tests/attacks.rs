@@ -2421,7 +2421,7 @@ catalogue! {
         // Rust overflows its stack (a trap); CPython's frames live on its heap, so it
         // may also run out of memory: either is a stop.
         stack_overflow [rust, python] => call("recurse", json!({})).stopped_or_refused("limits", "recurs");
-        trap_says_why [rust #[ignore = "hole: a trap is reported as `the skill crashed: error while executing at wasm backtrace:`, without its cause (stack overflow, a host limit)"]] =>
+        trap_says_why [rust #[ignore = "hole: Rust's stack lives in linear memory, so its overflow traps as `out of bounds memory access`, which the host cannot tell from another bug; the stop names the trap, not a stack overflow"]] =>
             call("recurse", json!({})).stopped(StopKind::Crashed).check("the cause is named", stop_names_its_cause);
         blocked_in_a_host_call [rust, python] => call("sleep", json!({ "ms": 60000 })).stopped(StopKind::Timeout);
         // Issue 10, hole 7: megabyte log lines under a 16 MiB limit.

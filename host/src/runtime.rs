@@ -421,7 +421,13 @@ fn classify_trap(trap: &wasmtime::Error, store: &Store<CallState>, grants: &Gran
         .rev()
         .collect::<Vec<_>>()
         .join(" | ");
-    let first_line = text.lines().next().unwrap_or("trap").to_string();
+    // A wasm trap says what happened (`call stack exhausted`, `unreachable`); other
+    // errors say it in their first line, before the backtrace.
+    let first_line = match trap.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "the call stack was exhausted (stack overflow)".to_string(),
+        Some(t) => t.to_string(),
+        None => text.lines().next().unwrap_or("trap").to_string(),
+    };
     Stop::Crashed {
         message: if tail.is_empty() {
             first_line
