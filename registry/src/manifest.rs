@@ -570,6 +570,11 @@ pub struct ExecGrant {
 impl ExecGrant {
     /// Do these arguments fit the declared patterns? Each pattern matches one argument
     /// (`*` inside matches any text); a final `**` matches any remaining arguments.
+    ///
+    /// A wildcard never supplies an option: an argument starting with `-` fits only a
+    /// pattern that starts with `-` itself (`--oneline`, `--format=*`). Otherwise `git
+    /// log *` would admit `--output=FILE` and `find *` would admit `-delete`: options
+    /// reach past every grant, so they must be written out in the declaration.
     pub fn args_match(&self, args: &[String]) -> bool {
         let (patterns, rest_any) = match self.args.split_last() {
             Some((last, init)) if last == "**" => (init, true),
@@ -578,7 +583,10 @@ impl ExecGrant {
         if args.len() < patterns.len() || (!rest_any && args.len() != patterns.len()) {
             return false;
         }
-        patterns.iter().zip(args).all(|(p, a)| glob_match(p, a))
+        let fits =
+            |p: &str, a: &str| (!a.starts_with('-') || p.starts_with('-')) && glob_match(p, a);
+        patterns.iter().zip(args).all(|(p, a)| fits(p, a))
+            && args[patterns.len()..].iter().all(|a| !a.starts_with('-'))
     }
 
     /// The argument patterns as a shell-like line, for display.
@@ -1367,6 +1375,25 @@ timeout = "10s"
         assert!(rest.args_match(&v(&["hi"])));
         assert!(rest.args_match(&v(&["hi", "a", "b"])));
         assert!(!rest.args_match(&v(&["ho"])));
+        // Wildcards never supply options; patterns that start with `-` do.
+        let opts = ExecGrant {
+            program: "git".parse().unwrap(),
+            args: vec!["log".into(), "--format=*".into(), "*".into(), "**".into()],
+        };
+        // (arguments, admitted?)
+        let cases: [(&[&str], bool); 7] = [
+            (&["log", "--format=%h", "main"], true),
+            (&["log", "--format=%h", "main", "src"], true),
+            (&["log", "--format=%h", "--output=/tmp/x"], false),
+            (&["log", "--format=%h", "main", "--output=/tmp/x"], false),
+            (&["log", "--format=%h", "-"], false),
+            (&["log", "--output=x", "main"], false),
+            (&["log", "--format=%h", "--", "x"], false),
+        ];
+        for (args, admitted) in cases {
+            assert_eq!(opts.args_match(&v(args)), admitted, "{args:?}");
+        }
+        assert!(!g.args_match(&v(&["log", "-n", "-5"])));
         assert!("sh -c".parse::<Program>().is_err());
         assert!("bin/sh".parse::<Program>().is_err());
     }

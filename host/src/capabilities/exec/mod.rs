@@ -73,8 +73,13 @@ impl ExecPolicy {
         }
         if !candidates.iter().any(|g| g.args_match(args)) {
             let allowed: Vec<String> = candidates.iter().map(|g| g.display_line()).collect();
+            let hint = if args.iter().any(|a| a.starts_with('-')) {
+                "; a wildcard never stands for an option (`-…`): options must be declared"
+            } else {
+                ""
+            };
             return Err(format!(
-                "`{line}`: arguments do not match the declared patterns ({})",
+                "`{line}`: arguments do not match the declared patterns ({}){hint}",
                 allowed.join(" | ")
             ));
         }
