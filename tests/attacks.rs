@@ -1421,19 +1421,28 @@ fn flip_data_grant(w: &mut World) {
     symlink("../../outside", rw.join("data.link"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
     let thread = std::thread::spawn(move || {
         let (data, dir, link) = (rw.join("data"), rw.join("data.dir"), rw.join("data.link"));
-        let mut flips = 0;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
             std::fs::rename(&data, &dir).unwrap();
             std::fs::rename(&link, &data).unwrap();
             std::thread::yield_now();
             std::fs::rename(&data, &link).unwrap();
             std::fs::rename(&dir, &data).unwrap();
-            flips += 1;
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        flips
+        counter.load(std::sync::atomic::Ordering::Relaxed)
     });
+    // On a busy machine the calls (refused before any wasm runs) can all be over before
+    // the swapper is first scheduled: let it get going first.
+    let started = std::time::Instant::now();
+    while count.load(std::sync::atomic::Ordering::Relaxed) < 20
+        && started.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::yield_now();
+    }
     w.racers.push(Racer { stop, thread });
 }
 
