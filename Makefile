@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/chitin/target
 export CHITIN_SKILLS_DIR ?= $(CARGO_TARGET_DIR)/skills
 export CHITIN_SKILLS_TARGET ?= $(HOME)/.cache/chitin/skills-target
 
-.PHONY: setup skills build test demo bench lint clean
+.PHONY: setup skills build test demo bench fuzz lint clean
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,11 @@ demo: skills
 bench: skills
 	env -u RUST_BACKTRACE cargo bench -p chitin-host --bench invoke
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench install
+
+# Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh); not part of `make test`.
+FUZZ_SECONDS ?= 30
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint:
 	cargo fmt --all -- --check

@@ -63,4 +63,6 @@ if ! cmp -s "$root/skills-sdk/python/requirements.txt" "$py_dir/requirements.txt
 fi
 # wasm-pkg-tools, for the interop tests (chitin pushes, wkg pulls, and back).
 install_crate wkg 0.16.1 wkg
+# cargo-fuzz, for `make fuzz` (scripts/fuzz.sh); built with RUSTC_BOOTSTRAP=1 on stable.
+install_crate cargo-fuzz 0.13.2 cargo-fuzz
 log "toolchain ready"

@@ -21,8 +21,8 @@
 //! - a `.` or `..` segment written with an escape (`%2e%2e`): never needed, only
 //!   useful to slip past a matcher;
 //! - `;`: servlet containers cut `;params` off segments, so `/public/..;/x` is `/x`;
-//! - escapes of control characters (`%00`-`%1F`, `%7F`) and escape sequences that are
-//!   not UTF-8 (the overlong `%C0%AE` for `.`);
+//! - control characters (`%00`-`%1F`, `%7F`), raw or escaped, and escape sequences
+//!   that are not UTF-8 (the overlong `%C0%AE` for `.`);
 //! - malformed escapes (`%`, `%zz`).
 //!
 //! Not covered: servers that fold Unicode (NFKC turns the full-width `%EF%BC%8E` into
@@ -46,6 +46,8 @@ pub enum PathError {
     EncodedPercent,
     #[error("an encoded control character")]
     EncodedControl,
+    #[error("a control character")]
+    Control,
     #[error("escapes that are not UTF-8 (such as the overlong `%C0%AE` for `.`)")]
     NotUtf8,
     #[error("a `.` or `..` segment written with escapes (`%2e`)")]
@@ -123,6 +125,8 @@ fn normalize_segment(raw: &str) -> Result<String, PathError> {
             }
             b'\\' => return Err(PathError::Backslash),
             b';' => return Err(PathError::Semicolon),
+            // Encoded, it would be the `%00`-`%1F` or `%7F` refused above.
+            0x00..=0x1f | 0x7f => return Err(PathError::Control),
             b if is_unreserved(b) || is_sub_delim(b) || b == b':' || b == b'@' => {
                 out.push(b as char);
                 i += 1;
@@ -210,6 +214,10 @@ mod tests {
             ("/public/x%00.txt", EncodedControl),
             ("/public/x%0a", EncodedControl),
             ("/public/x%7F", EncodedControl),
+            // Raw, they would be sent as the escapes refused above (found by fuzzing).
+            ("/a/./\x0b\0../c", Control),
+            ("/public/x\n", Control),
+            ("/public/\x7f", Control),
             ("/public/%c0%ae%c0%ae/secret.txt", NotUtf8),
             ("/public/%ff", NotUtf8),
             ("/public/%", BadEscape),
@@ -226,7 +234,13 @@ mod tests {
     /// server that normalises again finds nothing left to do.
     #[test]
     fn normalizing_is_idempotent() {
-        for raw in ["/a/../b/./c/", "/p/%41%3a{x}", "/..", "/a//b/../../c"] {
+        for raw in [
+            "/a/../b/./c/",
+            "/p/%41%3a{x}",
+            "/..",
+            "/a//b/../../c",
+            "/%C3%A9/é",
+        ] {
             let once = normalize(raw).unwrap();
             assert_eq!(normalize(&once).unwrap(), once, "{raw}");
         }

@@ -445,6 +445,11 @@ impl HostPattern {
         if name.is_empty() || !name.chars().all(valid_char) || name.contains("..") {
             return Err(format!("invalid host `{s}`"));
         }
+        // `matches` drops the trailing dot of a request's host, so a pattern with one
+        // would never match anything.
+        if name.ends_with('.') {
+            return Err(format!("invalid host `{s}`: remove the trailing `.`"));
+        }
         if wild && !name.contains('.') {
             return Err(format!(
                 "invalid host `{s}`: a wildcard must cover subdomains of a real domain \
@@ -1356,6 +1361,30 @@ timeout = "10s"
         assert!(!sub.matches("https", "badexample.com", 443, "/x"));
         assert!("https://*.com/".parse::<HttpPattern>().is_err());
         assert!("https://user@host/".parse::<HttpPattern>().is_err());
+    }
+
+    /// Found by fuzzing: `http://api.example.com./` was accepted, and matched nothing,
+    /// not even its own host, since a request's trailing dot is dropped before matching.
+    #[test]
+    fn host_patterns_with_a_trailing_dot_are_refused() {
+        for p in [
+            "https://api.example.com./",
+            "https://*.example.com.",
+            "http://1.2.3.4.:*/",
+        ] {
+            let err = p.parse::<HttpPattern>().unwrap_err();
+            assert!(err.contains("trailing `.`"), "{p}: {err}");
+        }
+        for p in [
+            "https://api.example.com/",
+            "https://*.example.com",
+            "http://localhost:*/",
+        ] {
+            let pattern: HttpPattern = p.parse().unwrap();
+            let (HostPattern::Exact(host) | HostPattern::Subdomains(host)) = &pattern.host;
+            assert!(pattern.host.covers(&pattern.host), "{p}");
+            assert!(pattern.host.matches(&format!("a.{host}")) || pattern.host.matches(host));
+        }
     }
 
     #[test]

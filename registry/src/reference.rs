@@ -100,12 +100,33 @@ impl FromStr for SkillRef {
             }
             _ => (s, None),
         };
+        // `repo:1.0:^1`: which one? (The tag would be dropped when the reference is shown.)
+        if range.is_some()
+            && base
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            return Err(bad("give a tag or a semver range, not both".into()));
+        }
         if !base.contains('/') {
             return Err(bad(
                 "give the registry and repository, like `ghcr.io/acme/gh-issues:1.2`".into(),
             ));
         }
         let reference: Reference = base.parse().map_err(|e| bad(format!("{e}")))?;
+        // The OCI parser takes `Acme/x` as `docker.io/Acme/x`, a repository name the
+        // distribution spec forbids and that does not parse again once written out.
+        if reference
+            .repository()
+            .bytes()
+            .any(|b| b.is_ascii_uppercase())
+        {
+            return Err(bad(format!(
+                "repository names are lowercase (`{}`)",
+                reference.repository()
+            )));
+        }
         Ok(SkillRef::Oci(OciRef { reference, range }))
     }
 }
@@ -165,5 +186,30 @@ mod tests {
         assert!(is_loopback_registry("[::1]:5000"));
         assert!(is_loopback_registry("127.0.0.2"));
         assert!(!is_loopback_registry("localhost.evil.com"));
+    }
+
+    /// Found by fuzzing: `Ab/o` parsed as `docker.io/Ab/o`, which its own display
+    /// `docker.io/Ab/o:latest` does not parse as.
+    #[test]
+    fn uppercase_repositories_are_refused_and_references_reparse() {
+        for s in [
+            "Ab/o",
+            "ghcr.io/Acme/x:1",
+            "localhost:5000/a/B:^1",
+            // Also found by fuzzing: a tag and a range, the tag lost when shown.
+            "ghcr.io/acme/x:1.0:^1",
+            "localhost:5000/x:tag:>1",
+        ] {
+            assert!(s.parse::<SkillRef>().is_err(), "{s}");
+        }
+        for s in [
+            "ab/o",
+            "GHCR.io/acme/x:1",
+            "ghcr.io/acme/x:^1.2",
+            "oci-layout:./o:v1",
+        ] {
+            let r: SkillRef = s.parse().unwrap();
+            assert_eq!(r.to_string().parse::<SkillRef>().unwrap(), r, "{s}");
+        }
     }
 }
