@@ -13,8 +13,9 @@ user's goals, what was done with which tools and what came of it, facts and name
 matter, and what is still open. Be concise. Do not call tools.";
 
 /// Where to cut: the seq of the last event the summary will cover, or `None` when
-/// there is nothing older than the kept turns to summarise. `keep_tokens` is how much
-/// of the newest conversation stays verbatim (at least the latest user turn).
+/// there is only one turn. `keep_tokens` is how much of the newest conversation stays
+/// verbatim: whole turns, at least the latest, never the oldest (compaction was
+/// needed, so something goes).
 pub fn cut_point(events: &[StoredEvent], keep_tokens: usize) -> Option<i64> {
     let after = events
         .iter()
@@ -159,7 +160,8 @@ mod tests {
             // budget → last seq covered by the summary
             (0, Some(12)),   // keep only the latest turn
             (3_100, Some(8)), // two turns fit
-            (100_000, None), // everything fits: nothing to compact
+            // All would fit, but compaction was asked for: the oldest turn goes.
+            (100_000, Some(4)),
         ];
         for (budget, expected) in cases {
             let cut = cut_point(&events, budget);
