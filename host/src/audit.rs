@@ -148,6 +148,26 @@ impl AuditLog {
         tx.commit().map_err(err)
     }
 
+    /// Record one decision taken outside a call (the agent refused an unknown tool, the
+    /// user approved or refused a call).
+    pub fn note(
+        &self,
+        skill: &str,
+        tool: &str,
+        capability: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), HostError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (skill, tool, capability, outcome, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![skill, tool, capability, outcome, detail]))
+            .map(|_| ())
+            .map_err(|e| HostError::Audit(e.to_string()))
+    }
+
     /// The newest entries first, optionally for one skill.
     pub fn entries(&self, skill: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, HostError> {
         let err = |e: rusqlite::Error| HostError::Audit(e.to_string());

@@ -24,6 +24,7 @@
 pub mod audit;
 pub mod bindings;
 pub mod capabilities;
+pub mod catalogue;
 pub mod engine;
 pub mod grants;
 pub mod install;

@@ -1,11 +1,14 @@
 //! Command-line interface. Human output goes to stderr (plans, notes) and stdout
 //! (results); `--json` prints one JSON document on stdout for scripts.
 
+mod agent;
 mod audit;
 mod author;
 mod display;
 mod lifecycle;
+mod provider;
 mod run;
+mod session;
 mod trust;
 
 use std::path::PathBuf;
@@ -37,6 +40,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Chat with a model whose only tools are the installed skills.
+    Agent(agent::AgentArgs),
+    /// Model providers for the agent: profiles in the config folder.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// The agent's sessions, stored in the chitin database.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Run one tool of a skill, with exactly the capabilities it declares.
     Run(run::RunArgs),
     /// Work with skill files.
@@ -52,6 +63,32 @@ enum Command {
     /// The trust policy: whose signatures this machine accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Add a provider profile (the API key stays in an environment variable).
+    Add(provider::AddArgs),
+    /// List the profiles; `*` marks the default.
+    List(provider::ListArgs),
+    /// Make real requests and report what works: reachability, auth, tools, streaming.
+    Check(provider::CheckArgs),
+    /// Choose the default profile and its fallbacks.
+    Use(provider::UseArgs),
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// List the sessions, most recent first.
+    List(session::ListArgs),
+    /// Show a session's events, compactions included.
+    Show(session::ShowArgs),
+    /// Write a session as JSON Lines, one event per line.
+    Export(session::ExportArgs),
+    /// Read a session written by `export`.
+    Import(session::ImportArgs),
+    /// Delete a session.
+    Rm(session::RmArgs),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +148,16 @@ impl<E: Into<anyhow::Error>> From<E> for Exit {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Agent(args) => agent::agent(args),
+        Command::Provider(ProviderCommand::Add(args)) => provider::add(args),
+        Command::Provider(ProviderCommand::List(args)) => provider::list(args),
+        Command::Provider(ProviderCommand::Check(args)) => provider::check(args),
+        Command::Provider(ProviderCommand::Use(args)) => provider::use_(args),
+        Command::Session(SessionCommand::List(args)) => session::list(args),
+        Command::Session(SessionCommand::Show(args)) => session::show(args),
+        Command::Session(SessionCommand::Export(args)) => session::export(args),
+        Command::Session(SessionCommand::Import(args)) => session::import(args),
+        Command::Session(SessionCommand::Rm(args)) => session::rm(args),
         Command::Run(args) => run::run(args),
         Command::Skill(SkillCommand::Tools(args)) => run::tools(args),
         Command::Skill(SkillCommand::Audit(args)) => audit::audit(args),
@@ -160,6 +207,16 @@ pub fn chitin_home() -> anyhow::Result<PathBuf> {
     }
     let home = std::env::var_os("HOME").context("neither CHITIN_HOME nor HOME is set")?;
     Ok(PathBuf::from(home).join(".local/share/chitin"))
+}
+
+/// Where chitin's configuration lives (providers, approvals):
+/// `$XDG_CONFIG_HOME/chitin`, else `~/.config/chitin` (beside the trust policy).
+pub fn config_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir).join("chitin"));
+    }
+    let home = std::env::var_os("HOME").context("neither XDG_CONFIG_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".config/chitin"))
 }
 
 /// The runtime with the on-disk cache and audit log under `chitin_home()`.

@@ -1,0 +1,186 @@
+//! The installed skills as a tool catalogue for the agent (and the MCP server): every
+//! tool of every installed skill, each call run like `chitin run` runs it, in a fresh
+//! instance under the grants recorded at install.
+
+use std::sync::Arc;
+
+use chitin_agent::message::ToolDef;
+use chitin_agent::tools::{ToolCatalogue, ToolInfo, ToolOutcome, assign_names};
+use chitin_registry::manifest::{Access, Capabilities};
+use chitin_registry::store::Store;
+use chitin_registry::trust::TrustPolicy;
+
+use crate::audit::Denial;
+use crate::{Grants, HostEnv, HostError, LoadedSkill, Outcome, Runtime, SkillError};
+
+/// One installed skill, verified, compiled and ready to call.
+struct Entry {
+    skill: LoadedSkill,
+    grants: Grants,
+}
+
+/// The tools of the installed skills.
+pub struct SkillCatalogue {
+    runtime: Arc<Runtime>,
+    entries: Vec<Entry>,
+    tools: Vec<ToolInfo>,
+    /// Who calls, for the audit log: `agent`, `mcp:<client>`.
+    caller: String,
+}
+
+/// A skill that could not join the catalogue, and why (shown, not fatal: one broken
+/// skill must not take the others away).
+pub struct Skipped {
+    pub skill: String,
+    pub error: HostError,
+}
+
+impl SkillCatalogue {
+    /// Load the installed skills (all, or those in `only`): each re-verified exactly as
+    /// `chitin run` does, its tools listed by `describe()` with no capabilities.
+    pub async fn load(
+        runtime: Arc<Runtime>,
+        store: &Store,
+        policy: &TrustPolicy,
+        env: &HostEnv,
+        only: Option<&[String]>,
+        caller: &str,
+    ) -> Result<(Self, Vec<Skipped>), HostError> {
+        let mut entries = Vec::new();
+        let mut tools = Vec::new();
+        let mut skipped = Vec::new();
+        let installed = store.list()?;
+        if let Some(only) = only {
+            for name in only {
+                if !installed.iter().any(|s| &s.name == name) {
+                    return Err(HostError::NotInstalled(name.clone()));
+                }
+            }
+        }
+        for record in installed {
+            if only.is_some_and(|o| !o.contains(&record.name)) {
+                continue;
+            }
+            let loaded = crate::install::load_installed(&runtime, store, policy, &record.name)
+                .and_then(|(skill, installed)| {
+                    let mut granted = skill.manifest.clone();
+                    granted.capabilities = installed.grants.clone();
+                    let grants = Grants::from_manifest(&granted, env)?;
+                    Ok((skill, installed, grants))
+                });
+            let (skill, installed, grants) = match loaded {
+                Ok(l) => l,
+                Err(error) => {
+                    skipped.push(Skipped {
+                        skill: record.name.clone(),
+                        error,
+                    });
+                    continue;
+                }
+            };
+            let described = match runtime.describe(&skill).await {
+                Ok(d) => d,
+                Err(error) => {
+                    skipped.push(Skipped {
+                        skill: record.name.clone(),
+                        error,
+                    });
+                    continue;
+                }
+            };
+            let powers = powers(&installed.grants);
+            for t in described {
+                tools.push(ToolInfo {
+                    def: ToolDef {
+                        name: String::new(),
+                        description: t.description,
+                        input_schema: t.input_schema,
+                    },
+                    skill: record.name.clone(),
+                    tool: t.name,
+                    digest: skill.digest.clone(),
+                    powers: powers.clone(),
+                });
+            }
+            entries.push(Entry { skill, grants });
+        }
+        assign_names(&mut tools);
+        Ok((
+            Self {
+                runtime,
+                entries,
+                tools,
+                caller: caller.to_string(),
+            },
+            skipped,
+        ))
+    }
+
+    fn entry(&self, skill: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.skill.name() == skill)
+    }
+}
+
+/// What a skill was granted beyond reading and computing: these make its tools `ask`
+/// by default.
+pub fn powers(granted: &Capabilities) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in granted.fs.iter().filter(|f| f.access == Access::ReadWrite) {
+        out.push(format!("writes files in {}", f.path));
+    }
+    for e in &granted.exec {
+        out.push(format!("runs {}", e.display_line()));
+    }
+    for s in &granted.secrets {
+        out.push(format!("sends the secret {}", s.name));
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl ToolCatalogue for SkillCatalogue {
+    fn tools(&self) -> Vec<ToolInfo> {
+        self.tools.clone()
+    }
+
+    async fn call(&self, tool: &ToolInfo, arguments: &str) -> ToolOutcome {
+        let Some(entry) = self.entry(&tool.skill) else {
+            return ToolOutcome::error(format!("the skill `{}` is not loaded", tool.skill));
+        };
+        let report = self
+            .runtime
+            .invoke(&entry.skill, &entry.grants, &tool.tool, arguments)
+            .await;
+        let denials = report
+            .denials
+            .iter()
+            .map(|d: &Denial| format!("{}: {}", d.capability, d.detail))
+            .collect();
+        let (content, is_error) = match report.outcome {
+            Outcome::Ok(json) => (json, false),
+            Outcome::ToolError(e) => {
+                let (kind, message) = match e {
+                    SkillError::InvalidInput(m) => ("invalid input", m),
+                    SkillError::Denied(m) => ("denied", m),
+                    SkillError::Failed(m) => ("failed", m),
+                };
+                (format!("{kind}: {message}"), true)
+            }
+            Outcome::Stopped(stop) => (stop.to_string(), true),
+        };
+        ToolOutcome {
+            content,
+            is_error,
+            denials,
+            elapsed: report.elapsed,
+        }
+    }
+
+    fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str) {
+        let detail = format!("{}: {detail}", self.caller);
+        // The audit log is best effort here: a full disk must not stop the answer.
+        let _ = self
+            .runtime
+            .with_audit(|log| log.note(skill, tool, "agent", outcome, &detail));
+    }
+}
