@@ -4,10 +4,46 @@
 //! A thin client on `reqwest` with chitin's own tolerant types: real servers differ
 //! from the specifications in small ways (see `normalise` and its fixtures), and strict
 //! generated clients refuse their answers.
+//!
+//! - [`profile`]: the profiles file; [`client::Client`]: one profile's client;
+//!   [`fallback::Fallback`]: retries and the chain of profiles; [`check`]: what a
+//!   profile's server can do.
+//! - [`openai`], [`anthropic`]: the dialects, as pure functions over JSON that
+//!   normalise the servers' quirks, and a thin HTTP call; [`sse`]: the event-stream
+//!   parser; [`http`]: the shared HTTP plumbing and the mapping of error answers.
+//! - `scripted` (feature `scripted`): a scripted model server, a protocol fake for
+//!   tests and benchmarks.
 
 use std::time::Duration;
 
-use crate::message::{ChatRequest, ModelReply, StreamEvent};
+use crate::message::{ChatRequest, Message, ModelReply, StreamEvent};
+
+pub mod anthropic;
+pub mod check;
+pub mod client;
+pub mod fallback;
+pub mod http;
+pub mod openai;
+pub mod profile;
+#[cfg(feature = "scripted")]
+pub mod scripted;
+pub mod sse;
+
+pub use client::Client;
+pub use fallback::{Fallback, RetryPolicy};
+pub use profile::{Dialect, Profile, ProfileError, Providers};
+
+/// The number of tool calls already in the conversation: made-up call ids count on
+/// from it, so they are unique within the conversation and the same on every replay.
+pub(crate) fn tool_calls_in(req: &ChatRequest) -> usize {
+    req.messages
+        .iter()
+        .map(|m| match m {
+            Message::Assistant { tool_calls, .. } => tool_calls.len(),
+            _ => 0,
+        })
+        .sum()
+}
 
 /// Something that answers chat requests: one profile's client, a fallback chain, or
 /// a scripted model in tests.
