@@ -206,9 +206,8 @@ pub fn parse_reply(v: &Value, id_base: usize) -> Result<ModelReply, WireError> {
     if let Some(calls) = msg.get("tool_calls").and_then(Value::as_array) {
         for c in calls {
             let f = c.get("function").unwrap_or(&Value::Null);
-            let name = str_at(f, "name").ok_or_else(|| {
-                WireError::Protocol("a tool call has no function name".into())
-            })?;
+            let name = str_at(f, "name")
+                .ok_or_else(|| WireError::Protocol("a tool call has no function name".into()))?;
             tool_calls.push(ToolCall {
                 id: str_at(c, "id")
                     .map(str::to_string)
@@ -755,7 +754,8 @@ mod tests {
         let mut p = profile();
         p.temperature = Some(0.5);
         p.params.insert("top_p".into(), toml::Value::Float(0.9));
-        p.params.insert("model".into(), toml::Value::String("evil".into()));
+        p.params
+            .insert("model".into(), toml::Value::String("evil".into()));
         let b = request_body(&p, &req);
         assert_eq!(b["model"], "m", "params never replace chitin's keys");
         assert_eq!(b["top_p"], 0.9);
@@ -774,6 +774,9 @@ mod tests {
             b["messages"][3],
             json!({"role":"tool","tool_call_id":"c1","content":"42"})
         );
-        assert_eq!(b["tools"][0]["function"]["parameters"], json!({"type":"object"}));
+        assert_eq!(
+            b["tools"][0]["function"]["parameters"],
+            json!({"type":"object"})
+        );
     }
 }
