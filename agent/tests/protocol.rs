@@ -772,6 +772,48 @@ async fn fallback_does_not_retry_after_text_was_streamed() {
     assert_eq!(b.requests().len(), 0);
 }
 
+#[tokio::test]
+async fn fallback_chain_from_the_providers_file() {
+    let a = ScriptedServer::start(vec![Reply::status(502, "bad gateway")]).await;
+    let b = ScriptedServer::start(vec![scripted::anthropic_text("from b")]).await;
+    let text = format!(
+        r#"
+default = "a"
+fallback = ["b"]
+[[profile]]
+name = "a"
+dialect = "openai"
+base_url = "{}"
+model = "m"
+max_retries = 0
+[[profile]]
+name = "b"
+dialect = "anthropic"
+base_url = "{}"
+model = "m"
+api_key_secret = "b-key"
+"#,
+        a.url(),
+        b.url()
+    );
+    let providers = Providers::parse(&text).unwrap();
+    let secret = |name: &str| (name == "b-key").then(|| "sk-b".to_string());
+    let chain = Fallback::from_providers(&providers, None, &secret)
+        .unwrap()
+        .with_policy(fast());
+    assert_eq!(chain.describe(), "a (m), falling back to b (m)");
+    assert_eq!(
+        chat(&chain, &ask("hi", false)).await.0.unwrap().content,
+        "from b"
+    );
+    assert_eq!(a.requests().len(), 1);
+    assert_eq!(b.recorded()[0].header("x-api-key"), Some("sk-b"));
+
+    let no_secret = |_: &str| None;
+    let err = Fallback::from_providers(&providers, None, &no_secret).unwrap_err();
+    assert!(matches!(err, ProfileError::MissingKey { .. }), "{err:?}");
+}
+
 // ---- Profiles ----
 
 #[test]
@@ -910,4 +952,10 @@ async fn check_reports_what_works() {
     let ok: Vec<bool> = report.items.iter().map(|i| i.ok).collect();
     assert_eq!(ok, [true, false, false, false, false]);
     assert_eq!(server.requests().len(), 1);
+    // A 404 (wrong model or URL) does not confirm the key.
+    let server = ScriptedServer::start(vec![Reply::status(404, "no such model")]).await;
+    let report = check(&client(&server, Dialect::Openai)).await;
+    let ok: Vec<bool> = report.items.iter().map(|i| i.ok).collect();
+    assert_eq!(ok, [true, false, false, false, false]);
+    assert!(report.items[2].message.contains("no such model"));
 }

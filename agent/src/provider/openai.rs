@@ -227,7 +227,10 @@ pub fn parse_reply(v: &Value, id_base: usize) -> Result<ModelReply, WireError> {
             arguments: non_empty_args(arguments_text(f.get("arguments"))),
         });
     }
-    let reason = choice.get("finish_reason").and_then(Value::as_str);
+    let reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
     Ok(ModelReply {
         content: content_text(msg.get("content")),
         reasoning: reasoning_text(msg).map(str::to_string),
@@ -326,7 +329,12 @@ impl StreamState {
             merge_name(&mut p.name, str_at(f, "name"));
             p.arguments.push_str(&arguments_text(f.get("arguments")));
         }
-        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+        // Some servers send `""` rather than null while the answer goes on.
+        if let Some(r) = choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
             self.finish_reason = Some(r.to_string());
         }
         Ok(())
@@ -528,6 +536,12 @@ mod tests {
                 json!({"choices":[{"message":{"content":"abc"},"finish_reason":"length"}]}),
                 vec![],
                 Finish::Length,
+            ),
+            (
+                "empty reason",
+                json!({"choices":[{"message":{"content":"abc"},"finish_reason":""}]}),
+                vec![],
+                Finish::Stop,
             ),
             (
                 "unknown reason kept",

@@ -524,6 +524,12 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not set up the client of profile {profile:?}")]
+    Client {
+        profile: String,
+        #[source]
+        source: super::ProviderError,
+    },
     #[error("could not serialize the providers file")]
     Serialize(#[source] toml::ser::Error),
 }

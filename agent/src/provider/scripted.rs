@@ -193,6 +193,11 @@ impl ScriptedServer {
             .collect()
     }
 
+    /// Forget the requests received so far (a long benchmark need not keep them).
+    pub fn clear_requests(&self) {
+        lock(&self.state).log.clear();
+    }
+
     /// The requests received, with their paths and headers.
     pub fn recorded(&self) -> Vec<Recorded> {
         lock(&self.state).log.clone()
