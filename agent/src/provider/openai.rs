@@ -13,7 +13,8 @@
 //! - `finish_reason: "stop"` with tool calls: [`Finish::ToolCalls`];
 //! - streamed tool calls without `index`, or all on index 0: a new `id` starts a new
 //!   call; id and name repeated in every chunk (llama-cpp-python) are not
-//!   concatenated, arguments are;
+//!   concatenated, arguments are; a new id without a name (a server making up an id
+//!   per chunk) continues the call;
 //! - a legacy `function_call` next to `tool_calls` (llama-cpp-python) is ignored, alone
 //!   it is one tool call;
 //! - sent: `"content": ""` (never null) on assistant messages with tool calls, and
@@ -349,8 +350,16 @@ impl StreamState {
 
         let target = if let Some(id) = id {
             // A known id is a repeat (llama-cpp-python); a new one is a new call, even
-            // on an index already used (servers that put every call on index 0).
-            self.calls.iter().position(|p| p.id.as_deref() == Some(id))
+            // on an index already used (servers that put every call on index 0). A
+            // new call starts with its name: a new id without one is a server making
+            // up an id per chunk, and continues the call at its index (or the last).
+            let known = self.calls.iter().position(|p| p.id.as_deref() == Some(id));
+            match (known, name, index) {
+                (Some(i), _, _) => Some(i),
+                (None, Some(_), _) => None,
+                (None, None, Some(i)) => self.calls.iter().rposition(|p| p.index == Some(i)),
+                (None, None, None) => self.calls.len().checked_sub(1),
+            }
         } else if let Some(i) = index {
             self.calls.iter().rposition(|p| p.index == Some(i))
         } else {
@@ -639,6 +648,18 @@ mod tests {
                     end("tool_calls"),
                 ],
                 vec![call("a", "f", "{}"), call("b", "g", r#"{"y":2}"#)],
+                Finish::ToolCalls,
+            ),
+            (
+                "a new id in every chunk, the name only in the first",
+                vec![
+                    tc(json!({"index":0,"id":"x1","function":{"name":"f","arguments":"{\"a\""}})),
+                    tc(json!({"index":0,"id":"x2","function":{"arguments":":1}"}})),
+                    tc(json!({"index":1,"id":"x3","function":{"name":"g","arguments":"{}"}})),
+                    tc(json!({"index":1,"id":"x4","function":{"arguments":""}})),
+                    end("tool_calls"),
+                ],
+                vec![call("x1", "f", r#"{"a":1}"#), call("x3", "g", "{}")],
                 Finish::ToolCalls,
             ),
             (
