@@ -110,9 +110,16 @@ async fn openai_arguments_as_object() {
         "tool_calls":[{"id":"call_abc","function":{"name":"weather","arguments":{"city":"Paris"}}}]},
         "finish_reason":"tool_calls"}]});
     let (reply, next) = round_trip(Reply::Json(fixture), false).await;
-    assert_eq!(reply.tool_calls, vec![call("call_abc", "weather", r#"{"city":"Paris"}"#)]);
+    assert_eq!(
+        reply.tool_calls,
+        vec![call("call_abc", "weather", r#"{"city":"Paris"}"#)]
+    );
     let (assistant, tools) = sent_back(&next);
-    assert_eq!(assistant["content"], json!(""), "never null next to tool calls");
+    assert_eq!(
+        assistant["content"],
+        json!(""),
+        "never null next to tool calls"
+    );
     assert_eq!(
         assistant["tool_calls"][0]["function"]["arguments"],
         json!(r#"{"city":"Paris"}"#),
@@ -154,9 +161,13 @@ async fn openai_missing_ids_and_stop_with_tool_calls() {
 async fn openai_stream_calls_all_on_index_zero() {
     let tc = |c: Value| json!({"choices":[{"index":0,"delta":{"tool_calls":[c]}}]});
     let fixture = sse(&[
-        tc(json!({"index":0,"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":"}})),
+        tc(
+            json!({"index":0,"id":"a","type":"function","function":{"name":"weather","arguments":"{\"city\":"}}),
+        ),
         tc(json!({"index":0,"function":{"arguments":"\"Paris\"}"}})),
-        tc(json!({"index":0,"id":"b","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Rome\"}"}})),
+        tc(
+            json!({"index":0,"id":"b","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Rome\"}"}}),
+        ),
         json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
     ]);
     let (reply, next) = round_trip(fixture, true).await;
@@ -207,7 +218,10 @@ async fn llama_cpp_python_repeats_id_and_name_and_sends_function_call() {
         json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
     ]);
     let (reply, next) = round_trip(fixture, true).await;
-    assert_eq!(reply.tool_calls, vec![call("call_lcp", "weather", r#"{"city": "Paris"}"#)]);
+    assert_eq!(
+        reply.tool_calls,
+        vec![call("call_lcp", "weather", r#"{"city": "Paris"}"#)]
+    );
     let (assistant, tools) = sent_back(&next);
     assert_eq!(assistant["tool_calls"][0]["function"]["name"], "weather");
     assert_eq!(assistant["tool_calls"].as_array().unwrap().len(), 1);
@@ -220,9 +234,15 @@ async fn legacy_function_call_alone() {
         "function_call":{"name":"weather","arguments":"{\"city\":\"Lima\"}"}},"finish_reason":"function_call"}]});
     let (reply, next) = round_trip(Reply::Json(fixture), false).await;
     assert_eq!(reply.finish, Finish::ToolCalls);
-    assert_eq!(reply.tool_calls, vec![call("call_0", "weather", r#"{"city":"Lima"}"#)]);
+    assert_eq!(
+        reply.tool_calls,
+        vec![call("call_0", "weather", r#"{"city":"Lima"}"#)]
+    );
     let (assistant, tools) = sent_back(&next);
-    assert!(assistant.get("function_call").is_none(), "sent back as tool_calls");
+    assert!(
+        assistant.get("function_call").is_none(),
+        "sent back as tool_calls"
+    );
     assert_eq!(assistant["tool_calls"][0]["id"], "call_0");
     assert_eq!(tools[0]["tool_call_id"], "call_0");
 }
@@ -250,7 +270,10 @@ async fn deepseek_reasoning_streamed_and_sent_back() {
             StreamEvent::Reasoning("the tool.".into())
         ]
     );
-    assert_eq!(reply.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((30, 12)));
+    assert_eq!(
+        reply.usage.map(|u| (u.input_tokens, u.output_tokens)),
+        Some((30, 12))
+    );
     answer_calls(&mut req, &reply);
     req.stream = false;
     chat(&c, &req).await.0.unwrap();
@@ -269,10 +292,16 @@ async fn openai_request_form() {
     assert_eq!(rec.path, "/v1/chat/completions");
     assert_eq!(rec.header("authorization"), Some("Bearer sk-test"));
     let b = &rec.body;
-    assert_eq!(b["tool_choice"], "required", "a string, never the object form");
+    assert_eq!(
+        b["tool_choice"], "required",
+        "a string, never the object form"
+    );
     assert_eq!(b["model"], "test-model");
     assert_eq!(b["stream"], false);
-    assert_eq!(b["messages"][0], json!({"role":"system","content":"be brief"}));
+    assert_eq!(
+        b["messages"][0],
+        json!({"role":"system","content":"be brief"})
+    );
     assert_eq!(b["tools"][0]["type"], "function");
 
     // A profile without key sends no Authorization header at all.
@@ -297,14 +326,18 @@ async fn openai_text_streams_with_crlf_and_comments() {
     assert_eq!(reply.finish, Finish::Length);
     assert_eq!(
         events,
-        vec![StreamEvent::Text("Hel".into()), StreamEvent::Text("lo".into())]
+        vec![
+            StreamEvent::Text("Hel".into()),
+            StreamEvent::Text("lo".into())
+        ]
     );
     assert_eq!(server.requests()[0]["stream"], true);
 }
 
 #[tokio::test]
 async fn error_answers_are_typed() {
-    let cases: Vec<(Reply, fn(&ProviderError) -> bool)> = vec![
+    type Want = fn(&ProviderError) -> bool;
+    let cases: Vec<(Reply, Want)> = vec![
         (
             Reply::status(
                 400,
@@ -326,21 +359,26 @@ async fn error_answers_are_typed() {
             ),
             |e| matches!(e, ProviderError::ContextOverflow { .. }),
         ),
-        (Reply::status(401, r#"{"error":{"message":"bad key"}}"#), |e| {
-            matches!(e, ProviderError::Auth { status: 401, message, .. } if message == "bad key")
-        }),
-        (Reply::rate_limited(Some(3)), |e| {
-            matches!(e, ProviderError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(3))
-        }),
+        (
+            Reply::status(401, r#"{"error":{"message":"bad key"}}"#),
+            |e| matches!(e, ProviderError::Auth { status: 401, message, .. } if message == "bad key"),
+        ),
+        (
+            Reply::rate_limited(Some(3)),
+            |e| matches!(e, ProviderError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(3)),
+        ),
         (Reply::status(503, "overloaded"), |e| {
             matches!(e, ProviderError::Status { status: 503, .. }) && e.is_transient()
         }),
         (Reply::Json(json!({"nothing": true})), |e| {
             matches!(e, ProviderError::Protocol { .. })
         }),
-        (Reply::Sse(vec!["data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}".into()]), |e| {
-            matches!(e, ProviderError::Protocol { .. })
-        }),
+        (
+            Reply::Sse(vec![
+                "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}".into(),
+            ]),
+            |e| matches!(e, ProviderError::Protocol { .. }),
+        ),
     ];
     for (i, (reply, want)) in cases.into_iter().enumerate() {
         let stream = matches!(reply, Reply::Sse(_));
@@ -353,7 +391,10 @@ async fn error_answers_are_typed() {
 
 #[tokio::test]
 async fn timeouts_and_unreachable() {
-    let server = ScriptedServer::start(vec![scripted::openai_text("late").after(Duration::from_secs(3))]).await;
+    let server = ScriptedServer::start(vec![
+        scripted::openai_text("late").after(Duration::from_secs(3)),
+    ])
+    .await;
     let mut p = profile(&server, Dialect::Openai, "slow");
     p.timeout_secs = 1;
     let c = Client::new(p, vec![]).unwrap();
@@ -379,7 +420,11 @@ async fn anthropic_tool_use_and_merged_results() {
         {"type":"tool_use","id":"toolu_a","name":"weather","input":{"city":"Paris"}},
         {"type":"tool_use","id":"toolu_b","name":"weather","input":{"city":"Rome"}}],
         "stop_reason":"tool_use","usage":{"input_tokens":50,"output_tokens":20}});
-    let server = ScriptedServer::start(vec![Reply::Json(fixture), scripted::anthropic_text("sunny")]).await;
+    let server = ScriptedServer::start(vec![
+        Reply::Json(fixture),
+        scripted::anthropic_text("sunny"),
+    ])
+    .await;
     let c = client(&server, Dialect::Anthropic);
     let mut req = ask("weather?", false);
     let reply = chat(&c, &req).await.0.unwrap();
@@ -436,19 +481,37 @@ async fn anthropic_streams_thinking_text_and_tool_use() {
         format!("event: {t}\r\ndata: {v}")
     };
     let fixture = Reply::Sse(vec![
-        ev(json!({"type":"message_start","message":{"id":"m","usage":{"input_tokens":12,"output_tokens":1}}})),
-        ev(json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})),
-        ev(json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me"}})),
+        ev(
+            json!({"type":"message_start","message":{"id":"m","usage":{"input_tokens":12,"output_tokens":1}}}),
+        ),
+        ev(
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}),
+        ),
+        ev(
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me"}}),
+        ),
         ev(json!({"type":"content_block_stop","index":0})),
         ev(json!({"type":"ping"})),
-        ev(json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})),
-        ev(json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"On it."}})),
+        ev(
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}),
+        ),
+        ev(
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"On it."}}),
+        ),
         ev(json!({"type":"content_block_stop","index":1})),
-        ev(json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_s","name":"weather","input":{}}})),
-        ev(json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}})),
-        ev(json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":" \"Oslo\"}"}})),
+        ev(
+            json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_s","name":"weather","input":{}}}),
+        ),
+        ev(
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}}),
+        ),
+        ev(
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":" \"Oslo\"}"}}),
+        ),
         ev(json!({"type":"content_block_stop","index":2})),
-        ev(json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":33}})),
+        ev(
+            json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":33}}),
+        ),
         ev(json!({"type":"message_stop"})),
     ]);
     let server = ScriptedServer::start(vec![fixture]).await;
@@ -457,9 +520,15 @@ async fn anthropic_streams_thinking_text_and_tool_use() {
     let reply = reply.unwrap();
     assert_eq!(reply.reasoning.as_deref(), Some("Let me"));
     assert_eq!(reply.content, "On it.");
-    assert_eq!(reply.tool_calls, vec![call("toolu_s", "weather", r#"{"city": "Oslo"}"#)]);
+    assert_eq!(
+        reply.tool_calls,
+        vec![call("toolu_s", "weather", r#"{"city": "Oslo"}"#)]
+    );
     assert_eq!(reply.finish, Finish::ToolCalls);
-    assert_eq!(reply.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((12, 33)));
+    assert_eq!(
+        reply.usage.map(|u| (u.input_tokens, u.output_tokens)),
+        Some((12, 33))
+    );
     assert_eq!(
         events,
         vec![
@@ -479,7 +548,10 @@ async fn anthropic_errors() {
     .await;
     let c = client(&server, Dialect::Anthropic);
     let err = chat(&c, &ask("hi", false)).await.0.unwrap_err();
-    assert!(matches!(err, ProviderError::ContextOverflow { .. }), "{err:?}");
+    assert!(
+        matches!(err, ProviderError::ContextOverflow { .. }),
+        "{err:?}"
+    );
 
     let server = ScriptedServer::start(vec![Reply::Sse(vec![
         "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}".into(),
@@ -503,7 +575,10 @@ async fn scripted_helpers_parse_in_both_dialects() {
     ])
     .await;
     let c = client(&server, Dialect::Openai);
-    assert_eq!(chat(&c, &ask("a", true)).await.0.unwrap().content, "streamed text");
+    assert_eq!(
+        chat(&c, &ask("a", true)).await.0.unwrap().content,
+        "streamed text"
+    );
     let r = chat(&c, &ask("a", true)).await.0.unwrap();
     assert_eq!(r.tool_calls[0].arguments, r#"{"city":"Paris"}"#);
     for _ in 0..3 {
@@ -521,7 +596,10 @@ async fn scripted_helpers_parse_in_both_dialects() {
     ])
     .await;
     let c = client(&server, Dialect::Anthropic);
-    assert_eq!(chat(&c, &ask("a", true)).await.0.unwrap().content, "streamed text");
+    assert_eq!(
+        chat(&c, &ask("a", true)).await.0.unwrap().content,
+        "streamed text"
+    );
     let r = chat(&c, &ask("a", true)).await.0.unwrap();
     assert_eq!(r.tool_calls[0].arguments, r#"{"city":"Paris"}"#);
     let r = chat(&c, &ask("a", false)).await.0.unwrap();
@@ -560,7 +638,10 @@ async fn fallback_moves_on_after_5xx_retries() {
 
 #[tokio::test]
 async fn fallback_moves_on_after_a_timeout() {
-    let a = ScriptedServer::start(vec![scripted::openai_text("late").after(Duration::from_secs(5))]).await;
+    let a = ScriptedServer::start(vec![
+        scripted::openai_text("late").after(Duration::from_secs(5)),
+    ])
+    .await;
     let b = ScriptedServer::start(vec![scripted::anthropic_text("from b")]).await;
     let mut pa = profile(&a, Dialect::Openai, "a");
     pa.timeout_secs = 1;
@@ -592,8 +673,14 @@ async fn fallback_rotates_keys_on_429() {
         max_delay: Duration::from_secs(10),
     });
     let started = Instant::now();
-    assert_eq!(chat(&chain, &ask("hi", false)).await.0.unwrap().content, "ok");
-    assert!(started.elapsed() < Duration::from_secs(2), "no wait for another key");
+    assert_eq!(
+        chat(&chain, &ask("hi", false)).await.0.unwrap().content,
+        "ok"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no wait for another key"
+    );
     // The rate-limited key rests: the next call uses the second key again.
     chat(&chain, &ask("hi", false)).await.0.unwrap();
     let keys: Vec<String> = server
@@ -606,7 +693,11 @@ async fn fallback_rotates_keys_on_429() {
 
 #[tokio::test]
 async fn fallback_honours_retry_after_up_to_the_cap() {
-    let server = ScriptedServer::start(vec![Reply::rate_limited(Some(3600)), scripted::openai_text("ok")]).await;
+    let server = ScriptedServer::start(vec![
+        Reply::rate_limited(Some(3600)),
+        scripted::openai_text("ok"),
+    ])
+    .await;
     let chain = Fallback::new(vec![
         Client::new(profile(&server, Dialect::Openai, "p"), vec!["k".into()]).unwrap(),
     ])
@@ -615,9 +706,15 @@ async fn fallback_honours_retry_after_up_to_the_cap() {
         max_delay: Duration::from_millis(200),
     });
     let started = Instant::now();
-    assert_eq!(chat(&chain, &ask("hi", false)).await.0.unwrap().content, "ok");
+    assert_eq!(
+        chat(&chain, &ask("hi", false)).await.0.unwrap().content,
+        "ok"
+    );
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(200), "waited the capped Retry-After: {took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "waited the capped Retry-After: {took:?}"
+    );
     assert!(took < Duration::from_secs(3));
 }
 
@@ -625,7 +722,10 @@ async fn fallback_honours_retry_after_up_to_the_cap() {
 async fn fallback_returns_context_overflow_and_auth_at_once() {
     for (reply, overflow) in [
         (
-            Reply::status(400, r#"{"error":{"code":"context_length_exceeded","message":"too long"}}"#),
+            Reply::status(
+                400,
+                r#"{"error":{"code":"context_length_exceeded","message":"too long"}}"#,
+            ),
             true,
         ),
         (Reply::status(401, "no"), false),
@@ -639,7 +739,10 @@ async fn fallback_returns_context_overflow_and_auth_at_once() {
         .with_policy(fast());
         let err = chat(&chain, &ask("hi", false)).await.0.unwrap_err();
         if overflow {
-            assert!(matches!(err, ProviderError::ContextOverflow { .. }), "{err:?}");
+            assert!(
+                matches!(err, ProviderError::ContextOverflow { .. }),
+                "{err:?}"
+            );
         } else {
             assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
         }
@@ -669,6 +772,48 @@ async fn fallback_does_not_retry_after_text_was_streamed() {
     assert_eq!(b.requests().len(), 0);
 }
 
+#[tokio::test]
+async fn fallback_chain_from_the_providers_file() {
+    let a = ScriptedServer::start(vec![Reply::status(502, "bad gateway")]).await;
+    let b = ScriptedServer::start(vec![scripted::anthropic_text("from b")]).await;
+    let text = format!(
+        r#"
+default = "a"
+fallback = ["b"]
+[[profile]]
+name = "a"
+dialect = "openai"
+base_url = "{}"
+model = "m"
+max_retries = 0
+[[profile]]
+name = "b"
+dialect = "anthropic"
+base_url = "{}"
+model = "m"
+api_key_secret = "b-key"
+"#,
+        a.url(),
+        b.url()
+    );
+    let providers = Providers::parse(&text).unwrap();
+    let secret = |name: &str| (name == "b-key").then(|| "sk-b".to_string());
+    let chain = Fallback::from_providers(&providers, None, &secret)
+        .unwrap()
+        .with_policy(fast());
+    assert_eq!(chain.describe(), "a (m), falling back to b (m)");
+    assert_eq!(
+        chat(&chain, &ask("hi", false)).await.0.unwrap().content,
+        "from b"
+    );
+    assert_eq!(a.requests().len(), 1);
+    assert_eq!(b.recorded()[0].header("x-api-key"), Some("sk-b"));
+
+    let no_secret = |_: &str| None;
+    let err = Fallback::from_providers(&providers, None, &no_secret).unwrap_err();
+    assert!(matches!(err, ProfileError::MissingKey { .. }), "{err:?}");
+}
+
 // ---- Profiles ----
 
 #[test]
@@ -677,21 +822,43 @@ fn profile_file_round_trip() {
     let path = dir.path().join("conf").join("providers.toml");
     let mut ps = Providers::load(&path).unwrap();
     assert!(ps.profiles.is_empty(), "a missing file is no profiles");
-    let mut openai = Profile::new("openai", Dialect::Openai, "https://api.openai.com/v1", "gpt-4.1");
+    let mut openai = Profile::new(
+        "openai",
+        Dialect::Openai,
+        "https://api.openai.com/v1",
+        "gpt-4.1",
+    );
     openai.api_key_env = vec!["OPENAI_API_KEY".into(), "OPENAI_API_KEY_2".into()];
     openai.context_window = 128_000;
     openai.temperature = Some(0.2);
-    openai.params.insert("top_p".into(), toml::Value::Float(0.5));
-    let mut claude = Profile::new("claude", Dialect::Anthropic, "https://api.anthropic.com/v1", "claude-x");
+    openai
+        .params
+        .insert("top_p".into(), toml::Value::Float(0.5));
+    let mut claude = Profile::new(
+        "claude",
+        Dialect::Anthropic,
+        "https://api.anthropic.com/v1",
+        "claude-x",
+    );
     claude.api_key_secret = Some("anthropic".into());
     claude.max_tokens = Some(8000);
-    let local = Profile::new("local", Dialect::Openai, "http://localhost:11434/v1", "qwen3");
+    let local = Profile::new(
+        "local",
+        Dialect::Openai,
+        "http://localhost:11434/v1",
+        "qwen3",
+    );
     ps.add(openai).unwrap();
     ps.add(claude).unwrap();
     ps.add(local).unwrap();
-    assert_eq!(ps.default.as_deref(), Some("openai"), "the first added is the default");
+    assert_eq!(
+        ps.default.as_deref(),
+        Some("openai"),
+        "the first added is the default"
+    );
     ps.set_default("claude").unwrap();
-    ps.set_fallback(vec!["openai".into(), "local".into()]).unwrap();
+    ps.set_fallback(vec!["openai".into(), "local".into()])
+        .unwrap();
     ps.save(&path).unwrap();
 
     #[cfg(unix)]
@@ -705,11 +872,24 @@ fn profile_file_round_trip() {
     let mut loaded = Providers::load(&path).unwrap();
     assert_eq!(loaded, ps);
     assert_eq!(loaded.list(), ["openai", "claude", "local"]);
-    let chain: Vec<&str> = loaded.chain(None).unwrap().iter().map(|p| p.name.as_str()).collect();
+    let chain: Vec<&str> = loaded
+        .chain(None)
+        .unwrap()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(chain, ["claude", "openai", "local"]);
-    let chain: Vec<&str> = loaded.chain(Some("local")).unwrap().iter().map(|p| p.name.as_str()).collect();
+    let chain: Vec<&str> = loaded
+        .chain(Some("local"))
+        .unwrap()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert_eq!(chain, ["local", "openai"]);
-    assert!(matches!(loaded.set_default("nope").map(|_| ()).unwrap_err(), ProfileError::UnknownProfile { .. }));
+    assert!(matches!(
+        loaded.set_default("nope").map(|_| ()).unwrap_err(),
+        ProfileError::UnknownProfile { .. }
+    ));
 }
 
 #[test]
@@ -733,7 +913,10 @@ api_key = "sk-live-123"
     assert!(matches!(err, ProfileError::InlineKey { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("api_key_env"), "{msg}");
-    assert!(!msg.contains("sk-live-123"), "the key is not repeated: {msg}");
+    assert!(
+        !msg.contains("sk-live-123"),
+        "the key is not repeated: {msg}"
+    );
 }
 
 // ---- Check ----
@@ -749,7 +932,10 @@ async fn check_reports_what_works() {
     let report = check(&client(&server, Dialect::Openai)).await;
     assert!(report.ok(), "{report:?}");
     let names: Vec<&str> = report.items.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, ["reachable", "auth", "answer", "tool_calling", "streaming"]);
+    assert_eq!(
+        names,
+        ["reachable", "auth", "answer", "tool_calling", "streaming"]
+    );
     let sent = server.requests();
     assert_eq!(sent[1]["tool_choice"], "required");
     assert_eq!(sent[2]["stream"], true);
@@ -766,4 +952,10 @@ async fn check_reports_what_works() {
     let ok: Vec<bool> = report.items.iter().map(|i| i.ok).collect();
     assert_eq!(ok, [true, false, false, false, false]);
     assert_eq!(server.requests().len(), 1);
+    // A 404 (wrong model or URL) does not confirm the key.
+    let server = ScriptedServer::start(vec![Reply::status(404, "no such model")]).await;
+    let report = check(&client(&server, Dialect::Openai)).await;
+    let ok: Vec<bool> = report.items.iter().map(|i| i.ok).collect();
+    assert_eq!(ok, [true, false, false, false, false]);
+    assert!(report.items[2].message.contains("no such model"));
 }

@@ -70,7 +70,8 @@ pub fn request_body(profile: &Profile, req: &ChatRequest) -> Value {
                 is_error,
                 ..
             } => {
-                let mut b = json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
+                let mut b =
+                    json!({"type": "tool_result", "tool_use_id": call_id, "content": content});
                 if *is_error {
                     b["is_error"] = json!(true);
                 }
@@ -504,7 +505,11 @@ mod tests {
             json!({"name":"f","description":"d","input_schema":{"type":"object"}})
         );
         let m = b["messages"].as_array().unwrap();
-        assert_eq!(m.len(), 3, "tool results and the next user text are one user message");
+        assert_eq!(
+            m.len(),
+            3,
+            "tool results and the next user text are one user message"
+        );
         assert_eq!(
             m[1]["content"],
             json!([
@@ -551,8 +556,15 @@ mod tests {
             let v = json!({"content":[{"type":"text","text":"a"}],"stop_reason":reason});
             assert_eq!(parse_reply(&v, 0).unwrap().finish, want, "{reason}");
         }
-        for bad in [json!({}), json!({"content":"x"}), json!({"content":[{"type":"tool_use"}]})] {
-            assert!(matches!(parse_reply(&bad, 0), Err(WireError::Protocol(_))), "{bad}");
+        for bad in [
+            json!({}),
+            json!({"content":"x"}),
+            json!({"content":[{"type":"tool_use"}]}),
+        ] {
+            assert!(
+                matches!(parse_reply(&bad, 0), Err(WireError::Protocol(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -80,7 +80,17 @@ pub async fn check(client: &Client) -> CheckReport {
         }
         Err(e) => {
             items.push(item("reachable", true, "the server answered"));
-            items.push(item("auth", true, "the credentials were accepted"));
+            // A refused request says nothing about the key unless the server got past
+            // it: a 404 (wrong base_url or model) may come before any key check.
+            let past_auth = matches!(
+                e,
+                ProviderError::RateLimited { .. } | ProviderError::ContextOverflow { .. }
+            );
+            items.push(if past_auth {
+                item("auth", true, "the credentials were accepted")
+            } else {
+                item("auth", false, "not confirmed: the request failed")
+            });
             items.push(item("answer", false, e.to_string()));
         }
         Ok(r) => {

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use super::client::Client;
+use super::profile::{ProfileError, Providers};
 use super::{Provider, ProviderError};
 use crate::message::{ChatRequest, ModelReply, StreamEvent};
 
@@ -61,6 +62,25 @@ impl Fallback {
             clients,
             policy: RetryPolicy::default(),
         }
+    }
+
+    /// The chain of `providers.chain(first)` (the named or default profile, then the
+    /// fallback list), keys resolved from the environment and through `secret`.
+    pub fn from_providers(
+        providers: &Providers,
+        first: Option<&str>,
+        secret: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Fallback, ProfileError> {
+        let mut clients = Vec::new();
+        for p in providers.chain(first)? {
+            let keys = p.resolve_keys(secret)?;
+            let client = Client::new(p.clone(), keys).map_err(|source| ProfileError::Client {
+                profile: p.name.clone(),
+                source,
+            })?;
+            clients.push(client);
+        }
+        Ok(Fallback::new(clients))
     }
 
     pub fn with_policy(mut self, policy: RetryPolicy) -> Fallback {

@@ -79,12 +79,12 @@ async fn read_limited(
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     loop {
-        let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| {
-            ProviderError::Timeout {
+        let next = tokio::time::timeout(timeout, stream.next())
+            .await
+            .map_err(|_| ProviderError::Timeout {
                 url: url.to_string(),
                 after: timeout,
-            }
-        })?;
+            })?;
         match next {
             None => return Ok(out),
             Some(Err(e)) => return Err(from_reqwest(url, timeout, e)),
@@ -121,12 +121,12 @@ pub(crate) async fn read_sse(
     let mut parser = SseParser::new();
     let mut stream = resp.bytes_stream();
     loop {
-        let next = tokio::time::timeout(timeout, stream.next()).await.map_err(|_| {
-            ProviderError::Timeout {
+        let next = tokio::time::timeout(timeout, stream.next())
+            .await
+            .map_err(|_| ProviderError::Timeout {
                 url: url.to_string(),
                 after: timeout,
-            }
-        })?;
+            })?;
         match next {
             None => {
                 if let Some(ev) = parser.finish() {
@@ -175,9 +175,15 @@ pub(crate) fn protocol(url: &str, message: &str) -> ProviderError {
     }
 }
 
-/// Cut untrusted text to a length fit for an error message.
+/// Cut untrusted text to a length fit for an error message, without control
+/// characters (a terminal would obey escape sequences in it).
 pub(crate) fn truncate(text: &str) -> String {
-    let text = text.trim();
+    let text: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.as_str();
     if text.len() <= MAX_MESSAGE {
         return text.to_string();
     }
@@ -214,17 +220,20 @@ pub(crate) fn error_message(body: &str) -> String {
 pub(crate) fn is_context_overflow(body: &str) -> bool {
     let lower = body.to_ascii_lowercase();
     [
-        "context_length_exceeded",         // OpenAI's code
-        "maximum context length",          // OpenAI, vLLM messages
-        "exceed_context_size",             // llama.cpp server's error type
-        "exceeds the available context",   // llama.cpp server
-        "exceeds the context window",      // llama.cpp, others
-        "exceed context window",           // llama-cpp-python "Requested tokens (…) exceed context window of …"
-        "prompt is too long",              // Anthropic
-        "input is too long",               // Bedrock-style proxies
-        "context window exceeded",         //
-        "too many tokens in the prompt",   //
+        "context_length_exceeded",                      // OpenAI's code
+        "maximum context length",                       // OpenAI, vLLM messages
+        "exceed_context_size",                          // llama.cpp server's error type
+        "exceeds the available context",                // llama.cpp server
+        "exceeds the context window",                   // llama.cpp, others
+        "exceed context window", // llama-cpp-python "Requested tokens (…) exceed context window of …"
+        "prompt is too long",    // Anthropic
+        "input is too long",     // Bedrock-style proxies
+        "context window exceeded", //
+        "too many tokens in the prompt", //
         "reduce the length of the messages", // OpenAI's advice, with various codes
+        "exceeded max context length", // Ollama
+        "greater than the context length", // LM Studio
+        "exceeds the maximum number of tokens allowed", // Gemini
     ]
     .iter()
     .any(|p| lower.contains(p))
@@ -319,14 +328,46 @@ mod tests {
                 r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#,
                 Overflow,
             ),
-            ("401", 401, None, r#"{"error":{"message":"Incorrect API key"}}"#, Auth),
+            (
+                "gemini",
+                400,
+                None,
+                r#"[{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}]"#,
+                Overflow,
+            ),
+            (
+                "lm studio",
+                400,
+                None,
+                r#"{"error":"The number of tokens to keep from the initial prompt is greater than the context length."}"#,
+                Overflow,
+            ),
+            (
+                "401",
+                401,
+                None,
+                r#"{"error":{"message":"Incorrect API key"}}"#,
+                Auth,
+            ),
             ("403", 403, None, "forbidden", Auth),
             ("429 with seconds", 429, Some("7"), "{}", Rate(Some(7))),
             ("429 without header", 429, None, "slow down", Rate(None)),
-            ("429 with a date", 429, Some("Wed, 21 Oct 2015 07:28:00 GMT"), "", Rate(None)),
+            (
+                "429 with a date",
+                429,
+                Some("Wed, 21 Oct 2015 07:28:00 GMT"),
+                "",
+                Rate(None),
+            ),
             ("500", 500, None, "oops", Status),
             ("502 html", 502, None, "<html>bad gateway</html>", Status),
-            ("400 other", 400, None, r#"{"error":"invalid tool schema"}"#, Status),
+            (
+                "400 other",
+                400,
+                None,
+                r#"{"error":"invalid tool schema"}"#,
+                Status,
+            ),
         ];
         for (name, status, ra, body, want) in cases {
             let got = classify_error("u", *status, *ra, body);
@@ -351,6 +392,7 @@ mod tests {
             (r#"[{"error":{"code":400,"message":"gemini"}}]"#, "gemini"),
             (r#"{"detail":"vllm"}"#, "vllm"),
             ("plain text", "plain text"),
+            ("esc\u{1b}[31mape\n", "esc [31mape"),
         ];
         for (body, want) in cases {
             assert_eq!(error_message(body), want);

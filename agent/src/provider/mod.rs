@@ -2,7 +2,8 @@
 //! Messages), provider profiles, and the fallback chain over them.
 //!
 //! A thin client on `reqwest` with chitin's own tolerant types: real servers differ
-//! from the specifications in small ways (see `normalise` and its fixtures), and strict
+//! from the specifications in small ways (listed in [`openai`] and [`anthropic`], each
+//! with its fixture in the tests), and strict
 //! generated clients refuse their answers.
 //!
 //! - [`profile`]: the profiles file; [`client::Client`]: one profile's client;

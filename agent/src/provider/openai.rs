@@ -13,7 +13,8 @@
 //! - `finish_reason: "stop"` with tool calls: [`Finish::ToolCalls`];
 //! - streamed tool calls without `index`, or all on index 0: a new `id` starts a new
 //!   call; id and name repeated in every chunk (llama-cpp-python) are not
-//!   concatenated, arguments are;
+//!   concatenated, arguments are; a new id without a name (a server making up an id
+//!   per chunk) continues the call;
 //! - a legacy `function_call` next to `tool_calls` (llama-cpp-python) is ignored, alone
 //!   it is one tool call;
 //! - sent: `"content": ""` (never null) on assistant messages with tool calls, and
@@ -206,9 +207,8 @@ pub fn parse_reply(v: &Value, id_base: usize) -> Result<ModelReply, WireError> {
     if let Some(calls) = msg.get("tool_calls").and_then(Value::as_array) {
         for c in calls {
             let f = c.get("function").unwrap_or(&Value::Null);
-            let name = str_at(f, "name").ok_or_else(|| {
-                WireError::Protocol("a tool call has no function name".into())
-            })?;
+            let name = str_at(f, "name")
+                .ok_or_else(|| WireError::Protocol("a tool call has no function name".into()))?;
             tool_calls.push(ToolCall {
                 id: str_at(c, "id")
                     .map(str::to_string)
@@ -228,7 +228,10 @@ pub fn parse_reply(v: &Value, id_base: usize) -> Result<ModelReply, WireError> {
             arguments: non_empty_args(arguments_text(f.get("arguments"))),
         });
     }
-    let reason = choice.get("finish_reason").and_then(Value::as_str);
+    let reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
     Ok(ModelReply {
         content: content_text(msg.get("content")),
         reasoning: reasoning_text(msg).map(str::to_string),
@@ -327,7 +330,12 @@ impl StreamState {
             merge_name(&mut p.name, str_at(f, "name"));
             p.arguments.push_str(&arguments_text(f.get("arguments")));
         }
-        if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+        // Some servers send `""` rather than null while the answer goes on.
+        if let Some(r) = choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
             self.finish_reason = Some(r.to_string());
         }
         Ok(())
@@ -342,8 +350,16 @@ impl StreamState {
 
         let target = if let Some(id) = id {
             // A known id is a repeat (llama-cpp-python); a new one is a new call, even
-            // on an index already used (servers that put every call on index 0).
-            self.calls.iter().position(|p| p.id.as_deref() == Some(id))
+            // on an index already used (servers that put every call on index 0). A
+            // new call starts with its name: a new id without one is a server making
+            // up an id per chunk, and continues the call at its index (or the last).
+            let known = self.calls.iter().position(|p| p.id.as_deref() == Some(id));
+            match (known, name, index) {
+                (Some(i), _, _) => Some(i),
+                (None, Some(_), _) => None,
+                (None, None, Some(i)) => self.calls.iter().rposition(|p| p.index == Some(i)),
+                (None, None, None) => self.calls.len().checked_sub(1),
+            }
         } else if let Some(i) = index {
             self.calls.iter().rposition(|p| p.index == Some(i))
         } else {
@@ -531,6 +547,12 @@ mod tests {
                 Finish::Length,
             ),
             (
+                "empty reason",
+                json!({"choices":[{"message":{"content":"abc"},"finish_reason":""}]}),
+                vec![],
+                Finish::Stop,
+            ),
+            (
                 "unknown reason kept",
                 json!({"choices":[{"message":{"content":"abc"},"finish_reason":"content_filter"}]}),
                 vec![],
@@ -626,6 +648,18 @@ mod tests {
                     end("tool_calls"),
                 ],
                 vec![call("a", "f", "{}"), call("b", "g", r#"{"y":2}"#)],
+                Finish::ToolCalls,
+            ),
+            (
+                "a new id in every chunk, the name only in the first",
+                vec![
+                    tc(json!({"index":0,"id":"x1","function":{"name":"f","arguments":"{\"a\""}})),
+                    tc(json!({"index":0,"id":"x2","function":{"arguments":":1}"}})),
+                    tc(json!({"index":1,"id":"x3","function":{"name":"g","arguments":"{}"}})),
+                    tc(json!({"index":1,"id":"x4","function":{"arguments":""}})),
+                    end("tool_calls"),
+                ],
+                vec![call("x1", "f", r#"{"a":1}"#), call("x3", "g", "{}")],
                 Finish::ToolCalls,
             ),
             (
@@ -755,7 +789,8 @@ mod tests {
         let mut p = profile();
         p.temperature = Some(0.5);
         p.params.insert("top_p".into(), toml::Value::Float(0.9));
-        p.params.insert("model".into(), toml::Value::String("evil".into()));
+        p.params
+            .insert("model".into(), toml::Value::String("evil".into()));
         let b = request_body(&p, &req);
         assert_eq!(b["model"], "m", "params never replace chitin's keys");
         assert_eq!(b["top_p"], 0.9);
@@ -774,6 +809,9 @@ mod tests {
             b["messages"][3],
             json!({"role":"tool","tool_call_id":"c1","content":"42"})
         );
-        assert_eq!(b["tools"][0]["function"]["parameters"], json!({"type":"object"}));
+        assert_eq!(
+            b["tools"][0]["function"]["parameters"],
+            json!({"type":"object"})
+        );
     }
 }

@@ -212,7 +212,11 @@ impl Profile {
                 "set either `api_key_env` or `api_key_secret`, not both",
             ));
         }
-        if self.api_key_env.iter().any(|v| v.is_empty() || v.contains('=')) {
+        if self
+            .api_key_env
+            .iter()
+            .any(|v| v.is_empty() || v.contains('='))
+        {
             return Err(invalid("`api_key_env` must name environment variables"));
         }
         Ok(())
@@ -393,7 +397,11 @@ impl Providers {
     /// Remove a profile, and its mentions as default or fallback.
     pub fn remove(&mut self, name: &str) -> Result<Profile, ProfileError> {
         self.get(name)?;
-        let i = self.profiles.iter().position(|p| p.name == name).unwrap_or(0);
+        let i = self
+            .profiles
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or(0);
         let p = self.profiles.remove(i);
         if self.default.as_deref() == Some(name) {
             self.default = None;
@@ -516,6 +524,236 @@ pub enum ProfileError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not set up the client of profile {profile:?}")]
+    Client {
+        profile: String,
+        #[source]
+        source: super::ProviderError,
+    },
     #[error("could not serialize the providers file")]
     Serialize(#[source] toml::ser::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Profile {
+        Profile::new("p", Dialect::Openai, "https://api.example.com/v1", "m")
+    }
+
+    #[test]
+    fn validates_profiles() {
+        type Edit = fn(&mut Profile);
+        let cases: &[(&str, Edit, Option<&str>)] = &[
+            ("the base is valid", |_| {}, None),
+            (
+                "upper case name",
+                |p| p.name = "Open".into(),
+                Some("BadName"),
+            ),
+            (
+                "name with a dot",
+                |p| p.name = "a.b".into(),
+                Some("BadName"),
+            ),
+            ("empty name", |p| p.name = String::new(), Some("BadName")),
+            ("long name", |p| p.name = "a".repeat(65), Some("BadName")),
+            (
+                "name with digits and dashes",
+                |p| p.name = "gpt-4-1".into(),
+                None,
+            ),
+            (
+                "not a url",
+                |p| p.base_url = "api.openai.com".into(),
+                Some("BadUrl"),
+            ),
+            ("ftp", |p| p.base_url = "ftp://x/v1".into(), Some("BadUrl")),
+            (
+                "query",
+                |p| p.base_url = "https://x/v1?a=b".into(),
+                Some("BadUrl"),
+            ),
+            (
+                "http to localhost",
+                |p| p.base_url = "http://localhost:11434/v1".into(),
+                None,
+            ),
+            (
+                "http to 127.0.0.2",
+                |p| p.base_url = "http://127.0.0.2:8080/v1".into(),
+                None,
+            ),
+            (
+                "http to ::1",
+                |p| p.base_url = "http://[::1]:8080/v1".into(),
+                None,
+            ),
+            (
+                "http to a LAN host",
+                |p| p.base_url = "http://192.168.1.5:11434/v1".into(),
+                Some("InsecureHttp"),
+            ),
+            (
+                "http to a name",
+                |p| p.base_url = "http://llm.example.com/v1".into(),
+                Some("InsecureHttp"),
+            ),
+            (
+                "localhost lookalike",
+                |p| p.base_url = "http://localhost.example.com/v1".into(),
+                Some("InsecureHttp"),
+            ),
+            (
+                "http to a LAN host, allowed",
+                |p| {
+                    p.base_url = "http://192.168.1.5:11434/v1".into();
+                    p.allow_insecure_http = true;
+                },
+                None,
+            ),
+            ("empty model", |p| p.model = " ".into(), Some("Invalid")),
+            ("zero window", |p| p.context_window = 0, Some("Invalid")),
+            ("zero timeout", |p| p.timeout_secs = 0, Some("Invalid")),
+            (
+                "zero max_tokens",
+                |p| p.max_tokens = Some(0),
+                Some("Invalid"),
+            ),
+            (
+                "both key sources",
+                |p| {
+                    p.api_key_env = vec!["K".into()];
+                    p.api_key_secret = Some("k".into());
+                },
+                Some("Invalid"),
+            ),
+            (
+                "env var with =",
+                |p| p.api_key_env = vec!["K=sk-1".into()],
+                Some("Invalid"),
+            ),
+            (
+                "inline key",
+                |p| p.api_key = Some(toml::Value::String("sk".into())),
+                Some("InlineKey"),
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut p = base();
+            edit(&mut p);
+            let got = p.validate().err().map(|e| format!("{e:?}"));
+            match (want, &got) {
+                (None, None) => {}
+                (Some(w), Some(g)) if g.starts_with(w) => {}
+                _ => panic!("{name}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn parses_files() {
+        let ok = r#"
+default = "a"
+fallback = ["b"]
+[[profile]]
+name = "a"
+dialect = "anthropic"
+base_url = "https://api.anthropic.com/v1"
+model = "claude"
+api_key_env = "ANTHROPIC_API_KEY"
+[profile.params]
+top_k = 5
+[[profile]]
+name = "b"
+dialect = "openai"
+base_url = "http://127.0.0.1:8080/v1"
+model = "local"
+"#;
+        let ps = Providers::parse(ok).unwrap();
+        assert_eq!(ps.profiles[0].api_key_env, ["ANTHROPIC_API_KEY"]);
+        assert_eq!(ps.profiles[0].params_json()["top_k"], 5);
+        assert_eq!(ps.profiles[1].max_retries, 2);
+
+        let cases = [
+            (
+                "unknown field",
+                ok.replace("model = \"local\"", "model = \"local\"\nmodle = 1"),
+                "Parse",
+            ),
+            (
+                "unknown dialect",
+                ok.replace("\"openai\"", "\"gemini\""),
+                "Parse",
+            ),
+            (
+                "unknown default",
+                ok.replace("default = \"a\"", "default = \"z\""),
+                "UnknownProfile",
+            ),
+            (
+                "unknown fallback",
+                ok.replace("[\"b\"]", "[\"z\"]"),
+                "UnknownProfile",
+            ),
+            (
+                "duplicate",
+                ok.replace("name = \"b\"", "name = \"a\""),
+                "Duplicate",
+            ),
+            (
+                "inline key, even in a file with other errors",
+                ok.replace(
+                    "model = \"local\"",
+                    "model = \"local\"\napi_key = \"sk\"\nmodle = 1",
+                ),
+                "InlineKey",
+            ),
+        ];
+        for (name, text, want) in cases {
+            let got = format!("{:?}", Providers::parse(&text).unwrap_err());
+            assert!(got.starts_with(want), "{name}: {got}");
+        }
+    }
+
+    #[test]
+    fn resolves_keys() {
+        let env = |v: &str| match v {
+            "A" => Some("key-a".to_string()),
+            "B" => Some("key-b".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let secret = |n: &str| (n == "s").then(|| "key-s".to_string());
+        let with = |envs: &[&str], sec: Option<&str>| {
+            let mut p = base();
+            p.api_key_env = envs.iter().map(|s| s.to_string()).collect();
+            p.api_key_secret = sec.map(str::to_string);
+            p.resolve_keys_with(&env, &secret)
+        };
+        assert_eq!(with(&[], None).unwrap(), Vec::<String>::new());
+        assert_eq!(with(&["A"], None).unwrap(), ["key-a"]);
+        assert_eq!(with(&["A", "NONE", "B"], None).unwrap(), ["key-a", "key-b"]);
+        assert_eq!(with(&[], Some("s")).unwrap(), ["key-s"]);
+        for (envs, sec) in [
+            (&["NONE"][..], None),
+            (&["EMPTY"][..], None),
+            (&[][..], Some("x")),
+        ] {
+            let e = with(envs, sec).unwrap_err();
+            assert!(matches!(e, ProfileError::MissingKey { .. }), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn serializes_one_key_variable_as_a_string() {
+        let mut ps = Providers::default();
+        let mut p = base();
+        p.api_key_env = vec!["K".into()];
+        ps.add(p).unwrap();
+        let text = toml::to_string(&ps).unwrap();
+        assert!(text.contains("api_key_env = \"K\""), "{text}");
+        assert_eq!(Providers::parse(&text).unwrap(), ps);
+    }
 }

@@ -186,7 +186,16 @@ impl ScriptedServer {
 
     /// The bodies of the requests received, in order.
     pub fn requests(&self) -> Vec<Value> {
-        lock(&self.state).log.iter().map(|r| r.body.clone()).collect()
+        lock(&self.state)
+            .log
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Forget the requests received so far (a long benchmark need not keep them).
+    pub fn clear_requests(&self) {
+        lock(&self.state).log.clear();
     }
 
     /// The requests received, with their paths and headers.
@@ -225,7 +234,12 @@ async fn handle(
         Err(_) => Bytes::new(),
     };
     if !(path.ends_with("/chat/completions") || path.ends_with("/messages")) {
-        return Ok(respond(404, "text/plain", "not a chat endpoint".into(), &[]));
+        return Ok(respond(
+            404,
+            "text/plain",
+            "not a chat endpoint".into(),
+            &[],
+        ));
     }
     let body = serde_json::from_slice(&body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
@@ -240,7 +254,14 @@ async fn handle(
     };
     let mut reply = match reply {
         Some(r) => r,
-        None => return Ok(respond(500, "text/plain", "the script is empty".into(), &[])),
+        None => {
+            return Ok(respond(
+                500,
+                "text/plain",
+                "the script is empty".into(),
+                &[],
+            ));
+        }
     };
     while let Reply::Delay(d, inner) = reply {
         tokio::time::sleep(d).await;
@@ -322,7 +343,8 @@ pub fn openai_tool_call(name: &str, args_json: &str) -> Reply {
 
 /// [`openai_text`], streamed in pieces.
 pub fn openai_text_stream(text: &str) -> Reply {
-    let mut chunks = vec![json!({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})];
+    let mut chunks =
+        vec![json!({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})];
     for p in pieces(text) {
         chunks.push(json!({"choices":[{"index":0,"delta":{"content":p}}]}));
     }
@@ -334,8 +356,10 @@ pub fn openai_text_stream(text: &str) -> Reply {
 
 /// [`openai_tool_call`], streamed with the arguments in pieces.
 pub fn openai_tool_call_stream(name: &str, args_json: &str) -> Reply {
-    let mut chunks = vec![json!({"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[
-        {"index":0,"id":next_id("call_s"),"type":"function","function":{"name":name,"arguments":""}}]}}]})];
+    let mut chunks = vec![
+        json!({"choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[
+        {"index":0,"id":next_id("call_s"),"type":"function","function":{"name":name,"arguments":""}}]}}]}),
+    ];
     for p in pieces(args_json) {
         chunks.push(json!({"choices":[{"index":0,"delta":{"tool_calls":[
             {"index":0,"function":{"arguments":p}}]}}]}));
@@ -389,9 +413,13 @@ fn anthropic_events(blocks: Vec<Value>, stop_reason: &str) -> Reply {
 
 /// [`anthropic_text`], streamed.
 pub fn anthropic_text_stream(text: &str) -> Reply {
-    let mut blocks = vec![json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})];
+    let mut blocks = vec![
+        json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+    ];
     for p in pieces(text) {
-        blocks.push(json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}}));
+        blocks.push(
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}}),
+        );
     }
     blocks.push(json!({"type":"content_block_stop","index":0}));
     anthropic_events(blocks, "end_turn")
@@ -399,8 +427,10 @@ pub fn anthropic_text_stream(text: &str) -> Reply {
 
 /// [`anthropic_tool_use`], streamed with the input in pieces.
 pub fn anthropic_tool_use_stream(name: &str, input_json: &str) -> Reply {
-    let mut blocks = vec![json!({"type":"content_block_start","index":0,"content_block":
-        {"type":"tool_use","id":next_id("toolu_s"),"name":name,"input":{}}})];
+    let mut blocks = vec![
+        json!({"type":"content_block_start","index":0,"content_block":
+        {"type":"tool_use","id":next_id("toolu_s"),"name":name,"input":{}}}),
+    ];
     for p in pieces(input_json) {
         blocks.push(json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":p}}));
     }

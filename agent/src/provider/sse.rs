@@ -134,14 +134,19 @@ mod tests {
 
     #[test]
     fn parses_the_format() {
-        let cases: &[(&str, &[&[u8]], Vec<SseEvent>)] = &[
+        type Case<'a> = (&'a str, &'a [&'a [u8]], Vec<SseEvent>);
+        let cases: &[Case] = &[
             ("one event", &[b"data: {}\n\n"], vec![ev(None, "{}")]),
             (
                 "crlf endings",
                 &[b"event: ping\r\ndata: 1\r\n\r\ndata: 2\r\n\r\n"],
                 vec![ev(Some("ping"), "1"), ev(None, "2")],
             ),
-            ("cr endings", &[b"data: 1\r\rdata: 2\r\r"], vec![ev(None, "1"), ev(None, "2")]),
+            (
+                "cr endings",
+                &[b"data: 1\r\rdata: 2\r\r"],
+                vec![ev(None, "1"), ev(None, "2")],
+            ),
             (
                 "crlf split between chunks",
                 &[b"data: 1\r", b"\n\r", b"\ndata: 2\n\n"],
@@ -159,7 +164,14 @@ mod tests {
             ),
             (
                 "event split mid-field and mid-value",
-                &[b"ev", b"ent: message_st", b"art\nda", b"ta: {\"a\"", b":1}\n", b"\n"],
+                &[
+                    b"ev",
+                    b"ent: message_st",
+                    b"art\nda",
+                    b"ta: {\"a\"",
+                    b":1}\n",
+                    b"\n",
+                ],
                 vec![ev(Some("message_start"), "{\"a\":1}")],
             ),
             (
