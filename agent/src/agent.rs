@@ -59,7 +59,13 @@ pub trait Observer: Send {
     /// The model's complete reply (after streaming).
     fn reply(&mut self, _reply: &ModelReply) {}
     fn tool_started(&mut self, _call: &ToolCall, _tool: Option<&ToolInfo>) {}
-    fn tool_finished(&mut self, _call: &ToolCall, _tool: Option<&ToolInfo>, _outcome: &ToolOutcome) {}
+    fn tool_finished(
+        &mut self,
+        _call: &ToolCall,
+        _tool: Option<&ToolInfo>,
+        _outcome: &ToolOutcome,
+    ) {
+    }
     fn compacted(&mut self, _through: i64, _summary: &str) {}
     fn notice(&mut self, _text: &str) {}
 }
@@ -142,14 +148,20 @@ impl Agent<'_> {
         let fixed_tokens = estimate_tokens(&system)
             + defs
                 .iter()
-                .map(|d| estimate_tokens(&d.description) + estimate_tokens(&d.input_schema.to_string()))
+                .map(|d| {
+                    estimate_tokens(&d.description) + estimate_tokens(&d.input_schema.to_string())
+                })
                 .sum::<usize>();
         let mut repeats: HashMap<(String, String), usize> = HashMap::new();
 
         for _ in 0..self.config.max_requests {
             let mut events = self.store.events(&self.session)?;
             let window = self.provider.context_window();
-            let used = fixed_tokens + context(&events).iter().map(|m| m.estimated_tokens()).sum::<usize>();
+            let used = fixed_tokens
+                + context(&events)
+                    .iter()
+                    .map(|m| m.estimated_tokens())
+                    .sum::<usize>();
             if used as f64 > self.config.compact_at * window as f64
                 && self.compact(&system, fixed_tokens).await?
             {
@@ -163,7 +175,9 @@ impl Agent<'_> {
                 stream: self.config.stream,
             };
             let reply = match self.ask_model(&request).await {
-                Err(ProviderError::ContextOverflow { .. }) if self.compact(&system, fixed_tokens).await? => {
+                Err(ProviderError::ContextOverflow { .. })
+                    if self.compact(&system, fixed_tokens).await? =>
+                {
                     // The provider knows its window better than our estimate: compact
                     // and try once more.
                     request.messages = context(&self.store.events(&self.session)?);
@@ -269,12 +283,17 @@ impl Agent<'_> {
                     ))
                 }
                 Some(tool) => {
-                    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&call.arguments)
-                        .is_err()
+                    if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                        &call.arguments,
+                    )
+                    .is_err()
                     {
                         Some("the arguments are not a JSON object".to_string())
                     } else {
-                        match self.approvals.decide(tool, &call.arguments, &mut *self.prompter)? {
+                        match self
+                            .approvals
+                            .decide(tool, &call.arguments, &mut *self.prompter)?
+                        {
                             Decision::Allowed(why) => {
                                 if why != "mode auto" {
                                     self.tools.audit(&tool.skill, &tool.tool, "approved", &why);
@@ -355,5 +374,7 @@ fn bound(text: &mut String, max: usize) {
     }
     let total = text.len();
     text.truncate(cut);
-    text.push_str(&format!("\n[… cut: the result was {total} bytes, the first {cut} are shown]"));
+    text.push_str(&format!(
+        "\n[… cut: the result was {total} bytes, the first {cut} are shown]"
+    ));
 }

@@ -215,7 +215,10 @@ impl Approvals {
         }
         for (scope, why) in [
             ("always".to_string(), "approved always"),
-            (format!("session:{}", self.session), "approved for the session"),
+            (
+                format!("session:{}", self.session),
+                "approved for the session",
+            ),
         ] {
             let digest: Option<String> = self
                 .conn
@@ -306,7 +309,11 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
         }
         Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         other => other.to_string(),
     }
@@ -347,8 +354,14 @@ mod tests {
                 .unwrap();
         let cases = [
             (tool("search", "find", &[], "d"), Mode::Auto),
-            (tool("writer", "put", &["writes files in $WORKSPACE"], "d"), Mode::Ask),
-            (tool("writer", "safe", &["writes files in $WORKSPACE"], "d"), Mode::Auto),
+            (
+                tool("writer", "put", &["writes files in $WORKSPACE"], "d"),
+                Mode::Ask,
+            ),
+            (
+                tool("writer", "safe", &["writes files in $WORKSPACE"], "d"),
+                Mode::Auto,
+            ),
             (tool("reader", "read", &[], "d"), Mode::Deny),
         ];
         for (t, mode) in cases {
@@ -365,7 +378,10 @@ mod tests {
             Decision::Refused(m) if m.contains("--approve w__put")
         ));
         let mut a = Approvals::in_memory(ApprovalConfig::default(), vec!["w__put".into()]);
-        assert!(matches!(a.decide(&t, "{}", &mut NoPrompter).unwrap(), Decision::Allowed(_)));
+        assert!(matches!(
+            a.decide(&t, "{}", &mut NoPrompter).unwrap(),
+            Decision::Allowed(_)
+        ));
     }
 
     #[test]
@@ -373,8 +389,14 @@ mod tests {
         let t = tool("w", "put", &["runs programs"], "d1");
         let mut a = Approvals::in_memory(ApprovalConfig::default(), vec![]);
         let mut p = Scripted(vec![Answer::No, Answer::Once], 0);
-        assert!(matches!(a.decide(&t, r#"{"a":1}"#, &mut p).unwrap(), Decision::Allowed(_)));
-        assert!(matches!(a.decide(&t, r#"{"a":2}"#, &mut p).unwrap(), Decision::Refused(_)));
+        assert!(matches!(
+            a.decide(&t, r#"{"a":1}"#, &mut p).unwrap(),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            a.decide(&t, r#"{"a":2}"#, &mut p).unwrap(),
+            Decision::Refused(_)
+        ));
         assert_eq!(p.1, 2);
     }
 
@@ -383,11 +405,20 @@ mod tests {
         let mut a = Approvals::in_memory(ApprovalConfig::default(), vec![]);
         let mut p = Scripted(vec![Answer::No, Answer::Always], 0);
         let v1 = tool("w", "put", &["runs programs"], "sha256:1");
-        assert!(matches!(a.decide(&v1, "{}", &mut p).unwrap(), Decision::Allowed(_)));
-        assert!(matches!(a.decide(&v1, r#"{"x":1}"#, &mut p).unwrap(), Decision::Allowed(_)));
+        assert!(matches!(
+            a.decide(&v1, "{}", &mut p).unwrap(),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            a.decide(&v1, r#"{"x":1}"#, &mut p).unwrap(),
+            Decision::Allowed(_)
+        ));
         assert_eq!(p.1, 1);
         let v2 = tool("w", "put", &["runs programs"], "sha256:2");
-        assert!(matches!(a.decide(&v2, "{}", &mut p).unwrap(), Decision::Refused(_)));
+        assert!(matches!(
+            a.decide(&v2, "{}", &mut p).unwrap(),
+            Decision::Refused(_)
+        ));
         assert_eq!(p.1, 2);
     }
 
@@ -398,10 +429,19 @@ mod tests {
         let t = tool("w", "put", &["runs programs"], "d");
         let mut one = Approvals::open(&db, ApprovalConfig::default(), vec![], "one").unwrap();
         let mut p = Scripted(vec![Answer::Session], 0);
-        assert!(matches!(one.decide(&t, "{}", &mut p).unwrap(), Decision::Allowed(_)));
-        assert!(matches!(one.decide(&t, "{}", &mut NoPrompter).unwrap(), Decision::Allowed(_)));
+        assert!(matches!(
+            one.decide(&t, "{}", &mut p).unwrap(),
+            Decision::Allowed(_)
+        ));
+        assert!(matches!(
+            one.decide(&t, "{}", &mut NoPrompter).unwrap(),
+            Decision::Allowed(_)
+        ));
         let mut two = Approvals::open(&db, ApprovalConfig::default(), vec![], "two").unwrap();
-        assert!(matches!(two.decide(&t, "{}", &mut NoPrompter).unwrap(), Decision::Refused(_)));
+        assert!(matches!(
+            two.decide(&t, "{}", &mut NoPrompter).unwrap(),
+            Decision::Refused(_)
+        ));
     }
 
     #[test]
@@ -410,7 +450,10 @@ mod tests {
         let b = fingerprint("d", "t", r#"{ "a": {"x": [1, 2], "y": 2}, "b": 1 }"#);
         assert_eq!(a, b);
         assert_ne!(a, fingerprint("d", "t", r#"{"b":2,"a":{"y":2,"x":[1,2]}}"#));
-        assert_ne!(a, fingerprint("d2", "t", r#"{"b":1,"a":{"y":2,"x":[1,2]}}"#));
+        assert_ne!(
+            a,
+            fingerprint("d2", "t", r#"{"b":1,"a":{"y":2,"x":[1,2]}}"#)
+        );
         assert_ne!(a, fingerprint("d", "u", r#"{"b":1,"a":{"y":2,"x":[1,2]}}"#));
     }
 }

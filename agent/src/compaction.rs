@@ -116,7 +116,12 @@ mod tests {
     fn turn(first_seq: i64, words: usize) -> Vec<StoredEvent> {
         let text = "word ".repeat(words);
         vec![
-            stored(first_seq, Event::User { content: text.clone() }),
+            stored(
+                first_seq,
+                Event::User {
+                    content: text.clone(),
+                },
+            ),
             stored(
                 first_seq + 1,
                 Event::Assistant {
@@ -158,7 +163,7 @@ mod tests {
         let events: Vec<StoredEvent> = (0..4).flat_map(|i| turn(i * 4 + 1, 400)).collect();
         let cases = [
             // budget → last seq covered by the summary
-            (0, Some(12)),   // keep only the latest turn
+            (0, Some(12)),    // keep only the latest turn
             (3_100, Some(8)), // two turns fit
             // All would fit, but compaction was asked for: the oldest turn goes.
             (100_000, Some(4)),

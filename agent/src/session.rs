@@ -21,7 +21,9 @@ pub enum SessionError {
     Db(#[from] rusqlite::Error),
     #[error("no session named `{0}`; see `chitin session list`")]
     NotFound(String),
-    #[error("a session named `{0}` already exists; remove it first or import under another name with --as")]
+    #[error(
+        "a session named `{0}` already exists; remove it first or import under another name with --as"
+    )]
     Exists(String),
     #[error(
         "invalid session name `{0}`: use 1-64 letters, digits, `.`, `_` or `-`, starting with a letter or digit"
@@ -29,7 +31,9 @@ pub enum SessionError {
     BadName(String),
     #[error("line {line} of the session file: {message}")]
     BadImport { line: usize, message: String },
-    #[error("session `{0}` is in use by another chitin process; wait for its turn to end, or leave out --no-wait to wait")]
+    #[error(
+        "session `{0}` is in use by another chitin process; wait for its turn to end, or leave out --no-wait to wait"
+    )]
     Busy(String),
     #[error("{path}: {source}")]
     Io {
@@ -206,12 +210,11 @@ impl SessionStore {
         let mut events = Vec::new();
         for row in rows {
             let (seq, time, json) = row?;
-            let event =
-                serde_json::from_str(&json).map_err(|source| SessionError::BadEvent {
-                    session: id.to_string(),
-                    seq,
-                    source,
-                })?;
+            let event = serde_json::from_str(&json).map_err(|source| SessionError::BadEvent {
+                session: id.to_string(),
+                seq,
+                source,
+            })?;
             events.push(StoredEvent { seq, time, event });
         }
         Ok(events)
@@ -311,7 +314,8 @@ impl SessionStore {
         let created = header["created"].as_str().map(str::to_string);
         let mut events = Vec::new();
         for (i, line) in lines {
-            let e: StoredEvent = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
+            let e: StoredEvent =
+                serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
             events.push(e);
         }
         let tx = self.conn.unchecked_transaction()?;
@@ -526,8 +530,15 @@ mod tests {
         let a = store.events("work").unwrap();
         let b = store.events("copy").unwrap();
         assert_eq!(a, b);
-        assert_eq!(store.export("copy").unwrap().lines().skip(1).collect::<Vec<_>>(),
-                   exported.lines().skip(1).collect::<Vec<_>>());
+        assert_eq!(
+            store
+                .export("copy")
+                .unwrap()
+                .lines()
+                .skip(1)
+                .collect::<Vec<_>>(),
+            exported.lines().skip(1).collect::<Vec<_>>()
+        );
         // Importing over an existing session is refused and changes nothing.
         assert!(matches!(
             store.import(&exported, None),
@@ -570,7 +581,12 @@ mod tests {
             event,
         };
         let events = vec![
-            stored(1, Event::User { content: "old".into() }),
+            stored(
+                1,
+                Event::User {
+                    content: "old".into(),
+                },
+            ),
             stored(
                 2,
                 Event::Assistant {
@@ -587,7 +603,12 @@ mod tests {
                     through: 2,
                 },
             ),
-            stored(4, Event::User { content: "new".into() }),
+            stored(
+                4,
+                Event::User {
+                    content: "new".into(),
+                },
+            ),
             stored(
                 5,
                 Event::Assistant {
@@ -610,8 +631,14 @@ mod tests {
             // Killed here: `b` never finished.
         ];
         let messages = context(&events);
-        assert!(matches!(&messages[0], Message::User { content } if content.contains("they talked")));
-        assert!(!messages.iter().any(|m| matches!(m, Message::User { content } if content == "old")));
+        assert!(
+            matches!(&messages[0], Message::User { content } if content.contains("they talked"))
+        );
+        assert!(
+            !messages
+                .iter()
+                .any(|m| matches!(m, Message::User { content } if content == "old"))
+        );
         let results: Vec<_> = messages
             .iter()
             .filter_map(|m| match m {

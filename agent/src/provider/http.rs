@@ -99,6 +99,14 @@ async fn read_limited(
 }
 
 /// Read a whole JSON answer.
+/// Whether the answer is a JSON body (not an event stream).
+pub(crate) fn is_json(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().starts_with("application/json"))
+}
+
 pub(crate) async fn read_json(
     resp: reqwest::Response,
     url: &str,

@@ -461,7 +461,8 @@ pub(crate) async fn chat(
     }
     let resp = http::post(http_client, &url, &headers, &body, timeout).await?;
     let id_base = tool_calls_in(req);
-    if !req.stream {
+    // Some servers ignore `stream: true` and answer with one JSON body: take it.
+    if !req.stream || http::is_json(&resp) {
         let v = http::read_json(resp, &url, timeout).await?;
         return parse_reply(&v, id_base).map_err(|e| e.into_provider(&url));
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chitin_agent::agent::{Agent, LoopConfig, Observer, TurnEnd};
-use chitin_agent::approval::{Answer, ApprovalConfig, ApprovalRequest, Approvals, NoPrompter, Prompter};
+use chitin_agent::approval::{
+    Answer, ApprovalConfig, ApprovalRequest, Approvals, NoPrompter, Prompter,
+};
 use chitin_agent::message::{ModelReply, ToolCall};
 use chitin_agent::provider::Provider;
 use chitin_agent::session::{Lane, SessionStore};
@@ -101,7 +103,12 @@ pub fn agent(args: AgentArgs) -> Result<u8, Exit> {
     let tokio = super::tokio()?;
     let only = (!args.skills.is_empty()).then_some(args.skills.as_slice());
     let (catalogue, skipped) = tokio.block_on(SkillCatalogue::load(
-        runtime, &skill_store, &policy, &env, only, "agent",
+        runtime,
+        &skill_store,
+        &policy,
+        &env,
+        only,
+        "agent",
     ))?;
     for s in &skipped {
         eprintln!(
@@ -146,10 +153,10 @@ pub fn agent(args: AgentArgs) -> Result<u8, Exit> {
 
     let mut code = exit::OK;
     let run_turn = |text: Option<&str>,
-                        provider: &dyn Provider,
-                        observer: &mut dyn Observer,
-                        prompter: &mut dyn Prompter,
-                        approvals: &mut Approvals|
+                    provider: &dyn Provider,
+                    observer: &mut dyn Observer,
+                    prompter: &mut dyn Prompter,
+                    approvals: &mut Approvals|
      -> Result<u8, Exit> {
         // One serial lane per session, across processes, for the whole turn.
         let _lane = match Lane::acquire(&lanes, &session, !args.no_wait) {
@@ -179,7 +186,13 @@ pub fn agent(args: AgentArgs) -> Result<u8, Exit> {
     };
 
     if args.resume {
-        code = run_turn(None, provider.as_ref(), observer.as_mut(), prompter.as_mut(), &mut approvals)?;
+        code = run_turn(
+            None,
+            provider.as_ref(),
+            observer.as_mut(),
+            prompter.as_mut(),
+            &mut approvals,
+        )?;
     }
     if let Some(message) = first_message {
         code = run_turn(
@@ -198,7 +211,11 @@ pub fn agent(args: AgentArgs) -> Result<u8, Exit> {
         eprint!("\n> ");
         std::io::stderr().flush().ok();
         let mut line = String::new();
-        if std::io::stdin().read_line(&mut line).context("reading your message")? == 0 {
+        if std::io::stdin()
+            .read_line(&mut line)
+            .context("reading your message")?
+            == 0
+        {
             return Ok(exit::OK);
         }
         let line = line.trim();
@@ -335,13 +352,19 @@ impl Observer for JsonLines {
         emit(json!({"type": "text", "delta": delta}));
     }
     fn reply(&mut self, reply: &ModelReply) {
-        emit(json!({"type": "reply", "content": reply.content, "tool_calls": reply.tool_calls, "finish": reply.finish}));
+        emit(
+            json!({"type": "reply", "content": reply.content, "tool_calls": reply.tool_calls, "finish": reply.finish}),
+        );
     }
     fn tool_started(&mut self, call: &ToolCall, tool: Option<&ToolInfo>) {
-        emit(json!({"type": "tool_call", "id": call.id, "name": call.name, "skill": tool.map(|t| &t.skill), "arguments": call.arguments}));
+        emit(
+            json!({"type": "tool_call", "id": call.id, "name": call.name, "skill": tool.map(|t| &t.skill), "arguments": call.arguments}),
+        );
     }
     fn tool_finished(&mut self, call: &ToolCall, _tool: Option<&ToolInfo>, outcome: &ToolOutcome) {
-        emit(json!({"type": "tool_result", "id": call.id, "name": call.name, "is_error": outcome.is_error, "content": outcome.content, "denials": outcome.denials, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1000.0}));
+        emit(
+            json!({"type": "tool_result", "id": call.id, "name": call.name, "is_error": outcome.is_error, "content": outcome.content, "denials": outcome.denials, "elapsed_ms": outcome.elapsed.as_secs_f64() * 1000.0}),
+        );
     }
     fn compacted(&mut self, through: i64, summary: &str) {
         emit(json!({"type": "compaction", "through": through, "summary": summary}));
@@ -437,7 +460,10 @@ impl Prompter for TerminalPrompter {
             display::field(&request.skill),
             display::field(&request.powers.join(", "))
         );
-        eprintln!("  arguments: {}", display::field(&summary(&request.arguments, 400)));
+        eprintln!(
+            "  arguments: {}",
+            display::field(&summary(&request.arguments, 400))
+        );
         loop {
             eprint!("Allow? [o]nce, [s]ession, [a]lways, [N]o: ");
             std::io::stderr().flush().ok();

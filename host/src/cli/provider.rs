@@ -86,15 +86,19 @@ pub fn load_providers() -> anyhow::Result<Providers> {
     Ok(Providers::load(&path)?)
 }
 
-/// The client of one profile, its key resolved now.
-fn client(profile: &Profile, home: &Path) -> anyhow::Result<Client> {
+/// The secrets store, for profiles whose key is kept there.
+fn secret_lookup(home: &Path) -> impl Fn(&str) -> Option<String> {
     let secrets_file = home.join("secrets.toml");
-    let secret = |name: &str| {
+    move |name: &str| {
         chitin_host::capabilities::secrets::read_secrets_file(&secrets_file)
             .ok()
             .and_then(|s| s.get(name).cloned())
-    };
-    let keys = profile.resolve_keys(&secret)?;
+    }
+}
+
+/// The client of one profile, its key resolved now.
+fn client(profile: &Profile, home: &Path) -> anyhow::Result<Client> {
+    let keys = profile.resolve_keys(&secret_lookup(home))?;
     Ok(Client::new(profile.clone(), keys)?)
 }
 
@@ -104,28 +108,17 @@ pub fn build(
     name: Option<&str>,
     home: &Path,
 ) -> anyhow::Result<Box<dyn Provider>> {
-    let first = match name.or(providers.default.as_deref()) {
-        Some(n) => n.to_string(),
-        None => match providers.profiles.as_slice() {
-            [only] => only.name.clone(),
-            [] => anyhow::bail!(
-                "no model provider is set up; add one with `chitin provider add NAME --url URL \
-                 --model MODEL` (see the README)"
-            ),
-            _ => anyhow::bail!(
-                "several provider profiles and no default; choose one with `chitin provider use \
-                 NAME` or --profile"
-            ),
-        },
-    };
-    let mut clients = vec![client(providers.get(&first)?, home)?];
-    // The fallback chain applies when the default profile is used.
-    if name.is_none() {
-        for other in providers.fallback.iter().filter(|f| **f != first) {
-            clients.push(client(providers.get(other)?, home)?);
-        }
+    if providers.profiles.is_empty() {
+        anyhow::bail!(
+            "no model provider is set up; add one with `chitin provider add NAME --url URL \
+             --model MODEL` (see the README)"
+        );
     }
-    Ok(Box::new(Fallback::new(clients)))
+    Ok(Box::new(Fallback::from_providers(
+        providers,
+        name,
+        &secret_lookup(home),
+    )?))
 }
 
 pub fn add(args: AddArgs) -> Result<u8, Exit> {

@@ -82,7 +82,11 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
         let time = &e.time[..e.time.len().min(19)];
         match &e.event {
             Event::User { content } => {
-                println!("#{} {time} user:\n  {}", e.seq, display::block(content, "  "))
+                println!(
+                    "#{} {time} user:\n  {}",
+                    e.seq,
+                    display::block(content, "  ")
+                )
             }
             Event::Assistant {
                 content,
@@ -120,7 +124,9 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
                 e.seq,
                 display::block(summary, "  ")
             ),
-            Event::Notice { text } => println!("#{} {time} notice: {}", e.seq, display::field(text)),
+            Event::Notice { text } => {
+                println!("#{} {time} notice: {}", e.seq, display::field(text))
+            }
         }
     }
     Ok(exit::OK)
