@@ -16,22 +16,9 @@ fn publisher() -> &'static chitin_tests::Publisher {
     PUBLISHER.get_or_init(chitin_tests::Publisher::new)
 }
 
-/// A trust policy file trusting [`publisher`] for every repository.
-fn trust_publisher() -> &'static Path {
-    static POLICY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    POLICY.get_or_init(|| publisher().policy("**", ""))
-}
-
 /// A user who trusts [`publisher`] for every repository and can sign as it.
 fn user() -> User {
-    let mut user = User::new();
-    user.env.push((
-        "CHITIN_TRUST_POLICY".into(),
-        trust_publisher().display().to_string(),
-    ));
-    user.env
-        .push(("CHITIN_PASSWORD".into(), chitin_tests::KEY_PASSWORD.into()));
-    user
+    User::trusting(publisher())
 }
 
 /// Push file-search 0.1.0 to `acme/fs:0.1.0` and install it from there.
@@ -42,18 +29,7 @@ fn install_file_search(reg: &RealRegistry, user: &User) {
 }
 
 fn push(user: &User, file: &Path, reference: &str) -> String {
-    let key = publisher().key.to_str().unwrap();
-    let out = user.ok(&[
-        "skill",
-        "push",
-        file.to_str().unwrap(),
-        reference,
-        "--sign-key",
-        key,
-        "--json",
-    ]);
-    let v: Value = serde_json::from_str(&out).unwrap();
-    v["digest"].as_str().unwrap().to_string()
+    user.push_signed(publisher(), file, reference)
 }
 
 #[test]

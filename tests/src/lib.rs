@@ -8,6 +8,7 @@
 //! ```
 
 pub mod attack;
+pub mod model_server;
 pub mod real_registry;
 pub mod user;
 

@@ -57,6 +57,37 @@ impl User {
         cmd.output().unwrap()
     }
 
+    /// A user who trusts `publisher` for every repository and can sign as it.
+    pub fn trusting(publisher: &crate::Publisher) -> Self {
+        let mut user = User::new();
+        let policy = publisher.policy("**", "");
+        user.env
+            .push(("CHITIN_TRUST_POLICY".into(), policy.display().to_string()));
+        user.env
+            .push(("CHITIN_PASSWORD".into(), crate::KEY_PASSWORD.into()));
+        user
+    }
+
+    /// Push `file` to `reference`, signed by `publisher`; returns the manifest digest.
+    pub fn push_signed(
+        &self,
+        publisher: &crate::Publisher,
+        file: &std::path::Path,
+        reference: &str,
+    ) -> String {
+        let out = self.ok(&[
+            "skill",
+            "push",
+            file.to_str().unwrap(),
+            reference,
+            "--sign-key",
+            publisher.key.to_str().unwrap(),
+            "--json",
+        ]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["digest"].as_str().unwrap().to_string()
+    }
+
     /// Run and require success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.chitin(args);

@@ -104,6 +104,17 @@ impl Client {
         request: &ChatRequest,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<ModelReply, ProviderError> {
+        // A profile that does not stream gets the whole answer at once.
+        let unstreamed;
+        let request = if request.stream && !self.profile.stream {
+            unstreamed = ChatRequest {
+                stream: false,
+                ..request.clone()
+            };
+            &unstreamed
+        } else {
+            request
+        };
         let key = self.pick_key();
         let k = key.map(|i| self.keys[i].as_str());
         let result = match self.profile.dialect {

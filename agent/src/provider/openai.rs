@@ -397,6 +397,15 @@ impl StreamState {
 
     /// The stream ended: the complete reply.
     pub fn finish(self) -> Result<ModelReply, WireError> {
+        let nothing = self.content.is_empty() && self.calls.is_empty() && self.legacy.is_none();
+        if !self.done && self.finish_reason.is_none() && nothing {
+            // llama-cpp-python does this when it cannot stream with tools.
+            return Err(WireError::Protocol(
+                "the server closed the stream without sending anything; if it cannot stream \
+                 (with tools), add the profile again with --no-stream"
+                    .into(),
+            ));
+        }
         if !self.done && self.finish_reason.is_none() {
             return Err(WireError::Protocol(
                 "the stream ended before the answer was complete".into(),

@@ -91,6 +91,11 @@ pub struct Profile {
     /// The name of the key in chitin's secrets store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret: Option<String>,
+    /// Stream answers (server-sent events). Off for servers that cannot stream with
+    /// tools: llama-cpp-python's `chatml-function-calling` refuses automatic tool choice
+    /// when streaming and closes the stream empty.
+    #[serde(default = "default_stream", skip_serializing_if = "Clone::clone")]
+    pub stream: bool,
     /// Allow plain http to a host that is not loopback.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_insecure_http: bool,
@@ -104,6 +109,9 @@ fn default_context_window() -> usize {
 }
 fn default_timeout_secs() -> u64 {
     120
+}
+fn default_stream() -> bool {
+    true
 }
 fn default_max_retries() -> u32 {
     2
@@ -146,6 +154,7 @@ impl Profile {
             params: toml::Table::new(),
             api_key_env: Vec::new(),
             api_key_secret: None,
+            stream: true,
             allow_insecure_http: false,
             api_key: None,
         }

@@ -48,6 +48,10 @@ pub struct AddArgs {
     /// Allow plain http to a host that is not this machine.
     #[arg(long)]
     allow_insecure_http: bool,
+    /// Ask for whole answers instead of streams (for servers that cannot stream with
+    /// tools, such as llama-cpp-python's function calling).
+    #[arg(long)]
+    no_stream: bool,
     /// Replace a profile of the same name.
     #[arg(long)]
     force: bool,
@@ -138,6 +142,7 @@ pub fn add(args: AddArgs) -> Result<u8, Exit> {
     profile.api_key_env = args.api_key_env;
     profile.api_key_secret = args.api_key_secret;
     profile.allow_insecure_http = args.allow_insecure_http;
+    profile.stream = !args.no_stream;
     if args.force {
         let _ = providers.remove(&args.name);
     }
