@@ -33,6 +33,7 @@ demo: skills
 bench: skills
 	env -u RUST_BACKTRACE cargo bench -p chitin-host --bench invoke
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench install
+	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench agent
 
 # Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh); not part of `make test`.
 FUZZ_SECONDS ?= 30

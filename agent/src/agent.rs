@@ -155,7 +155,7 @@ impl Agent<'_> {
         let mut repeats: HashMap<(String, String), usize> = HashMap::new();
 
         for _ in 0..self.config.max_requests {
-            let mut events = self.store.events(&self.session)?;
+            let mut events = self.store.live_events(&self.session)?;
             let window = self.provider.context_window();
             let used = fixed_tokens
                 + context(&events)
@@ -165,7 +165,7 @@ impl Agent<'_> {
             if used as f64 > self.config.compact_at * window as f64
                 && self.compact(&system, fixed_tokens).await?
             {
-                events = self.store.events(&self.session)?;
+                events = self.store.live_events(&self.session)?;
             }
             let mut request = ChatRequest {
                 system: system.clone(),
@@ -180,7 +180,7 @@ impl Agent<'_> {
                 {
                     // The provider knows its window better than our estimate: compact
                     // and try once more.
-                    request.messages = context(&self.store.events(&self.session)?);
+                    request.messages = context(&self.store.live_events(&self.session)?);
                     self.ask_model(&request).await?
                 }
                 other => other?,
@@ -238,7 +238,7 @@ impl Agent<'_> {
 
     /// Summarise older turns if there are any; returns whether it compacted.
     pub async fn compact(&mut self, system: &str, fixed_tokens: usize) -> Result<bool, AgentError> {
-        let events = self.store.events(&self.session)?;
+        let events = self.store.live_events(&self.session)?;
         let window = self.provider.context_window();
         let keep = (window as f64 * self.config.keep_share) as usize;
         let keep = keep.saturating_sub(fixed_tokens.min(keep / 2));

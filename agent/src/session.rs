@@ -194,13 +194,34 @@ impl SessionStore {
 
     /// Every event of the session, oldest first.
     pub fn events(&self, id: &str) -> Result<Vec<StoredEvent>, SessionError> {
+        self.events_after(id, 0)
+    }
+
+    /// What the model's context is built from: the latest compaction and the events
+    /// after what it covers (every event when there is none). A long session costs
+    /// each request only its live part.
+    pub fn live_events(&self, id: &str) -> Result<Vec<StoredEvent>, SessionError> {
+        let through: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT json_extract(event, '$.through') FROM session_events
+                 WHERE session = ?1 AND json_extract(event, '$.type') = 'compaction'
+                 ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        self.events_after(id, through.unwrap_or(0))
+    }
+
+    fn events_after(&self, id: &str, after: i64) -> Result<Vec<StoredEvent>, SessionError> {
         if !self.exists(id)? {
             return Err(SessionError::NotFound(id.to_string()));
         }
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, time, event FROM session_events WHERE session = ?1 ORDER BY seq",
+            "SELECT seq, time, event FROM session_events WHERE session = ?1 AND seq > ?2
+             ORDER BY seq",
         )?;
-        let rows = stmt.query_map([id], |r| {
+        let rows = stmt.query_map(params![id, after], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -649,6 +670,37 @@ mod tests {
             })
             .collect();
         assert_eq!(results, [("a", false), ("b", true)]);
+    }
+
+    #[test]
+    fn live_events_start_at_the_latest_compaction() {
+        let store = SessionStore::in_memory().unwrap();
+        store.ensure("s").unwrap();
+        let user = |c: &str| Event::User { content: c.into() };
+        store.append("s", &user("a")).unwrap();
+        store.append("s", &user("b")).unwrap();
+        store
+            .append(
+                "s",
+                &Event::Compaction {
+                    summary: "a, b".into(),
+                    through: 2,
+                },
+            )
+            .unwrap();
+        store.append("s", &user("c")).unwrap();
+        let live: Vec<i64> = store
+            .live_events("s")
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(live, [3, 4]);
+        assert_eq!(
+            context(&store.live_events("s").unwrap()),
+            context(&store.events("s").unwrap())
+        );
+        assert_eq!(store.events("s").unwrap().len(), 4);
     }
 
     #[test]

@@ -77,13 +77,12 @@ impl ToolCatalogue for Tools {
             .lock()
             .unwrap()
             .push((tool.def.name.clone(), arguments.to_string()));
-        if let Some(b) = &self.barrier {
-            if tokio::time::timeout(Duration::from_secs(10), b.wait())
+        if let Some(b) = &self.barrier
+            && tokio::time::timeout(Duration::from_secs(10), b.wait())
                 .await
                 .is_err()
-            {
-                return ToolOutcome::error("the other call never started: calls ran one by one");
-            }
+        {
+            return ToolOutcome::error("the other call never started: calls ran one by one");
         }
         ToolOutcome {
             content: self.result.clone(),

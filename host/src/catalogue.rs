@@ -90,17 +90,7 @@ impl SkillCatalogue {
             };
             let powers = powers(&installed.grants);
             for t in described {
-                tools.push(ToolInfo {
-                    def: ToolDef {
-                        name: String::new(),
-                        description: t.description,
-                        input_schema: t.input_schema,
-                    },
-                    skill: record.name.clone(),
-                    tool: t.name,
-                    digest: skill.digest.clone(),
-                    powers: powers.clone(),
-                });
+                tools.push(tool_info(&skill, t, &powers));
             }
             entries.push(Entry { skill, grants });
         }
@@ -116,8 +106,47 @@ impl SkillCatalogue {
         ))
     }
 
+    /// A catalogue of skills already loaded, with their grants and powers (benchmarks,
+    /// tests, skills run from files).
+    pub async fn from_skills(
+        runtime: Arc<Runtime>,
+        skills: Vec<(LoadedSkill, Grants, Vec<String>)>,
+        caller: &str,
+    ) -> Result<Self, HostError> {
+        let mut entries = Vec::new();
+        let mut tools = Vec::new();
+        for (skill, grants, powers) in skills {
+            for t in runtime.describe(&skill).await? {
+                tools.push(tool_info(&skill, t, &powers));
+            }
+            entries.push(Entry { skill, grants });
+        }
+        assign_names(&mut tools);
+        Ok(Self {
+            runtime,
+            entries,
+            tools,
+            caller: caller.to_string(),
+        })
+    }
+
     fn entry(&self, skill: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.skill.name() == skill)
+    }
+}
+
+/// One tool as the agent sees it; its exposed name is given by `assign_names`.
+fn tool_info(skill: &LoadedSkill, tool: crate::Tool, powers: &[String]) -> ToolInfo {
+    ToolInfo {
+        def: ToolDef {
+            name: String::new(),
+            description: tool.description,
+            input_schema: tool.input_schema,
+        },
+        skill: skill.name().to_string(),
+        tool: tool.name,
+        digest: skill.digest.clone(),
+        powers: powers.to_vec(),
     }
 }
 
