@@ -334,6 +334,8 @@ mod tests {
             skill: skill.into(),
             tool: name.into(),
             digest: digest.into(),
+            hints: Default::default(),
+            meta: serde_json::json!({}),
             powers: powers.iter().map(|s| s.to_string()).collect(),
         }
     }

@@ -56,6 +56,8 @@ mod tests {
             skill: "evil".into(),
             tool: "x".into(),
             digest: String::new(),
+            hints: Default::default(),
+            meta: serde_json::json!({}),
             powers: vec![],
         };
         let p = system_prompt(&[t], None);

@@ -28,6 +28,23 @@ pub struct ToolInfo {
     /// granted beyond reading (`writes files in …`, `runs programs`, `sends the secret
     /// …`). Empty for a skill that can only read and compute.
     pub powers: Vec<String>,
+    /// What the signed declaration says the tool may do, for MCP's annotations.
+    pub hints: ToolHints,
+    /// Facts a client can show the user: the skill's digest, signer, declared
+    /// capabilities (MCP `_meta`). A JSON object.
+    pub meta: serde_json::Value,
+}
+
+/// What a tool may do, from its skill's granted capabilities (never from the skill
+/// author's word).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ToolHints {
+    /// Can write nothing: no read-write folder, no programs, no HTTP.
+    pub read_only: bool,
+    /// Can write files or run programs.
+    pub destructive: bool,
+    /// May reach the network.
+    pub open_world: bool,
 }
 
 /// What a tool call came to, as the model will see it.
@@ -168,6 +185,8 @@ mod tests {
             tool: tool.into(),
             digest: String::new(),
             powers: vec![],
+            hints: ToolHints::default(),
+            meta: serde_json::json!({}),
         };
         let mut tools = vec![info("a_", "b"), info("a", "_b")];
         assign_names(&mut tools);

@@ -55,6 +55,8 @@ fn info(skill: &str, tool: &str, description: &str, powers: &[&str]) -> ToolInfo
         skill: skill.into(),
         tool: tool.into(),
         digest: "sha256:1".into(),
+        hints: Default::default(),
+        meta: serde_json::json!({}),
         powers: powers.iter().map(|p| p.to_string()).collect(),
     }
 }

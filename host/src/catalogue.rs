@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chitin_agent::message::ToolDef;
-use chitin_agent::tools::{ToolCatalogue, ToolInfo, ToolOutcome, assign_names};
+use chitin_agent::tools::{ToolCatalogue, ToolHints, ToolInfo, ToolOutcome, assign_names};
 use chitin_registry::manifest::{Access, Capabilities};
 use chitin_registry::store::Store;
 use chitin_registry::trust::TrustPolicy;
@@ -88,9 +88,12 @@ impl SkillCatalogue {
                     continue;
                 }
             };
-            let powers = powers(&installed.grants);
+            let signer = match &installed.signature {
+                Some(sig) => sig.signer.to_string(),
+                None => "unsigned".to_string(),
+            };
             for t in described {
-                tools.push(tool_info(&skill, t, &powers));
+                tools.push(tool_info(&skill, t, &installed.grants, &signer));
             }
             entries.push(Entry { skill, grants });
         }
@@ -106,18 +109,19 @@ impl SkillCatalogue {
         ))
     }
 
-    /// A catalogue of skills already loaded, with their grants and powers (benchmarks,
-    /// tests, skills run from files).
+    /// A catalogue of skills already loaded, run with what their manifests declare
+    /// (benchmarks, tests, skills run from files).
     pub async fn from_skills(
         runtime: Arc<Runtime>,
-        skills: Vec<(LoadedSkill, Grants, Vec<String>)>,
+        skills: Vec<(LoadedSkill, Grants)>,
         caller: &str,
     ) -> Result<Self, HostError> {
         let mut entries = Vec::new();
         let mut tools = Vec::new();
-        for (skill, grants, powers) in skills {
+        for (skill, grants) in skills {
+            let declared = skill.manifest.capabilities.clone();
             for t in runtime.describe(&skill).await? {
-                tools.push(tool_info(&skill, t, &powers));
+                tools.push(tool_info(&skill, t, &declared, "unverified file"));
             }
             entries.push(Entry { skill, grants });
         }
@@ -135,8 +139,14 @@ impl SkillCatalogue {
     }
 }
 
-/// One tool as the agent sees it; its exposed name is given by `assign_names`.
-fn tool_info(skill: &LoadedSkill, tool: crate::Tool, powers: &[String]) -> ToolInfo {
+/// One tool as the agent and MCP clients see it; its exposed name is given by
+/// `assign_names`. Powers, hints and facts come from what was granted.
+fn tool_info(
+    skill: &LoadedSkill,
+    tool: crate::Tool,
+    granted: &Capabilities,
+    signer: &str,
+) -> ToolInfo {
     ToolInfo {
         def: ToolDef {
             name: String::new(),
@@ -146,7 +156,30 @@ fn tool_info(skill: &LoadedSkill, tool: crate::Tool, powers: &[String]) -> ToolI
         skill: skill.name().to_string(),
         tool: tool.name,
         digest: skill.digest.clone(),
-        powers: powers.to_vec(),
+        powers: powers(granted),
+        hints: hints(granted),
+        meta: serde_json::json!({
+            "dev.chitin/skill": skill.name(),
+            "dev.chitin/version": skill.manifest.skill.version.to_string(),
+            "dev.chitin/digest": skill.digest,
+            "dev.chitin/signer": signer,
+            "dev.chitin/capabilities": crate::install::capability_lines(granted),
+        }),
+    }
+}
+
+/// MCP's hints, from the grants: read-only only when the skill can write nothing
+/// (no read-write folder, no program, no HTTP: the declaration does not restrict
+/// methods, so any HTTP may write); destructive when it can write files or run
+/// programs; open-world when it may reach the network.
+pub fn hints(granted: &Capabilities) -> ToolHints {
+    let writes_files = granted.fs.iter().any(|f| f.access == Access::ReadWrite);
+    let runs = !granted.exec.is_empty();
+    let network = !granted.http.is_empty() || !granted.secrets.is_empty();
+    ToolHints {
+        read_only: !writes_files && !runs && !network,
+        destructive: writes_files || runs,
+        open_world: network,
     }
 }
 

@@ -63,7 +63,7 @@ fn main() {
     let catalogue = rt
         .block_on(SkillCatalogue::from_skills(
             runtime.clone(),
-            vec![(skill, grants, vec![])],
+            vec![(skill, grants)],
             "bench",
         ))
         .unwrap();
