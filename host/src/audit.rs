@@ -75,8 +75,11 @@ pub struct AuditEntry {
     pub time: String,
     pub skill: String,
     pub tool: String,
+    /// Who ran the call: empty for `chitin run`, `agent`, `mcp:<client>`.
+    pub caller: String,
     pub capability: String,
-    /// `denied` or `stopped` (a trap: timeout, memory, output limit, crash).
+    /// `denied` or `stopped` (a trap: timeout, memory, output limit, crash); for
+    /// decisions of the agent or an MCP client: `refused`, `approved`, `cancelled`.
     pub outcome: String,
     pub detail: String,
 }
@@ -88,9 +91,23 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit (
     tool       TEXT NOT NULL,
     capability TEXT NOT NULL,
     outcome    TEXT NOT NULL,
-    detail     TEXT NOT NULL
+    detail     TEXT NOT NULL,
+    caller     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_skill ON audit (skill, id);";
+
+/// Databases from before the `caller` column get it (empty for their rows).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_caller: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('audit') WHERE name = 'caller'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_caller {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN caller TEXT NOT NULL DEFAULT ''")?;
+    }
+    Ok(())
+}
 
 /// The audit table in the chitin database.
 pub struct AuditLog {
@@ -103,6 +120,7 @@ impl AuditLog {
         let conn =
             chitin_registry::store::open_db(path, &format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
                 .map_err(|e| HostError::Audit(e.to_string()))?;
+        migrate(&conn).map_err(|e| HostError::Audit(e.to_string()))?;
         Ok(Self { conn })
     }
 
@@ -118,6 +136,7 @@ impl AuditLog {
     pub fn record(
         &mut self,
         skill: &str,
+        caller: &str,
         tool: &str,
         denials: &[Denial],
         stopped: Option<(&str, &str)>,
@@ -130,18 +149,25 @@ impl AuditLog {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO audit (skill, tool, capability, outcome, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO audit (skill, tool, capability, outcome, detail, caller)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
             for d in denials {
                 insert
-                    .execute(params![skill, tool, d.capability, "denied", d.detail])
+                    .execute(params![
+                        skill,
+                        tool,
+                        d.capability,
+                        "denied",
+                        d.detail,
+                        caller
+                    ])
                     .map_err(err)?;
             }
             if let Some((capability, detail)) = stopped {
                 insert
-                    .execute(params![skill, tool, capability, "stopped", detail])
+                    .execute(params![skill, tool, capability, "stopped", detail, caller])
                     .map_err(err)?;
             }
         }
@@ -153,6 +179,7 @@ impl AuditLog {
     pub fn note(
         &self,
         skill: &str,
+        caller: &str,
         tool: &str,
         capability: &str,
         outcome: &str,
@@ -160,10 +187,10 @@ impl AuditLog {
     ) -> Result<(), HostError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO audit (skill, tool, capability, outcome, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO audit (skill, tool, capability, outcome, detail, caller)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut s| s.execute(params![skill, tool, capability, outcome, detail]))
+            .and_then(|mut s| s.execute(params![skill, tool, capability, outcome, detail, caller]))
             .map(|_| ())
             .map_err(|e| HostError::Audit(e.to_string()))
     }
@@ -174,7 +201,7 @@ impl AuditLog {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, time, skill, tool, capability, outcome, detail FROM audit
+                "SELECT id, time, skill, tool, capability, outcome, detail, caller FROM audit
                  WHERE ?1 IS NULL OR skill = ?1 ORDER BY id DESC LIMIT ?2",
             )
             .map_err(err)?;
@@ -188,6 +215,7 @@ impl AuditLog {
                     capability: r.get(4)?,
                     outcome: r.get(5)?,
                     detail: r.get(6)?,
+                    caller: r.get(7)?,
                 })
             })
             .map_err(err)?;
@@ -206,11 +234,11 @@ mod tests {
             capability: "http",
             detail: "evil.example".into(),
         };
-        log.record("s", "t", std::slice::from_ref(&d), None)
+        log.record("s", "", "t", std::slice::from_ref(&d), None)
             .unwrap();
-        log.record("s", "t", &[], Some(("limits", "timeout")))
+        log.record("s", "", "t", &[], Some(("limits", "timeout")))
             .unwrap();
-        log.record("other", "t", &[], None).unwrap();
+        log.record("other", "", "t", &[], None).unwrap();
         let all = log.entries(None, 10).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].outcome, "stopped");

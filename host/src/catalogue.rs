@@ -16,12 +16,15 @@ use crate::{Grants, HostEnv, HostError, LoadedSkill, Outcome, Runtime, SkillErro
 /// One installed skill, verified, compiled and ready to call.
 struct Entry {
     skill: LoadedSkill,
-    grants: Grants,
+    /// The manifest with the granted capabilities: turned into `Grants` at every
+    /// call, so granted folders are checked as they are then, like `chitin run` does.
+    granted: chitin_registry::Manifest,
 }
 
 /// The tools of the installed skills.
 pub struct SkillCatalogue {
     runtime: Arc<Runtime>,
+    env: HostEnv,
     entries: Vec<Entry>,
     tools: Vec<ToolInfo>,
     /// Who calls, for the audit log: `agent`, `mcp:<client>`.
@@ -65,10 +68,11 @@ impl SkillCatalogue {
                 .and_then(|(skill, installed)| {
                     let mut granted = skill.manifest.clone();
                     granted.capabilities = installed.grants.clone();
-                    let grants = Grants::from_manifest(&granted, env)?;
-                    Ok((skill, installed, grants))
+                    // Checked now too, so a skill whose folders are gone is left out.
+                    Grants::from_manifest(&granted, env)?;
+                    Ok((skill, installed, granted))
                 });
-            let (skill, installed, grants) = match loaded {
+            let (skill, installed, granted) = match loaded {
                 Ok(l) => l,
                 Err(error) => {
                     skipped.push(Skipped {
@@ -95,12 +99,13 @@ impl SkillCatalogue {
             for t in described {
                 tools.push(tool_info(&skill, t, &installed.grants, &signer));
             }
-            entries.push(Entry { skill, grants });
+            entries.push(Entry { skill, granted });
         }
         assign_names(&mut tools);
         Ok((
             Self {
                 runtime,
+                env: env.clone(),
                 entries,
                 tools,
                 caller: caller.to_string(),
@@ -113,21 +118,25 @@ impl SkillCatalogue {
     /// (benchmarks, tests, skills run from files).
     pub async fn from_skills(
         runtime: Arc<Runtime>,
-        skills: Vec<(LoadedSkill, Grants)>,
+        skills: Vec<LoadedSkill>,
+        env: &HostEnv,
         caller: &str,
     ) -> Result<Self, HostError> {
         let mut entries = Vec::new();
         let mut tools = Vec::new();
-        for (skill, grants) in skills {
+        for skill in skills {
             let declared = skill.manifest.capabilities.clone();
+            Grants::from_manifest(&skill.manifest, env)?;
             for t in runtime.describe(&skill).await? {
                 tools.push(tool_info(&skill, t, &declared, "unverified file"));
             }
-            entries.push(Entry { skill, grants });
+            let granted = skill.manifest.clone();
+            entries.push(Entry { skill, granted });
         }
         assign_names(&mut tools);
         Ok(Self {
             runtime,
+            env: env.clone(),
             entries,
             tools,
             caller: caller.to_string(),
@@ -209,9 +218,18 @@ impl ToolCatalogue for SkillCatalogue {
         let Some(entry) = self.entry(&tool.skill) else {
             return ToolOutcome::error(format!("the skill `{}` is not loaded", tool.skill));
         };
+        let mut grants = match Grants::from_manifest(&entry.granted, &self.env) {
+            Ok(g) => g,
+            Err(e) => {
+                let message = format!("the skill's grants cannot be applied now: {e}");
+                self.audit(&tool.skill, &tool.tool, "refused", &message);
+                return ToolOutcome::error(message);
+            }
+        };
+        grants.caller = self.caller.clone();
         let report = self
             .runtime
-            .invoke(&entry.skill, &entry.grants, &tool.tool, arguments)
+            .invoke(&entry.skill, &grants, &tool.tool, arguments)
             .await;
         let denials = report
             .denials
@@ -239,10 +257,28 @@ impl ToolCatalogue for SkillCatalogue {
     }
 
     fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str) {
-        let detail = format!("{}: {detail}", self.caller);
         // The audit log is best effort here: a full disk must not stop the answer.
         let _ = self
             .runtime
-            .with_audit(|log| log.note(skill, tool, "agent", outcome, &detail));
+            .with_audit(|log| log.note(skill, &self.caller, tool, "agent", outcome, detail));
     }
+}
+
+/// A fingerprint of the installed set — each skill's name, signed manifest and grants —
+/// that changes when a skill is installed, updated or removed: a long-running server
+/// reloads its catalogue when it does.
+pub fn installed_version(store: &Store) -> Result<String, HostError> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for s in store.list()? {
+        for part in [
+            s.name.as_str(),
+            s.manifest_digest.as_str(),
+            &crate::install::capability_lines(&s.grants).join("\n"),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    Ok(hex::encode(h.finalize()))
 }

@@ -110,6 +110,9 @@ pub struct Grants {
     pub limits: Limits,
     /// The host's PATH, used only to find declared programs.
     pub host_path_var: Option<String>,
+    /// Who runs the call, for the audit log: empty for `chitin run`, `agent`,
+    /// `mcp:<client>`. Grants nothing.
+    pub caller: String,
 }
 
 impl Grants {
@@ -164,6 +167,7 @@ impl Grants {
             secrets,
             limits: manifest.limits,
             host_path_var: env.vars.get("PATH").cloned(),
+            caller: String::new(),
         })
     }
 
@@ -178,6 +182,7 @@ impl Grants {
             secrets: Vec::new(),
             limits,
             host_path_var: None,
+            caller: String::new(),
         }
     }
 

@@ -219,7 +219,7 @@ impl Runtime {
                         limit: grants.limits.output.to_string(),
                         what: "result".into(),
                     };
-                    self.record(skill.name(), tool, &[], Some(&stop));
+                    self.record(grants, tool, &[], Some(&stop));
                     Outcome::Stopped(stop)
                 }
                 Ok(json) => Outcome::Ok(json),
@@ -230,7 +230,7 @@ impl Runtime {
                         capability: "reported",
                         detail: format!("the skill reported a denial: {msg}"),
                     };
-                    self.record(skill.name(), tool, std::slice::from_ref(&d), None);
+                    self.record(grants, tool, std::slice::from_ref(&d), None);
                     report.denials.push(d);
                     Outcome::ToolError(SkillError::Denied(msg))
                 }
@@ -263,7 +263,7 @@ impl Runtime {
                 let stop = Stop::Crashed {
                     message: e.to_string(),
                 };
-                return (None, self.finish(skill, tool, None, Some(stop), started));
+                return (None, self.finish(grants, tool, None, Some(stop), started));
             }
         };
         let pre = skill.pre.clone();
@@ -284,7 +284,7 @@ impl Runtime {
             ),
             Ok(Err(trap)) => (None, Some(classify_trap(&trap, &store, grants))),
         };
-        (value, self.finish(skill, tool, Some(store), stop, started))
+        (value, self.finish(grants, tool, Some(store), stop, started))
     }
 
     fn new_store(&self, grants: &Grants, deadline: Instant) -> Result<Store<CallState>, HostError> {
@@ -328,7 +328,7 @@ impl Runtime {
 
     fn finish(
         &self,
-        skill: &LoadedSkill,
+        grants: &Grants,
         tool: &str,
         store: Option<Store<CallState>>,
         stop: Option<Stop>,
@@ -364,17 +364,18 @@ impl Runtime {
             report.stdout = state.stdout.contents().to_vec();
             report.stderr = state.stderr.contents().to_vec();
         }
-        self.record(skill.name(), tool, &report.denials, stop.as_ref());
+        self.record(grants, tool, &report.denials, stop.as_ref());
         report
     }
 
-    fn record(&self, skill: &str, tool: &str, denials: &[Denial], stop: Option<&Stop>) {
+    fn record(&self, grants: &Grants, tool: &str, denials: &[Denial], stop: Option<&Stop>) {
         if denials.is_empty() && stop.is_none() {
             return;
         }
         let stop_text = stop.map(|s| (s.capability(), s.to_string()));
         let result = self.audit.lock().unwrap().record(
-            skill,
+            &grants.skill,
+            &grants.caller,
             tool,
             denials,
             stop_text.as_ref().map(|(c, d)| (*c, d.as_str())),

@@ -19,7 +19,7 @@ use chitin_agent::provider::scripted::{self, ScriptedServer};
 use chitin_agent::session::{Event, SessionStore};
 use chitin_agent::tools::ToolCatalogue;
 use chitin_host::catalogue::SkillCatalogue;
-use chitin_host::{AuditLog, Grants, HostEnv, Runtime, SkillEngine};
+use chitin_host::{AuditLog, HostEnv, Runtime, SkillEngine};
 
 const ROUNDS: usize = 300;
 
@@ -59,11 +59,11 @@ fn main() {
         .load(&chitin_tests::skill_bytes("file-search"))
         .unwrap();
     let env = HostEnv::from_process(ws.clone(), None, None).unwrap();
-    let grants = Grants::from_manifest(&skill.manifest, &env).unwrap();
     let catalogue = rt
         .block_on(SkillCatalogue::from_skills(
             runtime.clone(),
-            vec![(skill, grants)],
+            vec![skill],
+            &env,
             "bench",
         ))
         .unwrap();

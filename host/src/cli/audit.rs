@@ -398,8 +398,14 @@ pub fn log(args: LogArgs) -> Result<u8, Exit> {
     }
     // Every column was written from a call: the detail quotes what the skill asked for.
     for e in entries.iter().rev() {
+        // Who ran the call, when it was not `chitin run`: the agent or an MCP client.
+        let by = if e.caller.is_empty() {
+            String::new()
+        } else {
+            format!(" (by {})", field(&e.caller))
+        };
         println!(
-            "{}  {:<12} {:<12} {:<7} {:<8} {}",
+            "{}  {:<12} {:<12} {:<8} {:<8} {}{by}",
             field(&e.time),
             field(&e.skill),
             field(&e.tool),
