@@ -34,6 +34,7 @@ bench: skills
 	env -u RUST_BACKTRACE cargo bench -p chitin-host --bench invoke
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench install
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench agent
+	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench mcp
 
 # Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh); not part of `make test`.
 FUZZ_SECONDS ?= 30

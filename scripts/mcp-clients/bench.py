@@ -1,0 +1,123 @@
+"""Times `tools/call` as a real MCP client (the official Python SDK) sees it.
+
+    bench.py (--stdio "COMMAND ..." | --http URL --token T | --sse URL) NAME ARGS_JSON
+             [--calls N] [--warmup N] [--concurrent C --seconds S]
+
+Prints one JSON object: p50/p99/min of N sequential calls in one session (ms), and,
+with --concurrent, calls per second over S seconds with C sessions calling at once.
+The same script drives every server compared (chitin, Wassette), so the client's own
+cost is the same on every line. Used by tests/benches/mcp.rs.
+"""
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from contextlib import AsyncExitStack
+
+import anyio
+import httpx2
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+
+async def connect(opts, stack):
+    if opts.stdio:
+        argv = shlex.split(opts.stdio)
+        params = StdioServerParameters(command=argv[0], args=argv[1:])
+        streams = await stack.enter_async_context(stdio_client(params, errlog=sys.stderr))
+    elif opts.sse:
+        from mcp.client.sse import sse_client
+
+        streams = await stack.enter_async_context(sse_client(opts.sse))
+    else:
+        client = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {opts.token}"},
+            timeout=httpx2.Timeout(30.0, read=300.0),
+        )
+        await stack.enter_async_context(client)
+        streams = await stack.enter_async_context(
+            streamable_http_client(opts.http, http_client=client)
+        )
+    session = ClientSession(
+        streams[0], streams[1], client_info=types.Implementation(name="chitin-bench", version="1")
+    )
+    session = await stack.enter_async_context(session)
+    await session.initialize()
+    return session
+
+
+def quantile(samples, q):
+    s = sorted(samples)
+    return s[round((len(s) - 1) * q)]
+
+
+async def sequential(opts, args):
+    async with AsyncExitStack() as stack:
+        session = await connect(opts, stack)
+        for _ in range(opts.warmup):
+            await call(session, opts.name, args)
+        times = []
+        for _ in range(opts.calls):
+            started = time.perf_counter()
+            await call(session, opts.name, args)
+            times.append((time.perf_counter() - started) * 1000.0)
+    return {
+        "calls": len(times),
+        "p50_ms": quantile(times, 0.5),
+        "p99_ms": quantile(times, 0.99),
+        "min_ms": min(times),
+    }
+
+
+async def call(session, name, args):
+    result = await session.call_tool(name, args)
+    if result.is_error:
+        raise SystemExit(f"the call failed: {result.model_dump_json()}")
+
+
+async def concurrent(opts, args):
+    done = [0]
+    deadline = [0.0]
+
+    async def one():
+        async with AsyncExitStack() as stack:
+            session = await connect(opts, stack)
+            await call(session, opts.name, args)
+            while time.perf_counter() < deadline[0]:
+                await call(session, opts.name, args)
+                done[0] += 1
+
+    deadline[0] = time.perf_counter() + opts.seconds + 2.0
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(opts.concurrent):
+            tg.start_soon(one)
+    elapsed = time.perf_counter() - started
+    return {"clients": opts.concurrent, "calls": done[0], "calls_per_s": done[0] / elapsed}
+
+
+async def main(opts):
+    args = json.loads(opts.args)
+    out = {"sequential": await sequential(opts, args)}
+    if opts.concurrent:
+        out["concurrent"] = await concurrent(opts, args)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--stdio")
+    p.add_argument("--http")
+    p.add_argument("--sse")
+    p.add_argument("--token", default="")
+    p.add_argument("name")
+    p.add_argument("args")
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--concurrent", type=int, default=0)
+    p.add_argument("--seconds", type=float, default=5.0)
+    anyio.run(main, p.parse_args())

@@ -1,0 +1,252 @@
+//! `tools/call` of a trivial tool through `chitin mcp`, as a real MCP client (the
+//! Python SDK, `scripts/mcp-clients/bench.py`) sees it, over stdio and Streamable HTTP;
+//! side by side in the same run with a direct `Runtime::invoke` of the same tool (the
+//! protocol's overhead is the difference) and, when `$WASSETTE` names a `wassette`
+//! binary, Wassette serving an equivalent trivial component to the same client. Also
+//! calls per second with 16 concurrent HTTP clients.
+//!
+//! `cargo bench -p chitin-tests --bench mcp` (or `make bench`), after `make skills`.
+//! Nothing here asserts a time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chitin_host::{AuditLog, Grants, HostEnv, Runtime, SkillEngine};
+use chitin_tests::Publisher;
+use chitin_tests::real_registry::RealRegistry;
+use chitin_tests::user::{User, chitin_bin};
+use serde_json::Value;
+
+const CALLS: usize = 300;
+const CLIENTS: usize = 16;
+
+fn clients_dir() -> PathBuf {
+    std::env::var_os("CHITIN_MCP_CLIENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/chitin/mcp-clients")
+        })
+}
+
+/// Run bench.py with `transport` against `tool`; its JSON answer.
+fn client(user: &User, transport: &[&str], tool: &str, extra: &[&str]) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/mcp-clients/bench.py");
+    let mut cmd = Command::new(clients_dir().join("venv/bin/python"));
+    cmd.arg(script)
+        .args(transport)
+        .args([tool, "{}", "--calls", &CALLS.to_string()])
+        .args(extra)
+        .env("CHITIN_HOME", user.home.path())
+        .current_dir(user.ws.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in &user.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running the MCP Python SDK (scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "bench.py {transport:?} failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+}
+
+fn row(name: &str, v: &Value) {
+    let s = &v["sequential"];
+    print!(
+        "{name:<52} p50 {:>7.3} ms  p99 {:>7.3} ms",
+        s["p50_ms"].as_f64().unwrap(),
+        s["p99_ms"].as_f64().unwrap()
+    );
+    if let Some(c) = v.get("concurrent") {
+        print!(
+            "  {:>6.0} calls/s with {} clients",
+            c["calls_per_s"].as_f64().unwrap(),
+            c["clients"]
+        );
+    }
+    println!();
+}
+
+/// A background server, killed at the end.
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
+/// The probe's `noop` called directly, with the probe's full grants.
+fn direct_invoke(ws: &Path) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(
+        SkillEngine::new(dir.path().join("cache")).unwrap(),
+        AuditLog::in_memory().unwrap(),
+    );
+    let skill = runtime.load(&chitin_tests::skill_bytes("probe")).unwrap();
+    let env = HostEnv::from_process(ws.to_path_buf(), None, None).unwrap();
+    let grants = Grants::from_manifest(&skill.manifest, &env).unwrap();
+    let mut times = Vec::new();
+    for i in 0..(CALLS + 30) {
+        let started = Instant::now();
+        rt.block_on(runtime.invoke(&skill, &grants, "noop", "{}"));
+        if i >= 30 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let q = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    (q(0.5), q(0.99))
+}
+
+/// A trivial component for Wassette: `export noop: func() -> u32`, from WAT.
+fn noop_component(dir: &Path) {
+    std::fs::write(
+        dir.join("noop.wit"),
+        "package bench:noop;\nworld noop { export noop: func() -> u32; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("noop.wat"),
+        "(module (memory (export \"memory\") 1) (func (export \"noop\") (result i32) i32.const 0))",
+    )
+    .unwrap();
+    let tools = PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo/bin/wasm-tools");
+    let run = |args: &[&str]| {
+        let ok = Command::new(&tools)
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "wasm-tools {args:?}");
+    };
+    run(&["parse", "noop.wat", "-o", "core.wasm"]);
+    run(&["component", "embed", "noop.wit", "core.wasm", "-o", "embedded.wasm"]);
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    run(&[
+        "component",
+        "new",
+        "embedded.wasm",
+        "-o",
+        plugins.join("noop.wasm").to_str().unwrap(),
+    ]);
+}
+
+fn main() {
+    let publisher = Publisher::new();
+    let reg = RealRegistry::start(None);
+    let user = User::trusting(&publisher);
+    for d in ["ro", "rw"] {
+        std::fs::create_dir_all(user.ws.path().join(d)).unwrap();
+    }
+    let reference = reg.repo("bench/probe:0.1.0");
+    user.push_signed(
+        &publisher,
+        &chitin_tests::skills_dir().join("probe.wasm"),
+        &reference,
+    );
+    user.ok(&["skill", "install", &reference, "--yes"]);
+
+    println!(
+        "tools/call of a trivial tool, {CALLS} sequential calls in one session; the client is \
+         the MCP Python SDK for every server"
+    );
+    let (p50, p99) = direct_invoke(user.ws.path());
+    println!(
+        "{:<52} p50 {p50:>7.3} ms  p99 {p99:>7.3} ms",
+        "chitin: Runtime::invoke of probe `noop` (no protocol)"
+    );
+
+    let stdio = format!("{} mcp --approve probe", chitin_bin().display());
+    row(
+        "chitin mcp, stdio",
+        &client(&user, &["--stdio", &stdio], "probe__noop", &[]),
+    );
+
+    let addr = free_addr();
+    let mut cmd = Command::new(chitin_bin());
+    cmd.args(["mcp", "--http", &addr, "--approve", "probe"])
+        .env("CHITIN_HOME", user.home.path())
+        .env("CHITIN_MCP_TOKEN", "bench-token")
+        .current_dir(user.ws.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in &user.env {
+        cmd.env(k, v);
+    }
+    let _http = Server(cmd.spawn().unwrap());
+    wait_for_port(&addr);
+    let url = format!("http://{addr}/mcp");
+    row(
+        "chitin mcp, Streamable HTTP",
+        &client(
+            &user,
+            &["--http", &url, "--token", "bench-token"],
+            "probe__noop",
+            &["--concurrent", &CLIENTS.to_string()],
+        ),
+    );
+
+    let Some(wassette) = std::env::var_os("WASSETTE") else {
+        println!("(Wassette not measured: set WASSETTE to a `wassette` binary to compare)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    noop_component(dir.path());
+    let plugins = dir.path().join("plugins");
+    let stdio = format!(
+        "{} serve --stdio --plugin-dir {}",
+        PathBuf::from(&wassette).display(),
+        plugins.display()
+    );
+    row(
+        "Wassette, stdio (noop component)",
+        &client(&user, &["--stdio", &stdio], "noop", &[]),
+    );
+    // Wassette's HTTP transport is the older SSE one, on a fixed address.
+    let _sse = Server(
+        Command::new(&wassette)
+            .args(["serve", "--http", "--plugin-dir"])
+            .arg(&plugins)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port("127.0.0.1:9001");
+    row(
+        "Wassette, HTTP+SSE (noop component)",
+        &client(
+            &user,
+            &["--sse", "http://127.0.0.1:9001/sse"],
+            "noop",
+            &["--concurrent", &CLIENTS.to_string()],
+        ),
+    );
+}
