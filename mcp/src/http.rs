@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rand_core::{OsRng, RngCore};
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
@@ -103,6 +104,7 @@ pub async fn serve_http_on(
         service,
         sessions,
         max_sessions: options.max_sessions,
+        max_body_bytes: options.max_body_bytes,
     });
 
     loop {
@@ -142,6 +144,7 @@ struct Front {
     service: StreamableHttpService<ChitinMcp, LocalSessionManager>,
     sessions: Arc<LocalSessionManager>,
     max_sessions: usize,
+    max_body_bytes: usize,
 }
 
 impl Front {
@@ -160,7 +163,26 @@ impl Front {
         if opens_session && self.sessions.sessions.read().await.len() >= self.max_sessions {
             return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
         }
-        self.service.handle(request).await
+        if request.method() != http::Method::POST {
+            return self.service.handle(request).await;
+        }
+        // rmcp answers a body that is not a JSON-RPC message with a plain-text 4xx;
+        // JSON-RPC clients expect a JSON-RPC error (-32700 / -32600), so the body is
+        // read here (bounded) and checked first.
+        let (parts, body) = request.into_parts();
+        let bytes = match http_body_util::Limited::new(body, self.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        };
+        if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+            return jsonrpc_error(&bytes, &error);
+        }
+        self.service
+            .handle(Request::from_parts(parts, Full::new(bytes)))
+            .await
     }
 
     fn authorized<B>(&self, request: &Request<B>) -> bool {
@@ -177,6 +199,35 @@ impl Front {
         scheme.eq_ignore_ascii_case("bearer")
             && bool::from(given.trim().as_bytes().ct_eq(self.token.as_bytes()))
     }
+}
+
+/// A JSON-RPC error for a body that is not a client message: parse error when it is
+/// not JSON, invalid request otherwise (with its `id` when it has a usable one).
+fn jsonrpc_error(body: &[u8], error: &serde_json::Error) -> HttpResponse {
+    let (code, message, id) = match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(_) => (-32700, "Parse error", serde_json::Value::Null),
+        Ok(value) => {
+            let id = value
+                .get("id")
+                .filter(|id| id.is_string() || id.is_i64() || id.is_u64())
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            (-32600, "Invalid Request", id)
+        }
+    };
+    let text = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": code, "message": message, "data": error.to_string()},
+    })
+    .to_string();
+    let mut response = Response::new(Full::new(Bytes::from(text)).boxed());
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn plain(status: StatusCode, text: &'static str) -> HttpResponse {

@@ -12,7 +12,9 @@ Subcommands (each prints one JSON object on stdout, the last line):
     progress NAME ARGS_JSON       the call's result and the progress notifications
     elicit NAME ARGS_JSON ANSWER  call, answering an approval question with ANSWER
                                   (once, session, always, no, decline, cancel)
-    raw                           (HTTP) POST a malformed body, then list (--token)
+    many NAME ARGS_JSON --clients N
+                                  N sessions at once, each calling the tool once
+    raw                           (HTTP) POST a malformed body, then list
 
 Exit status 0 when the client did what was asked; the JSON says what the server said.
 """
@@ -175,6 +177,23 @@ async def cmd_elicit(opts):
         dump({"asked": asked, "results": results})
 
 
+async def cmd_many(opts):
+    """N clients at once, each its own session calling the tool once."""
+    results = [None] * opts.clients
+
+    async def one(i):
+        try:
+            async with Connection(opts) as session:
+                results[i] = result_json(await session.call_tool(opts.name, json.loads(opts.args)))
+        except Exception as e:  # reported, not raised: the test counts the answers
+            results[i] = {"clientError": repr(e)}
+
+    async with anyio.create_task_group() as tg:
+        for i in range(opts.clients):
+            tg.start_soon(one, i)
+    dump({"results": results})
+
+
 async def cmd_raw(opts):
     headers = {
         "Authorization": f"Bearer {opts.token}",
@@ -211,6 +230,10 @@ def main():
     s.add_argument("args")
     s.add_argument("answer")
     s.add_argument("--times", type=int, default=1)
+    s = sub.add_parser("many")
+    s.add_argument("name")
+    s.add_argument("args")
+    s.add_argument("--clients", type=int, default=50)
     sub.add_parser("watch")
     sub.add_parser("raw")
     opts = p.parse_args()
@@ -224,6 +247,7 @@ def main():
         "progress": cmd_progress,
         "elicit": cmd_elicit,
         "raw": cmd_raw,
+        "many": cmd_many,
     }[opts.cmd]
     anyio.run(run, opts)
 
