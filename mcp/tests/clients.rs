@@ -1,4 +1,4 @@
-//! The scripted server (`examples/scripted_server.rs`) driven by real MCP clients: the
+//! The scripted server (`src/bin/scripted_server.rs`) driven by real MCP clients: the
 //! official Python SDK (`scripts/mcp-clients/client.py`) and the MCP Inspector CLI,
 //! both installed by `scripts/setup.sh` into `$CHITIN_MCP_CLIENTS`.
 
@@ -42,16 +42,9 @@ fn client_py() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mcp-clients/client.py")
 }
 
-/// `cargo test` builds the examples next to the test binaries' folder.
+/// Cargo builds the crate's binaries before its integration tests.
 fn server_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples/scripted_server");
-    assert!(p.exists(), "{} is missing: cargo test builds it", p.display());
-    p
+    PathBuf::from(env!("CARGO_BIN_EXE_scripted_server"))
 }
 
 fn stdio_cmd(state: &Path, extra: &str) -> String {
