@@ -94,11 +94,7 @@ pub async fn serve_http_on(
         (None, false) => config.disable_allowed_hosts(),
     };
     let sessions = Arc::new(LocalSessionManager::default());
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        sessions.clone(),
-        config,
-    );
+    let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     let front = Arc::new(Front {
         token,
         service,
@@ -305,7 +301,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // No temporary file left behind.
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
         std::fs::write(&path, "short").unwrap();
         assert!(load_or_create_token(&path).is_err());
     }

@@ -15,9 +15,9 @@ use chitin_agent::approval::{Answer, ApprovalRequest, Approvals, Decision};
 use chitin_agent::tools::{ToolCatalogue, ToolInfo, ToolOutcome};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams,
-    ElicitationAction, ElicitationSchema, ErrorData, Implementation, JsonObject,
-    ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ElicitationAction, ElicitationSchema, ErrorData, Implementation, JsonObject, ListToolsResult,
+    MetaObject, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{ElicitationMode, NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::{ServerHandler, ServiceExt};
@@ -209,7 +209,10 @@ pub fn mcp_tool(info: &ToolInfo) -> Tool {
     let schema: JsonObject = match &info.def.input_schema {
         Value::Object(map) => map.clone(),
         // Every MCP tool takes an object; a schema that is not one says nothing.
-        _ => json!({"type": "object"}).as_object().cloned().unwrap_or_default(),
+        _ => json!({"type": "object"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     };
     let mut meta = match &info.meta {
         Value::Object(map) => map.clone(),
@@ -448,8 +451,8 @@ impl ChitinMcp {
         }
 
         let progress_token = context.meta.get_progress_token();
-        let call = catalogue.call(tool, &arguments);
-        tokio::pin!(call);
+        // Boxed by the trait, so it is ours to drop.
+        let mut call = catalogue.call(tool, &arguments);
         let started = Instant::now();
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + self.shared.options.progress_interval,
@@ -510,8 +513,8 @@ impl ServerHandler for ChitinMcp {
         };
         let page = self.shared.options.page_size.max(1);
         let end = (start + page).min(tools.len());
-        let mut result = ListToolsResult::default();
-        result.tools = tools[start..end].iter().map(mcp_tool).collect();
+        let mut result =
+            ListToolsResult::with_all_items(tools[start..end].iter().map(mcp_tool).collect());
         result.next_cursor = (end < tools.len()).then(|| encode_cursor(end));
         Ok(result)
     }
@@ -521,7 +524,9 @@ impl ServerHandler for ChitinMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.call(request, context).await.map(CallToolResponse::from)
+        self.call(request, context)
+            .await
+            .map(CallToolResponse::from)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

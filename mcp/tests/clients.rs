@@ -94,7 +94,10 @@ fn audit(state: &Path) -> Vec<Value> {
 #[test]
 fn tools_list_has_names_schemas_annotations_and_meta_over_pages() {
     let state = tempfile::tempdir().unwrap();
-    let t = ["--stdio".to_string(), stdio_cmd(state.path(), "--page-size 2")];
+    let t = [
+        "--stdio".to_string(),
+        stdio_cmd(state.path(), "--page-size 2"),
+    ];
     let out = client(&strs(&t), &["list"]);
     assert_eq!(out["protocolVersion"], "2025-11-25");
     assert_eq!(out["pages"], 3);
@@ -102,7 +105,13 @@ fn tools_list_has_names_schemas_annotations_and_meta_over_pages() {
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["files__read", "files__write", "web__fetch", "slow__sleep", "broken__fail"]
+        [
+            "files__read",
+            "files__write",
+            "web__fetch",
+            "slow__sleep",
+            "broken__fail"
+        ]
     );
     let ann = |i: usize, key: &str| tools[i]["annotations"][key].clone();
     // files__read: read-only; files__write: destructive; web__fetch: open world.
@@ -138,15 +147,26 @@ fn calls_give_structured_content_errors_and_unknown_tools_as_results() {
     let failed = client(&t, &["call", "broken__fail", "{}"]);
     assert_eq!(failed["isError"], true);
     let msg = failed["content"][0]["text"].as_str().unwrap();
-    assert!(msg.contains("trapped") && msg.contains("example.com is not granted"), "{msg}");
+    assert!(
+        msg.contains("trapped") && msg.contains("example.com is not granted"),
+        "{msg}"
+    );
     let unknown = client(&t, &["call", "nope__nothing", "{}"]);
     assert_eq!(unknown["isError"], true);
-    assert!(unknown["content"][0]["text"].as_str().unwrap().contains("no tool named"));
+    assert!(
+        unknown["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no tool named")
+    );
     let a = audit(state.path());
     assert!(
         a.iter().any(|e| e["tool"] == "nope__nothing"
             && e["outcome"] == "refused"
-            && e["detail"].as_str().unwrap().starts_with("mcp:chitin-e2eclient")),
+            && e["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("mcp:chitin-e2eclient")),
         "{a:?}"
     );
 }
@@ -166,9 +186,24 @@ fn ask_is_refused_without_elicitation_and_put_to_the_user_with_it() {
         "{refused}"
     );
     // `session`: asked once, both calls run.
-    let yes = client(&t, &["elicit", "files__write", r#"{"a":1}"#, "session", "--times", "2"]);
+    let yes = client(
+        &t,
+        &[
+            "elicit",
+            "files__write",
+            r#"{"a":1}"#,
+            "session",
+            "--times",
+            "2",
+        ],
+    );
     assert_eq!(yes["asked"].as_array().unwrap().len(), 1, "{yes}");
-    assert!(yes["asked"][0]["message"].as_str().unwrap().contains("writes files"));
+    assert!(
+        yes["asked"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("writes files")
+    );
     for r in yes["results"].as_array().unwrap() {
         assert_eq!(r["isError"], false, "{r}");
     }
@@ -177,9 +212,16 @@ fn ask_is_refused_without_elicitation_and_put_to_the_user_with_it() {
     assert_eq!(no["results"][0]["isError"], true);
     let a = audit(state.path());
     let outcomes: Vec<&str> = a.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes, ["refused", "approved", "approved", "refused"], "{a:?}");
+    assert_eq!(
+        outcomes,
+        ["refused", "approved", "approved", "refused"],
+        "{a:?}"
+    );
     // Pre-approved by flag: runs without asking.
-    let flagged = ["--stdio".to_string(), stdio_cmd(state.path(), "--approve files__write")];
+    let flagged = [
+        "--stdio".to_string(),
+        stdio_cmd(state.path(), "--approve files__write"),
+    ];
     let r = client(&strs(&flagged), &["call", "files__write", "{}"]);
     assert_eq!(r["isError"], false);
 }
@@ -188,7 +230,10 @@ fn ask_is_refused_without_elicitation_and_put_to_the_user_with_it() {
 fn cancelling_a_call_drops_the_tool_future() {
     let state = tempfile::tempdir().unwrap();
     let t = stdio(state.path());
-    let out = client(&strs(&t), &["cancel", "slow__sleep", "{}", "--after-ms", "700"]);
+    let out = client(
+        &strs(&t),
+        &["cancel", "slow__sleep", "{}", "--after-ms", "700"],
+    );
     assert_eq!(out["cancelled"], true, "{out}");
     assert_eq!(out["listedAfter"], 5);
     assert!(state.path().join("slow-started").exists());
@@ -197,20 +242,35 @@ fn cancelling_a_call_drops_the_tool_future() {
     while !state.path().join("slow-dropped").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(state.path().join("slow-dropped").exists(), "the call was not dropped");
-    assert!(audit(state.path()).iter().any(|e| e["outcome"] == "cancelled"));
+    assert!(
+        state.path().join("slow-dropped").exists(),
+        "the call was not dropped"
+    );
+    assert!(
+        audit(state.path())
+            .iter()
+            .any(|e| e["outcome"] == "cancelled")
+    );
 }
 
 #[test]
 fn long_calls_report_progress() {
     let state = tempfile::tempdir().unwrap();
     let t = stdio(state.path());
-    let out = client(&strs(&t), &["progress", "slow__sleep", r#"{"seconds": 2.5}"#]);
+    let out = client(
+        &strs(&t),
+        &["progress", "slow__sleep", r#"{"seconds": 2.5}"#],
+    );
     assert_eq!(out["result"]["structuredContent"]["slept"], 2.5);
     let progress = out["progress"].as_array().unwrap();
     assert!(progress.len() >= 2, "{out}");
     assert_eq!(progress[0]["progress"], 1.0);
-    assert!(progress[1]["message"].as_str().unwrap().contains("running slow__sleep"));
+    assert!(
+        progress[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("running slow__sleep")
+    );
 }
 
 /// A watching client, told when the catalogue's version changes.
@@ -258,7 +318,11 @@ fn the_inspector_cli_lists_and_calls_over_stdio() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let list = run(&["--method", "tools/list"]);
@@ -338,16 +402,29 @@ fn post_status(url: &str, headers: &[(&str, &str)]) -> u16 {
 fn http_needs_the_token_and_a_local_origin() {
     let server = http_server();
     let bearer = format!("Bearer {}", server.token);
-    let port = server.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let port = server
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
     let own_origin = format!("http://127.0.0.1:{port}");
     assert_eq!(post_status(&server.url, &[]), 401);
-    assert_eq!(post_status(&server.url, &[("Authorization", "Bearer wrong")]), 401);
+    assert_eq!(
+        post_status(&server.url, &[("Authorization", "Bearer wrong")]),
+        401
+    );
     let almost = format!("Bearer {}x", server.token);
     assert_eq!(post_status(&server.url, &[("Authorization", &almost)]), 401);
     assert_eq!(
         post_status(
             &server.url,
-            &[("Authorization", &bearer), ("Origin", "http://evil.example")]
+            &[
+                ("Authorization", &bearer),
+                ("Origin", "http://evil.example")
+            ]
         ),
         403
     );
@@ -359,7 +436,10 @@ fn http_needs_the_token_and_a_local_origin() {
         403
     );
     assert_eq!(
-        post_status(&server.url, &[("Authorization", &bearer), ("Origin", &own_origin)]),
+        post_status(
+            &server.url,
+            &[("Authorization", &bearer), ("Origin", &own_origin)]
+        ),
         200
     );
     assert_eq!(post_status(&server.url, &[("Authorization", &bearer)]), 200);
@@ -368,14 +448,22 @@ fn http_needs_the_token_and_a_local_origin() {
 #[test]
 fn http_serves_real_clients_after_malformed_json_and_fifty_at_once() {
     let server = http_server();
-    let t = ["--http", server.url.as_str(), "--token", server.token.as_str()];
+    let t = [
+        "--http",
+        server.url.as_str(),
+        "--token",
+        server.token.as_str(),
+    ];
     let raw = client(&t, &["raw"]);
     assert_eq!(raw["status"], 400);
     let body: Value = serde_json::from_str(raw["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["error"]["code"], -32700);
     assert_eq!(raw["listedAfter"], 5);
 
-    let many = client(&t, &["many", "files__read", r#"{"text":"x"}"#, "--clients", "50"]);
+    let many = client(
+        &t,
+        &["many", "files__read", r#"{"text":"x"}"#, "--clients", "50"],
+    );
     let results = many["results"].as_array().unwrap();
     assert_eq!(results.len(), 50);
     for r in results {

@@ -87,7 +87,13 @@ fn catalogue_tools(version: &str) -> Vec<ToolInfo> {
         tool("broken", "fail", "Always fails", ToolHints::default(), &[]),
     ];
     if version.trim() == "2" {
-        tools.push(tool("extra", "added", "Added later", ToolHints::default(), &[]));
+        tools.push(tool(
+            "extra",
+            "added",
+            "Added later",
+            ToolHints::default(),
+            &[],
+        ));
     }
     tools
 }
@@ -124,7 +130,10 @@ impl ToolCatalogue for Scripted {
             "slow__sleep" => {
                 let _ = std::fs::write(self.dir.join("slow-started"), "started");
                 let mut marker = DropMarker(Some(self.dir.join("slow-dropped")));
-                let secs = args.get("seconds").and_then(Value::as_f64).unwrap_or(3600.0);
+                let secs = args
+                    .get("seconds")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(3600.0);
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 marker.0 = None;
                 ok(json!({"slept": secs}).to_string())
