@@ -101,6 +101,27 @@ if [ ! -s "$llm_model" ]; then
   mv "$llm_model.part" "$llm_model"
   rm -rf "$dl"
 fi
+# MCP clients, for chitin-mcp's end-to-end tests: the official MCP Python SDK
+# (scripts/mcp-clients/requirements.txt, every dependency pinned) in a venv, and the
+# MCP Inspector CLI (scripts/mcp-clients/package-lock.json, `npm ci`), both in
+# $CHITIN_MCP_CLIENTS (~/.cache/chitin/mcp-clients) so CI can use a fresh folder.
+mcp_dir="${CHITIN_MCP_CLIENTS:-$HOME/.cache/chitin/mcp-clients}"
+mcp_src="$root/scripts/mcp-clients"
+if ! cmp -s "$mcp_src/requirements.txt" "$mcp_dir/requirements.txt" ||
+  [ ! -x "$mcp_dir/venv/bin/python" ]; then
+  log "MCP Python SDK in a venv at $mcp_dir/venv"
+  mkdir -p "$mcp_dir"
+  python3 -m venv "$mcp_dir/venv"
+  "$mcp_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r "$mcp_src/requirements.txt"
+  cp "$mcp_src/requirements.txt" "$mcp_dir/requirements.txt"
+fi
+if ! cmp -s "$mcp_src/package-lock.json" "$mcp_dir/package-lock.json" ||
+  [ ! -f "$mcp_dir/node_modules/@modelcontextprotocol/inspector-cli/package.json" ]; then
+  log "npm ci in $mcp_dir (MCP Inspector CLI)"
+  mkdir -p "$mcp_dir"
+  cp "$mcp_src/package.json" "$mcp_src/package-lock.json" "$mcp_dir/"
+  (cd "$mcp_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 # wasm-pkg-tools, for the interop tests (chitin pushes, wkg pulls, and back).
 install_crate wkg 0.16.1 wkg
 # cargo-fuzz, for `make fuzz` (scripts/fuzz.sh); built with RUSTC_BOOTSTRAP=1 on stable.

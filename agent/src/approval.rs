@@ -196,13 +196,30 @@ impl Approvals {
         arguments: &str,
         prompter: &mut dyn Prompter,
     ) -> Result<Decision, ApprovalError> {
+        if let Some(decision) = self.standing(tool, arguments)? {
+            return Ok(decision);
+        }
+        let request = ApprovalRequest::new(tool, arguments);
+        let answer = prompter.ask(&request);
+        self.answer(tool, &request, answer)
+    }
+
+    /// The decision that needs nobody asked: the mode, `--approve`, a stored answer.
+    /// `None` when the user must be asked (then [`Self::answer`] records what they
+    /// said). Split from [`Self::decide`] so an asynchronous asker (MCP elicitation)
+    /// can ask without holding the approvals.
+    pub fn standing(
+        &self,
+        tool: &ToolInfo,
+        _arguments: &str,
+    ) -> Result<Option<Decision>, ApprovalError> {
         match self.config.mode(tool) {
-            Mode::Auto => return Ok(Decision::Allowed("mode auto".into())),
+            Mode::Auto => return Ok(Some(Decision::Allowed("mode auto".into()))),
             Mode::Deny => {
-                return Ok(Decision::Refused(format!(
+                return Ok(Some(Decision::Refused(format!(
                     "the user set `{}` to deny in approvals.toml",
                     tool.def.name
-                )));
+                ))));
             }
             Mode::Ask => {}
         }
@@ -211,7 +228,7 @@ impl Approvals {
             .iter()
             .any(|p| p == &tool.def.name || p == &tool.skill)
         {
-            return Ok(Decision::Allowed("approved by --approve".into()));
+            return Ok(Some(Decision::Allowed("approved by --approve".into())));
         }
         for (scope, why) in [
             ("always".to_string(), "approved always"),
@@ -230,18 +247,21 @@ impl Approvals {
                 .optional()?;
             // An answer holds for the component it was given for: an update asks again.
             if digest.as_deref() == Some(tool.digest.as_str()) {
-                return Ok(Decision::Allowed(why.into()));
+                return Ok(Some(Decision::Allowed(why.into())));
             }
         }
-        let request = ApprovalRequest {
-            exposed_name: tool.def.name.clone(),
-            skill: tool.skill.clone(),
-            tool: tool.tool.clone(),
-            arguments: arguments.to_string(),
-            powers: tool.powers.clone(),
-            fingerprint: fingerprint(&tool.digest, &tool.tool, arguments),
-        };
-        let answer = match prompter.ask(&request) {
+        Ok(None)
+    }
+
+    /// Record the user's answer to `request` (`None`: there was nobody to ask) and
+    /// decide the call by it.
+    pub fn answer(
+        &mut self,
+        tool: &ToolInfo,
+        request: &ApprovalRequest,
+        answer: Option<Answer>,
+    ) -> Result<Decision, ApprovalError> {
+        let answer = match answer {
             Some(a) => a,
             None => {
                 return Ok(Decision::Refused(format!(
@@ -270,6 +290,20 @@ impl Approvals {
             Answer::Session => "approved for the session".into(),
             _ => "approved always".into(),
         }))
+    }
+}
+
+impl ApprovalRequest {
+    /// The question about calling `tool` with `arguments`.
+    pub fn new(tool: &ToolInfo, arguments: &str) -> Self {
+        Self {
+            exposed_name: tool.def.name.clone(),
+            skill: tool.skill.clone(),
+            tool: tool.tool.clone(),
+            arguments: arguments.to_string(),
+            powers: tool.powers.clone(),
+            fingerprint: fingerprint(&tool.digest, &tool.tool, arguments),
+        }
     }
 }
 
