@@ -52,10 +52,16 @@ fn install(reg: &RealRegistry, user: &User, name: &str) {
     user.ok(&["skill", "install", &reference, "--yes"]);
 }
 
-/// `chitin mcp ARGS` as the command line a stdio client starts, with the user's
-/// environment (the client passes its own environment on).
-fn stdio_command(extra: &[&str]) -> String {
-    let mut parts = vec![chitin_bin().display().to_string(), "mcp".to_string()];
+/// `chitin mcp ARGS` as the command line a stdio client starts. The Python SDK gives
+/// the server only a minimal environment, so the user's is set with `env`.
+fn stdio_command(user: &User, extra: &[&str]) -> String {
+    let mut parts = vec![
+        "env".to_string(),
+        format!("CHITIN_HOME={}", user.home.path().display()),
+    ];
+    parts.extend(user.env.iter().map(|(k, v)| format!("{k}='{v}'")));
+    parts.push(chitin_bin().display().to_string());
+    parts.push("mcp".to_string());
     parts.extend(extra.iter().map(|s| s.to_string()));
     parts.join(" ")
 }
@@ -90,7 +96,7 @@ fn python_client(user: &User, transport: &[&str], args: &[&str]) -> Value {
 }
 
 fn over_stdio(user: &User, args: &[&str]) -> Value {
-    let command = stdio_command(&[]);
+    let command = stdio_command(user, &[]);
     python_client(user, &["--stdio", &command], args)
 }
 
@@ -121,8 +127,15 @@ fn tools_carry_annotations_and_facts_from_the_signed_declaration() {
     assert_eq!(search["annotations"]["openWorldHint"], false);
     assert!(search["inputSchema"]["properties"]["pattern"].is_object());
     let meta = &search["_meta"];
-    assert!(meta["dev.chitin/digest"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(meta["dev.chitin/signer"].as_str().unwrap().is_empty(), false);
+    assert!(
+        meta["dev.chitin/digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    // Signed by the test publisher's key: the signer names it, it is not "unsigned".
+    let signer = meta["dev.chitin/signer"].as_str().unwrap();
+    assert!(!signer.is_empty() && signer != "unsigned", "{signer}");
     assert!(
         meta["dev.chitin/capabilities"]
             .as_array()
@@ -140,14 +153,20 @@ fn tools_carry_annotations_and_facts_from_the_signed_declaration() {
     let again = tools(&over_stdio(&user, &["list"]));
     let names_again: Vec<&str> = again.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, names_again);
-    assert!(names.iter().position(|n| n.starts_with("file-search")) < names.iter().position(|n| n.starts_with("probe")));
+    assert!(
+        names.iter().position(|n| n.starts_with("file-search"))
+            < names.iter().position(|n| n.starts_with("probe"))
+    );
 }
 
 #[test]
 fn a_call_runs_under_the_grants_and_an_escape_is_an_error_result() {
     let reg = RealRegistry::start(None);
     let user = user_with(&reg, &["file-search", "probe"]);
-    let result = over_stdio(&user, &["call", "file-search__read", r#"{"path":"ro/a.txt"}"#]);
+    let result = over_stdio(
+        &user,
+        &["call", "file-search__read", r#"{"path":"ro/a.txt"}"#],
+    );
     assert_ne!(result["isError"], true, "{result:#}");
     assert!(result["structuredContent"].is_object(), "{result:#}");
     assert!(result.to_string().contains("alpha"));
@@ -160,9 +179,9 @@ fn a_call_runs_under_the_grants_and_an_escape_is_an_error_result() {
     assert_eq!(result["isError"], true, "{result:#}");
     let audit = audit_log(&user);
     assert!(
-        audit
-            .iter()
-            .any(|e| e["skill"] == "file-search" && e["caller"] == "mcp"),
+        audit.iter().any(|e| e["skill"] == "file-search"
+            && e["outcome"] == "denied"
+            && e["caller"] == "mcp:chitin-e2eclient"),
         "{audit:#?}"
     );
     // An `ask` tool (the probe has powers) without elicitation: refused, says how.
@@ -176,19 +195,28 @@ fn an_ask_tool_is_approved_through_elicitation() {
     let reg = RealRegistry::start(None);
     let user = user_with(&reg, &["probe"]);
     let result = over_stdio(&user, &["elicit", "probe__noop", "{}", "once"]);
-    assert_ne!(result["result"]["isError"], true, "{result:#}");
-    let declined = over_stdio(&user, &["elicit", "probe__noop", "{}", "no"]);
-    assert_eq!(declined["result"]["isError"], true, "{declined:#}");
+    assert_eq!(result["asked"].as_array().unwrap().len(), 1, "{result:#}");
+    assert_ne!(result["results"][0]["isError"], true, "{result:#}");
+    let declined = over_stdio(&user, &["elicit", "probe__noop", "{}", "decline"]);
+    assert_eq!(declined["results"][0]["isError"], true, "{declined:#}");
     let audit = audit_log(&user);
-    assert!(audit.iter().any(|e| e["tool"] == "noop" && e["outcome"] == "approved"));
-    assert!(audit.iter().any(|e| e["tool"] == "noop" && e["outcome"] == "refused"));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["tool"] == "noop" && e["outcome"] == "approved")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["tool"] == "noop" && e["outcome"] == "refused")
+    );
 }
 
 #[test]
 fn cancelling_a_call_stops_the_instance() {
     let reg = RealRegistry::start(None);
     let user = user_with(&reg, &["probe"]);
-    let command = stdio_command(&["--approve", "probe"]);
+    let command = stdio_command(&user, &["--approve", "probe"]);
     // `spin` loops until the probe's 3 s limit; cancelled after 300 ms.
     let started = Instant::now();
     let result = python_client(
@@ -196,7 +224,8 @@ fn cancelling_a_call_stops_the_instance() {
         &["--stdio", &command],
         &["cancel", "probe__spin", "{}", "--after-ms", "300"],
     );
-    eprintln!("{result:#}");
+    assert_eq!(result["cancelled"], true, "{result:#}");
+    assert!(result["listedAfter"].as_u64().unwrap() > 0, "{result:#}");
     assert!(started.elapsed() < Duration::from_secs(30));
     let audit = audit_log(&user);
     assert!(
@@ -220,7 +249,7 @@ fn installing_a_skill_while_serving_announces_the_new_tools() {
     let user = user_with(&reg, &["file-search"]);
     // The client waits for list_changed; meanwhile, install another skill.
     let python = clients_dir().join("venv/bin/python");
-    let command = stdio_command(&[]);
+    let command = stdio_command(&user, &[]);
     let mut cmd = Command::new(python);
     cmd.arg(client_script())
         .args(["--stdio", &command, "--timeout", "60", "watch"])
@@ -239,13 +268,17 @@ fn installing_a_skill_while_serving_announces_the_new_tools() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let result: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    let after: Vec<String> = result["after"]["tools"]
+    assert_eq!(result["changed"], true, "{result:#}");
+    let after: Vec<&str> = result["after"]
         .as_array()
         .unwrap_or_else(|| panic!("{result:#}"))
         .iter()
-        .map(|t| t["name"].as_str().unwrap().to_string())
+        .map(|t| t.as_str().unwrap())
         .collect();
-    assert!(after.iter().any(|n| n.starts_with("wordcount__")), "{result:#}");
+    assert!(
+        after.iter().any(|n| n.starts_with("wordcount__")),
+        "{result:#}"
+    );
 }
 
 /// `chitin mcp --http` on a free port, with a token.
@@ -296,7 +329,10 @@ impl HttpServer {
     /// A raw POST: the status code.
     fn post(&self, headers: &[(&str, &str)], body: &str) -> u16 {
         use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://").trim_end_matches("/mcp");
+        let addr = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp");
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         let mut req = format!(
             "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -341,7 +377,10 @@ fn http_needs_the_token_and_a_local_origin() {
     );
     assert_eq!(
         server.post(
-            &[("Authorization", &bearer), ("Origin", "https://evil.example")],
+            &[
+                ("Authorization", &bearer),
+                ("Origin", "https://evil.example")
+            ],
             INITIALIZE
         ),
         403,
@@ -350,7 +389,8 @@ fn http_needs_the_token_and_a_local_origin() {
     assert_eq!(server.post(&[("Authorization", &bearer)], INITIALIZE), 200);
     // The real client over HTTP, and a malformed body that does not stop the server.
     let raw = server.client(&user, &["raw"]);
-    assert!(raw.to_string().contains("file-search__search"), "{raw:#}");
+    assert_eq!(raw["status"], 400, "{raw:#}");
+    assert!(raw["listedAfter"].as_u64().unwrap() > 0, "{raw:#}");
     let listed = tools(&server.client(&user, &["list"]));
     assert!(listed.iter().any(|t| t["name"] == "file-search__read"));
 }
@@ -364,25 +404,34 @@ fn fifty_http_clients_at_once_are_all_answered() {
         &user,
         &["many", "file-search__list", "{}", "--clients", "50"],
     );
-    assert_eq!(result["ok"], 50, "{result:#}");
+    let results = result["results"].as_array().unwrap();
+    assert_eq!(results.len(), 50);
+    for r in results {
+        assert!(r.get("clientError").is_none(), "{r:#}");
+        assert_ne!(r["isError"], true, "{r:#}");
+    }
 }
 
 #[test]
 fn the_inspector_cli_lists_and_calls_over_stdio() {
     let reg = RealRegistry::start(None);
     let user = user_with(&reg, &["file-search"]);
-    let inspector = clients_dir().join("node_modules/.bin/mcp-inspector-cli");
+    let inspector = clients_dir().join("node_modules/@modelcontextprotocol/inspector-cli/build");
     assert!(
-        inspector.exists(),
+        inspector.join("index.js").exists(),
         "the MCP Inspector CLI is not installed at {}; run scripts/setup.sh",
         inspector.display()
     );
+    let ws = user.ws.path().to_str().unwrap().to_string();
     let run = |args: &[&str]| {
-        let mut cmd = Command::new(&inspector);
-        cmd.args(["--cli", chitin_bin().to_str().unwrap(), "mcp"])
+        // The CLI finds its own package.json relative to the working directory, so
+        // chitin gets the workspace as a flag.
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&inspector)
+            .arg("index.js")
+            .args([chitin_bin().to_str().unwrap(), "mcp", "--workspace", &ws])
             .args(args)
             .env("CHITIN_HOME", user.home.path())
-            .current_dir(user.ws.path())
             .stdin(Stdio::null());
         for (k, v) in &user.env {
             cmd.env(k, v);

@@ -18,6 +18,9 @@ use crate::provider::{Provider, ProviderError};
 use crate::session::{Event, SessionError, SessionStore, context};
 use crate::tools::{ToolCatalogue, ToolInfo, ToolOutcome};
 
+/// Who the agent is in the audit log.
+const CALLER: &str = "agent";
+
 /// Limits of one turn.
 #[derive(Debug, Clone)]
 pub struct LoopConfig {
@@ -271,6 +274,7 @@ impl Agent<'_> {
             let refused = match tool {
                 None => {
                     self.tools.audit(
+                        CALLER,
                         "",
                         &call.name,
                         "refused",
@@ -296,12 +300,19 @@ impl Agent<'_> {
                         {
                             Decision::Allowed(why) => {
                                 if why != "mode auto" {
-                                    self.tools.audit(&tool.skill, &tool.tool, "approved", &why);
+                                    self.tools.audit(
+                                        CALLER,
+                                        &tool.skill,
+                                        &tool.tool,
+                                        "approved",
+                                        &why,
+                                    );
                                 }
                                 None
                             }
                             Decision::Refused(why) => {
-                                self.tools.audit(&tool.skill, &tool.tool, "refused", &why);
+                                self.tools
+                                    .audit(CALLER, &tool.skill, &tool.tool, "refused", &why);
                                 Some(format!("not run: {why}"))
                             }
                         }
@@ -317,7 +328,7 @@ impl Agent<'_> {
                     let catalogue = self.tools;
                     running.push(async move {
                         let started = Instant::now();
-                        let mut outcome = catalogue.call(tool, &call.arguments).await;
+                        let mut outcome = catalogue.call(tool, &call.arguments, CALLER).await;
                         if outcome.elapsed.is_zero() {
                             outcome.elapsed = started.elapsed();
                         }

@@ -70,13 +70,6 @@ impl ToolOutcome {
     }
 }
 
-/// Who asked: recorded in the audit log next to each decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// `agent` or `mcp:<client name>`.
-    pub name: String,
-}
-
 /// The tools a model may use. Nothing else can act on the machine for it.
 #[async_trait::async_trait]
 pub trait ToolCatalogue: Send + Sync {
@@ -84,12 +77,13 @@ pub trait ToolCatalogue: Send + Sync {
     fn tools(&self) -> Vec<ToolInfo>;
 
     /// Run the tool with this exposed name. Only called for names that [`Self::tools`]
-    /// lists and calls the user approved.
-    async fn call(&self, tool: &ToolInfo, arguments: &str) -> ToolOutcome;
+    /// lists and calls the user approved. `caller` (`agent`, `mcp:<client>`) goes to
+    /// the audit log with anything the call was refused.
+    async fn call(&self, tool: &ToolInfo, arguments: &str, caller: &str) -> ToolOutcome;
 
-    /// Record something the agent decided about a tool call (a refusal, an approval,
-    /// an unknown tool) in the audit log.
-    fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str);
+    /// Record something decided about a tool call (a refusal, an approval, an unknown
+    /// tool, a cancellation) in the audit log, with who asked.
+    fn audit(&self, caller: &str, skill: &str, tool: &str, outcome: &str, detail: &str);
 }
 
 /// The name a tool is offered under: `skill__tool`, or, when that is longer than

@@ -74,7 +74,7 @@ impl ToolCatalogue for Tools {
             ),
         ]
     }
-    async fn call(&self, tool: &ToolInfo, arguments: &str) -> ToolOutcome {
+    async fn call(&self, tool: &ToolInfo, arguments: &str, _caller: &str) -> ToolOutcome {
         self.calls
             .lock()
             .unwrap()
@@ -93,7 +93,7 @@ impl ToolCatalogue for Tools {
             elapsed: Duration::from_millis(1),
         }
     }
-    fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str) {
+    fn audit(&self, _caller: &str, skill: &str, tool: &str, outcome: &str, detail: &str) {
         self.audit
             .lock()
             .unwrap()

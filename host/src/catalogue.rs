@@ -27,8 +27,53 @@ pub struct SkillCatalogue {
     env: HostEnv,
     entries: Vec<Entry>,
     tools: Vec<ToolInfo>,
-    /// Who calls, for the audit log: `agent`, `mcp:<client>`.
-    caller: String,
+}
+
+/// Installed skills verified and compiled, their tools not yet listed.
+pub struct Verified {
+    runtime: Arc<Runtime>,
+    env: HostEnv,
+    /// Each skill with its granted manifest and its signer.
+    skills: Vec<(LoadedSkill, chitin_registry::Manifest, String)>,
+    skipped: Vec<Skipped>,
+}
+
+impl Verified {
+    /// List each skill's tools (`describe()` with no capabilities): the catalogue.
+    pub async fn describe(self) -> Result<(SkillCatalogue, Vec<Skipped>), HostError> {
+        let Verified {
+            runtime,
+            env,
+            skills,
+            mut skipped,
+        } = self;
+        let mut entries = Vec::new();
+        let mut tools = Vec::new();
+        for (skill, granted, signer) in skills {
+            match runtime.describe(&skill).await {
+                Ok(described) => {
+                    for t in described {
+                        tools.push(tool_info(&skill, t, &granted.capabilities, &signer));
+                    }
+                    entries.push(Entry { skill, granted });
+                }
+                Err(error) => skipped.push(Skipped {
+                    skill: skill.name().to_string(),
+                    error,
+                }),
+            }
+        }
+        assign_names(&mut tools);
+        Ok((
+            SkillCatalogue {
+                runtime,
+                env,
+                entries,
+                tools,
+            },
+            skipped,
+        ))
+    }
 }
 
 /// A skill that could not join the catalogue, and why (shown, not fatal: one broken
@@ -47,10 +92,23 @@ impl SkillCatalogue {
         policy: &TrustPolicy,
         env: &HostEnv,
         only: Option<&[String]>,
-        caller: &str,
     ) -> Result<(Self, Vec<Skipped>), HostError> {
-        let mut entries = Vec::new();
-        let mut tools = Vec::new();
+        Self::verify(runtime, store, policy, env, only)?
+            .describe()
+            .await
+    }
+
+    /// The part of [`Self::load`] that reads the store: verify and compile each skill.
+    /// What it returns holds no store, so its [`Verified::describe`] can run on any
+    /// thread.
+    pub fn verify(
+        runtime: Arc<Runtime>,
+        store: &Store,
+        policy: &TrustPolicy,
+        env: &HostEnv,
+        only: Option<&[String]>,
+    ) -> Result<Verified, HostError> {
+        let mut skills = Vec::new();
         let mut skipped = Vec::new();
         let installed = store.list()?;
         if let Some(only) = only {
@@ -70,48 +128,26 @@ impl SkillCatalogue {
                     granted.capabilities = installed.grants.clone();
                     // Checked now too, so a skill whose folders are gone is left out.
                     Grants::from_manifest(&granted, env)?;
-                    Ok((skill, installed, granted))
+                    let signer = match &installed.signature {
+                        Some(sig) => sig.signer.to_string(),
+                        None => "unsigned".to_string(),
+                    };
+                    Ok((skill, granted, signer))
                 });
-            let (skill, installed, granted) = match loaded {
-                Ok(l) => l,
-                Err(error) => {
-                    skipped.push(Skipped {
-                        skill: record.name.clone(),
-                        error,
-                    });
-                    continue;
-                }
-            };
-            let described = match runtime.describe(&skill).await {
-                Ok(d) => d,
-                Err(error) => {
-                    skipped.push(Skipped {
-                        skill: record.name.clone(),
-                        error,
-                    });
-                    continue;
-                }
-            };
-            let signer = match &installed.signature {
-                Some(sig) => sig.signer.to_string(),
-                None => "unsigned".to_string(),
-            };
-            for t in described {
-                tools.push(tool_info(&skill, t, &installed.grants, &signer));
+            match loaded {
+                Ok(l) => skills.push(l),
+                Err(error) => skipped.push(Skipped {
+                    skill: record.name.clone(),
+                    error,
+                }),
             }
-            entries.push(Entry { skill, granted });
         }
-        assign_names(&mut tools);
-        Ok((
-            Self {
-                runtime,
-                env: env.clone(),
-                entries,
-                tools,
-                caller: caller.to_string(),
-            },
+        Ok(Verified {
+            runtime,
+            env: env.clone(),
+            skills,
             skipped,
-        ))
+        })
     }
 
     /// A catalogue of skills already loaded, run with what their manifests declare
@@ -120,7 +156,6 @@ impl SkillCatalogue {
         runtime: Arc<Runtime>,
         skills: Vec<LoadedSkill>,
         env: &HostEnv,
-        caller: &str,
     ) -> Result<Self, HostError> {
         let mut entries = Vec::new();
         let mut tools = Vec::new();
@@ -139,7 +174,6 @@ impl SkillCatalogue {
             env: env.clone(),
             entries,
             tools,
-            caller: caller.to_string(),
         })
     }
 
@@ -214,7 +248,7 @@ impl ToolCatalogue for SkillCatalogue {
         self.tools.clone()
     }
 
-    async fn call(&self, tool: &ToolInfo, arguments: &str) -> ToolOutcome {
+    async fn call(&self, tool: &ToolInfo, arguments: &str, caller: &str) -> ToolOutcome {
         let Some(entry) = self.entry(&tool.skill) else {
             return ToolOutcome::error(format!("the skill `{}` is not loaded", tool.skill));
         };
@@ -222,11 +256,11 @@ impl ToolCatalogue for SkillCatalogue {
             Ok(g) => g,
             Err(e) => {
                 let message = format!("the skill's grants cannot be applied now: {e}");
-                self.audit(&tool.skill, &tool.tool, "refused", &message);
+                self.audit(caller, &tool.skill, &tool.tool, "refused", &message);
                 return ToolOutcome::error(message);
             }
         };
-        grants.caller = self.caller.clone();
+        grants.caller = caller.to_string();
         let report = self
             .runtime
             .invoke(&entry.skill, &grants, &tool.tool, arguments)
@@ -256,11 +290,11 @@ impl ToolCatalogue for SkillCatalogue {
         }
     }
 
-    fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str) {
+    fn audit(&self, caller: &str, skill: &str, tool: &str, outcome: &str, detail: &str) {
         // The audit log is best effort here: a full disk must not stop the answer.
         let _ = self
             .runtime
-            .with_audit(|log| log.note(skill, &self.caller, tool, "agent", outcome, detail));
+            .with_audit(|log| log.note(skill, caller, tool, "approval", outcome, detail));
     }
 }
 

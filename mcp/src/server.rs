@@ -413,7 +413,13 @@ impl ChitinMcp {
         let (catalogue, tools) = self.snapshot();
         let Some(tool) = tools.iter().find(|t| t.def.name == request.name) else {
             let name = clip(&request.name);
-            catalogue.audit("", &name, "refused", &format!("{caller}: no such tool"));
+            catalogue.audit(
+                &caller,
+                "",
+                &name,
+                "refused",
+                &format!("{caller}: no such tool"),
+            );
             return Ok(error_result(format!(
                 "there is no tool named `{name}`; tools/list has the installed ones"
             )));
@@ -425,6 +431,7 @@ impl ChitinMcp {
             Decision::Allowed(why) => {
                 if why != "mode auto" {
                     catalogue.audit(
+                        &caller,
                         &tool.skill,
                         &tool.tool,
                         "approved",
@@ -434,10 +441,11 @@ impl ChitinMcp {
             }
             Decision::Refused(why) => {
                 if context.ct.is_cancelled() {
-                    catalogue.audit(&tool.skill, &tool.tool, "cancelled", &caller);
+                    catalogue.audit(&caller, &tool.skill, &tool.tool, "cancelled", &caller);
                     return Err(ErrorData::internal_error("cancelled", None));
                 }
                 catalogue.audit(
+                    &caller,
                     &tool.skill,
                     &tool.tool,
                     "refused",
@@ -452,7 +460,7 @@ impl ChitinMcp {
 
         let progress_token = context.meta.get_progress_token();
         // Boxed by the trait, so it is ours to drop.
-        let mut call = catalogue.call(tool, &arguments);
+        let mut call = catalogue.call(tool, &arguments, &caller);
         let started = Instant::now();
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + self.shared.options.progress_interval,
@@ -464,7 +472,7 @@ impl ChitinMcp {
                 _ = context.ct.cancelled() => {
                     // Dropping the call's future stops the wasm and what it started.
                     drop(call);
-                    catalogue.audit(&tool.skill, &tool.tool, "cancelled", &caller);
+                    catalogue.audit(&caller, &tool.skill, &tool.tool, "cancelled", &caller);
                     // rmcp drops the response to a cancelled request: this is never sent.
                     return Err(ErrorData::internal_error("cancelled", None));
                 }

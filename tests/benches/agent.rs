@@ -64,7 +64,6 @@ fn main() {
             runtime.clone(),
             vec![skill],
             &env,
-            "bench",
         ))
         .unwrap();
     let list = catalogue
@@ -134,7 +133,7 @@ fn main() {
         bare.push(started.elapsed());
 
         let started = Instant::now();
-        let outcome = rt.block_on(catalogue.call(&list, "{}"));
+        let outcome = rt.block_on(catalogue.call(&list, "{}", "bench"));
         tool.push(started.elapsed());
         assert!(!outcome.is_error, "{}", outcome.content);
 

@@ -44,7 +44,9 @@ fn client(user: &User, transport: &[&str], tool: &str, extra: &[&str]) -> Value 
     for (k, v) in &user.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running the MCP Python SDK (scripts/setup.sh)");
+    let out = cmd
+        .output()
+        .expect("running the MCP Python SDK (scripts/setup.sh)");
     assert!(
         out.status.success(),
         "bench.py {transport:?} failed: {}",
@@ -146,7 +148,14 @@ fn noop_component(dir: &Path) {
         assert!(ok, "wasm-tools {args:?}");
     };
     run(&["parse", "noop.wat", "-o", "core.wasm"]);
-    run(&["component", "embed", "noop.wit", "core.wasm", "-o", "embedded.wasm"]);
+    run(&[
+        "component",
+        "embed",
+        "noop.wit",
+        "core.wasm",
+        "-o",
+        "embedded.wasm",
+    ]);
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     run(&[
@@ -183,7 +192,12 @@ fn main() {
         "chitin: Runtime::invoke of probe `noop` (no protocol)"
     );
 
-    let stdio = format!("{} mcp --approve probe", chitin_bin().display());
+    // The Python SDK gives a stdio server only a minimal environment: set the user's.
+    let mut stdio = format!("env CHITIN_HOME={}", user.home.path().display());
+    for (k, v) in &user.env {
+        stdio.push_str(&format!(" {k}='{v}'"));
+    }
+    stdio.push_str(&format!(" {} mcp --approve probe", chitin_bin().display()));
     row(
         "chitin mcp, stdio",
         &client(&user, &["--stdio", &stdio], "probe__noop", &[]),

@@ -108,7 +108,6 @@ pub fn agent(args: AgentArgs) -> Result<u8, Exit> {
         &policy,
         &env,
         only,
-        "agent",
     ))?;
     for s in &skipped {
         eprintln!(

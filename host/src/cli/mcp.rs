@@ -60,19 +60,19 @@ impl CatalogueSource for Installed {
     }
 
     async fn load(&self) -> Result<Arc<dyn ToolCatalogue>, String> {
-        // The store is read on this thread and the skills loaded before any await,
-        // so the lock is never held across one.
-        let store = super::lifecycle::open_store().map_err(|e| format!("{e:#}"))?;
-        let (catalogue, skipped) = SkillCatalogue::load(
-            self.runtime.clone(),
-            &store,
-            &self.policy,
-            &self.env,
-            self.only.as_deref(),
-            "mcp",
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        // The store is read (and closed) before the first await: it is not Sync.
+        let verified = {
+            let store = super::lifecycle::open_store().map_err(|e| format!("{e:#}"))?;
+            SkillCatalogue::verify(
+                self.runtime.clone(),
+                &store,
+                &self.policy,
+                &self.env,
+                self.only.as_deref(),
+            )
+            .map_err(|e| e.to_string())?
+        };
+        let (catalogue, skipped) = verified.describe().await.map_err(|e| e.to_string())?;
         for s in &skipped {
             eprintln!(
                 "chitin mcp: the skill {} is left out: {}",

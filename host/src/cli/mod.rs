@@ -6,6 +6,7 @@ mod audit;
 mod author;
 mod display;
 mod lifecycle;
+mod mcp;
 mod provider;
 mod run;
 mod session;
@@ -42,6 +43,8 @@ struct Cli {
 enum Command {
     /// Chat with a model whose only tools are the installed skills.
     Agent(agent::AgentArgs),
+    /// Serve the installed skills to MCP clients (Claude Code, Cursor, the Inspector).
+    Mcp(mcp::McpArgs),
     /// Model providers for the agent: profiles in the config folder.
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -149,6 +152,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Agent(args) => agent::agent(args),
+        Command::Mcp(args) => mcp::mcp(args),
         Command::Provider(ProviderCommand::Add(args)) => provider::add(args),
         Command::Provider(ProviderCommand::List(args)) => provider::list(args),
         Command::Provider(ProviderCommand::Check(args)) => provider::check(args),

@@ -114,7 +114,7 @@ impl ToolCatalogue for Scripted {
         self.tools.clone()
     }
 
-    async fn call(&self, tool: &ToolInfo, arguments: &str) -> ToolOutcome {
+    async fn call(&self, tool: &ToolInfo, arguments: &str, _caller: &str) -> ToolOutcome {
         let args: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
         let ok = |content: String| ToolOutcome {
             content,
@@ -147,8 +147,8 @@ impl ToolCatalogue for Scripted {
         }
     }
 
-    fn audit(&self, skill: &str, tool: &str, outcome: &str, detail: &str) {
-        let line = json!({"skill": skill, "tool": tool, "outcome": outcome, "detail": detail});
+    fn audit(&self, caller: &str, skill: &str, tool: &str, outcome: &str, detail: &str) {
+        let line = json!({"caller": caller, "skill": skill, "tool": tool, "outcome": outcome, "detail": detail});
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
