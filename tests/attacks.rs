@@ -1476,6 +1476,26 @@ fn program_on_path_in_rw(w: &mut World) {
     w.fx.env.vars.insert("PATH".into(), path);
 }
 
+/// A declared program `tool`, outside every grant (like /usr/bin/git), that reads the
+/// secret and the key outside the workspace and prints them.
+fn program_that_reads_outside(w: &mut World) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = w.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let outside = w.root().join("outside");
+    std::fs::write(
+        bin.join("tool"),
+        format!(
+            "#!/bin/sh\ncat {0}/secret.txt; cat {0}/id_rsa; ls -la {0}\n",
+            outside.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    w.fx.env.vars.insert("PATH".into(), path);
+}
+
 // ------------------------------------------------------------------ manifest edits
 
 /// The manifest with its `fs = [...]` replaced by `line`.
@@ -2417,6 +2437,10 @@ catalogue! {
         detached_child [rust, python] => exec("setsid", &["-f", "sleep", "20.{tok}"]).contained("exec");
         killed_at_the_deadline [rust, python] =>
             exec("sleep", &["20.{tok}"]).stopped_or_refused("exec", "sleep");
+        // Issue 13: a declared program is confined by the kernel (Landlock) to the
+        // skill's folders: one that reads a secret outside them gets nothing.
+        program_reads_outside_the_grants [rust, python] =>
+            exec("tool", &[]).setup(program_that_reads_outside).contained("exec");
         program_planted_on_the_path [rust, python] =>
             fs("write", "/workspace/rw/bin/tool", json!({ "data": "#!/bin/sh\ncat {outside}/secret.txt\n" }))
                 .then("exec", json!({ "program": "tool", "args": [] }))

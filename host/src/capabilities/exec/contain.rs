@@ -49,14 +49,14 @@ impl Containment {
     ///
     /// # Safety
     /// Must be called only between `fork` and `exec` (from `Command::pre_exec`).
-    pub unsafe fn enter(&self) -> io::Result<()> {
+    pub unsafe fn enter(&self, landlock: Option<std::os::fd::RawFd>) -> io::Result<()> {
         unsafe {
             if libc::setpgid(0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWPID) != 0 {
                 // No namespaces here: the process group is what holds the program.
-                return Ok(());
+                return confine(landlock);
             }
             // An unprivileged process may map only its own ids, and only once
             // `setgroups` is denied.
@@ -75,8 +75,17 @@ impl Containment {
             // would not come; the program is in the keeper's process group, which chitin
             // kills too.)
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-            Ok(())
+            confine(landlock)
         }
+    }
+}
+
+/// The program's last step before `exec`: its Landlock domain (see [`super::landlock`]).
+unsafe fn confine(landlock: Option<std::os::fd::RawFd>) -> io::Result<()> {
+    match landlock {
+        // SAFETY: the caller passes a ruleset descriptor, in the forked child.
+        Some(fd) => unsafe { super::landlock::restrict_self(fd) },
+        None => Ok(()),
     }
 }
 
@@ -169,7 +178,7 @@ mod tests {
             .stdout(std::process::Stdio::piped());
         // SAFETY: `enter` is async-signal-safe.
         unsafe {
-            cmd.pre_exec(move || contain.enter());
+            cmd.pre_exec(move || contain.enter(None));
         }
         let child = cmd.spawn().unwrap();
         let pgid = child.id();

@@ -5,6 +5,7 @@
 //! ([`contain`]).
 
 pub mod contain;
+pub mod landlock;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -190,14 +191,30 @@ impl Host for CallState {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The kernel confines the program to the skill's folders, with no network.
+        let confinement = match landlock::Confinement::new(&path, &self.exec.grants.preopens) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                let reason = format!(
+                    "`{program}` cannot be confined: this kernel has no Landlock, and chitin \
+                     does not run programs for skills unconfined"
+                );
+                self.deny("exec", reason.clone());
+                return Err(SkillError::Denied(format!("exec denied: {reason}")));
+            }
+            Err(e) => return Err(SkillError::Failed(e.to_string())),
+        };
+        let landlock = confinement.raw();
         let contain = containment().clone();
         // SAFETY: `enter` makes only async-signal-safe calls, as `pre_exec` requires.
         unsafe {
-            cmd.pre_exec(move || contain.enter());
+            cmd.pre_exec(move || contain.enter(Some(landlock)));
         }
         let mut child = cmd
             .spawn()
             .map_err(|e| SkillError::Failed(format!("could not start `{program}`: {e}")))?;
+        // The child has applied (and, at exec, closed) its copy of the ruleset.
+        drop(confinement);
         // Whatever happens below (answer, time limit, cancelled call), the group dies.
         let _group = child.id().map(KillGroupOnDrop);
         let cap = self.exec.output_cap;

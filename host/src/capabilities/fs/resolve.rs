@@ -46,6 +46,13 @@ pub struct ResolvedDir {
     fd: Arc<OwnedFd>,
 }
 
+impl std::os::fd::AsFd for ResolvedDir {
+    /// The folder that was checked (for rules that must name it, not its path).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl ResolvedDir {
     /// A path that opens exactly this folder while `self` lives: the descriptor's entry
     /// in `/proc/self/fd`. wasmtime-wasi takes preopens by path only; through this one
