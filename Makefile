@@ -34,6 +34,8 @@ bench: skills
 	env -u RUST_BACKTRACE cargo bench -p chitin-host --bench invoke
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench install
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench agent
+	@# The MCP bench runs the release `chitin` binary as a server.
+	cargo build --release -p chitin-host --bin chitin
 	env -u RUST_BACKTRACE cargo bench -p chitin-tests --bench mcp
 
 # Every fuzz target for FUZZ_SECONDS each (scripts/fuzz.sh); not part of `make test`.

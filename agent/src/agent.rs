@@ -299,7 +299,7 @@ impl Agent<'_> {
                             .decide(tool, &call.arguments, &mut *self.prompter)?
                         {
                             Decision::Allowed(why) => {
-                                if why != "mode auto" {
+                                if self.approvals.worth_auditing(tool, &why) {
                                     self.tools.audit(
                                         CALLER,
                                         &tool.skill,

@@ -154,6 +154,8 @@ pub struct Approvals {
     /// `session:<id>`), with the digest they were given for.
     conn: Connection,
     session: String,
+    /// Standing approvals already written to the audit log in this run.
+    announced: std::collections::HashSet<String>,
 }
 
 impl Approvals {
@@ -172,6 +174,7 @@ impl Approvals {
             pre_approved,
             conn,
             session: session.to_string(),
+            announced: Default::default(),
         })
     }
 
@@ -184,7 +187,20 @@ impl Approvals {
             pre_approved,
             conn,
             session: "memory".into(),
+            announced: Default::default(),
         }
+    }
+
+    /// Whether an allowed call's decision belongs in the audit log: every answer the
+    /// user gives (`once`, and the first use of `session`/`always`), and the first use
+    /// in this run of a standing approval (`--approve`, an earlier `always`); not its
+    /// every reuse, which would write the log on every call. `auto` is never audited.
+    pub fn worth_auditing(&mut self, tool: &ToolInfo, why: &str) -> bool {
+        if why == "mode auto" {
+            return false;
+        }
+        why.starts_with("approved once")
+            || self.announced.insert(format!("{}\0{why}", tool.def.name))
     }
 
     /// Decide one call, asking `prompter` when the mode is `ask` and no standing answer

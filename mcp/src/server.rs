@@ -429,7 +429,7 @@ impl ChitinMcp {
 
         match self.approve(tool, &arguments, &context).await {
             Decision::Allowed(why) => {
-                if why != "mode auto" {
+                if lock(&self.shared.approvals).worth_auditing(tool, &why) {
                     catalogue.audit(
                         &caller,
                         &tool.skill,
