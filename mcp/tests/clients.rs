@@ -212,11 +212,9 @@ fn ask_is_refused_without_elicitation_and_put_to_the_user_with_it() {
     assert_eq!(no["results"][0]["isError"], true);
     let a = audit(state.path());
     let outcomes: Vec<&str> = a.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
-    assert_eq!(
-        outcomes,
-        ["refused", "approved", "approved", "refused"],
-        "{a:?}"
-    );
+    // The `session` answer is audited when given; its reuse by the second call is not
+    // a new decision (and would cost a durable write per call).
+    assert_eq!(outcomes, ["refused", "approved", "refused"], "{a:?}");
     // Pre-approved by flag: runs without asking.
     let flagged = [
         "--stdio".to_string(),
