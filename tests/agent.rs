@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chitin_agent::provider::scripted::{self, Reply, ScriptedServer};
+use chitin_tests::Publisher;
 use chitin_tests::model_server::ModelServer;
 use chitin_tests::real_registry::RealRegistry;
 use chitin_tests::user::{User, chitin_bin, stderr};
-use chitin_tests::{Publisher, skills_dir};
 use serde_json::{Value, json};
 
 fn publisher() -> &'static Publisher {
@@ -19,24 +19,8 @@ fn publisher() -> &'static Publisher {
     PUBLISHER.get_or_init(Publisher::new)
 }
 
-/// A user with `skills` (built from source) pushed, signed, to a real registry and
-/// installed, and with `ro/` and `rw/` folders in the workspace.
 fn user_with(reg: &RealRegistry, skills: &[&str]) -> User {
-    let mut user = User::trusting(publisher());
-    user.env.push((
-        "XDG_CONFIG_HOME".into(),
-        user.home.path().join("config").display().to_string(),
-    ));
-    for dir in ["ro", "rw"] {
-        std::fs::create_dir_all(user.ws.path().join(dir)).unwrap();
-    }
-    for name in skills {
-        let file = skills_dir().join(format!("{name}.wasm"));
-        let reference = reg.repo(&format!("acme/{name}:0.1.0"));
-        user.push_signed(publisher(), &file, &reference);
-        user.ok(&["skill", "install", &reference, "--yes"]);
-    }
-    user
+    User::with_skills(reg, publisher(), skills)
 }
 
 /// Add a profile for an OpenAI-style server and make it the default.

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chitin_tests::Publisher;
 use chitin_tests::real_registry::RealRegistry;
 use chitin_tests::user::{User, chitin_bin, stderr};
-use chitin_tests::{Publisher, skills_dir};
 use serde_json::Value;
 
 fn publisher() -> &'static Publisher {
@@ -28,28 +28,15 @@ fn client_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/mcp-clients/client.py")
 }
 
-/// A user with skills installed from a real registry, and a workspace with `ro/`, `rw/`.
+/// A user with skills installed from a real registry, and `ro/a.txt` in the workspace.
 fn user_with(reg: &RealRegistry, skills: &[&str]) -> User {
-    let mut user = User::trusting(publisher());
-    user.env.push((
-        "XDG_CONFIG_HOME".into(),
-        user.home.path().join("config").display().to_string(),
-    ));
-    for dir in ["ro", "rw"] {
-        std::fs::create_dir_all(user.ws.path().join(dir)).unwrap();
-    }
+    let user = User::with_skills(reg, publisher(), skills);
     std::fs::write(user.ws.path().join("ro/a.txt"), "alpha").unwrap();
-    for name in skills {
-        install(reg, &user, name);
-    }
     user
 }
 
 fn install(reg: &RealRegistry, user: &User, name: &str) {
-    let file = skills_dir().join(format!("{name}.wasm"));
-    let reference = reg.repo(&format!("acme/{name}:0.1.0"));
-    user.push_signed(publisher(), &file, &reference);
-    user.ok(&["skill", "install", &reference, "--yes"]);
+    user.install(reg, publisher(), name);
 }
 
 /// `chitin mcp ARGS` as the command line a stdio client starts. The Python SDK gives

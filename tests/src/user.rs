@@ -68,6 +68,41 @@ impl User {
         user
     }
 
+    /// A user who trusts `publisher`, with its own config folder, `ro/` and `rw/` in the
+    /// workspace, and `skills` (built from source) pushed signed to `reg` as
+    /// `acme/<name>:0.1.0` and installed.
+    pub fn with_skills(
+        reg: &crate::real_registry::RealRegistry,
+        publisher: &crate::Publisher,
+        skills: &[&str],
+    ) -> Self {
+        let mut user = User::trusting(publisher);
+        user.env.push((
+            "XDG_CONFIG_HOME".into(),
+            user.home.path().join("config").display().to_string(),
+        ));
+        for dir in ["ro", "rw"] {
+            std::fs::create_dir_all(user.ws.path().join(dir)).unwrap();
+        }
+        for name in skills {
+            user.install(reg, publisher, name);
+        }
+        user
+    }
+
+    /// Push the skill `name` (built from source) signed to `reg` and install it.
+    pub fn install(
+        &self,
+        reg: &crate::real_registry::RealRegistry,
+        publisher: &crate::Publisher,
+        name: &str,
+    ) {
+        let file = crate::skills_dir().join(format!("{name}.wasm"));
+        let reference = reg.repo(&format!("acme/{name}:0.1.0"));
+        self.push_signed(publisher, &file, &reference);
+        self.ok(&["skill", "install", &reference, "--yes"]);
+    }
+
     /// Push `file` to `reference`, signed by `publisher`; returns the manifest digest.
     pub fn push_signed(
         &self,

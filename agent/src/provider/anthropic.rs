@@ -424,24 +424,35 @@ pub(crate) async fn chat(
     if let Some(k) = key {
         headers.push(("x-api-key", k));
     }
-    if req.stream {
-        headers.push(("accept", "text/event-stream"));
-    }
-    let resp = http::post(http_client, &url, &headers, &body, timeout).await?;
     let id_base = tool_calls_in(req);
-    // Some servers ignore `stream: true` and answer with one JSON body: take it.
-    if !req.stream || http::is_json(&resp) {
-        let v = http::read_json(resp, &url, timeout).await?;
-        return parse_reply(&v, id_base).map_err(|e| e.into_provider(&url));
+    let exchange = http::Exchange {
+        url: &url,
+        headers,
+        body: &body,
+        timeout,
+        stream: req.stream,
+    };
+    exchange
+        .run(
+            http_client,
+            |v| parse_reply(v, id_base),
+            StreamState::new(id_base),
+            on_event,
+        )
+        .await
+}
+
+impl http::ReplyStream for StreamState {
+    fn push_data(
+        &mut self,
+        data: &str,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<bool, WireError> {
+        StreamState::push_data(self, data, on_event)
     }
-    let mut state = StreamState::new(id_base);
-    http::read_sse(resp, &url, timeout, |ev| {
-        state
-            .push_data(&ev.data, on_event)
-            .map_err(|e| e.into_provider(&url))
-    })
-    .await?;
-    state.finish().map_err(|e| e.into_provider(&url))
+    fn finish(self) -> Result<ModelReply, WireError> {
+        StreamState::finish(self)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::ProviderError;
 use super::sse::{SseEvent, SseParser};
+use crate::message::{ModelReply, StreamEvent};
 
 /// A non-streamed answer larger than this is refused.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -99,6 +100,55 @@ async fn read_limited(
 }
 
 /// Read a whole JSON answer.
+/// How a dialect reads a streamed answer, one `data:` at a time.
+pub(crate) trait ReplyStream {
+    /// Feed one event's data; `true` when the stream says it is done.
+    fn push_data(
+        &mut self,
+        data: &str,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<bool, WireError>;
+    /// The stream ended: the complete reply.
+    fn finish(self) -> Result<ModelReply, WireError>;
+}
+
+/// One request of either dialect: sent, then its answer read whole or streamed.
+pub(crate) struct Exchange<'a> {
+    pub url: &'a str,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: &'a Value,
+    pub timeout: Duration,
+    pub stream: bool,
+}
+
+impl Exchange<'_> {
+    pub async fn run<S: ReplyStream>(
+        mut self,
+        http: &reqwest::Client,
+        parse: impl Fn(&Value) -> Result<ModelReply, WireError>,
+        mut state: S,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<ModelReply, ProviderError> {
+        let url = self.url;
+        if self.stream {
+            self.headers.push(("accept", "text/event-stream"));
+        }
+        let resp = post(http, url, &self.headers, self.body, self.timeout).await?;
+        // Some servers ignore `stream: true` and answer with one JSON body: take it.
+        if !self.stream || is_json(&resp) {
+            let v = read_json(resp, url, self.timeout).await?;
+            return parse(&v).map_err(|e| e.into_provider(url));
+        }
+        read_sse(resp, url, self.timeout, |ev| {
+            state
+                .push_data(&ev.data, on_event)
+                .map_err(|e| e.into_provider(url))
+        })
+        .await?;
+        state.finish().map_err(|e| e.into_provider(url))
+    }
+}
+
 /// Whether the answer is a JSON body (not an event stream).
 pub(crate) fn is_json(resp: &reqwest::Response) -> bool {
     resp.headers()
