@@ -305,36 +305,19 @@ fn finish(end: &TurnEnd, json: bool) -> u8 {
     code
 }
 
-/// `YYYYMMDD-HHMMSS-xxxx`: sortable, and unique enough for one user's sessions.
+/// `YYYYMMDD-HHMMSS-xxxx` (UTC): sortable, and unique enough for one user's sessions.
 fn new_session_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let salt = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    let now = time::OffsetDateTime::now_utc();
+    let salt = (now.nanosecond() ^ std::process::id().rotate_left(16)) & 0xffff;
     format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{salt:04x}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{salt:04x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
     )
-}
-
-/// Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm), to avoid a
-/// date crate for one name.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn emit(value: serde_json::Value) {
@@ -484,10 +467,11 @@ impl Prompter for TerminalPrompter {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn session_ids_are_dated() {
-        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
-        assert_eq!(super::civil_from_days(20_423), (2025, 12, 1));
+    fn session_ids_are_dated_and_valid_names() {
         let id = super::new_session_id();
         chitin_agent::session::check_name(&id).unwrap();
+        let year = time::OffsetDateTime::now_utc().year().to_string();
+        assert!(id.starts_with(&year), "{id}");
+        assert_eq!(id.len(), "YYYYMMDD-HHMMSS-xxxx".len(), "{id}");
     }
 }
