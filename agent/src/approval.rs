@@ -497,6 +497,27 @@ mod tests {
     }
 
     #[test]
+    fn answers_and_first_uses_are_audited_not_every_reuse() {
+        let mut a = Approvals::in_memory(ApprovalConfig::default(), vec![]);
+        let w = tool("w", "put", &["runs programs"], "d");
+        let r = tool("w", "read", &[], "d");
+        // (tool, why, audited?)
+        let cases = [
+            (&r, "mode auto", false),
+            (&w, "approved once for call 0123456789abcdef", true),
+            (&w, "approved once for call 0123456789abcdef", true),
+            (&w, "approved by --approve", true),
+            (&w, "approved by --approve", false),
+            (&r, "approved by --approve", true),
+            (&w, "approved for the session", true),
+            (&w, "approved for the session", false),
+        ];
+        for (t, why, audited) in cases {
+            assert_eq!(a.worth_auditing(t, why), audited, "{} {why}", t.def.name);
+        }
+    }
+
+    #[test]
     fn fingerprints_ignore_key_order_but_not_values() {
         let a = fingerprint("d", "t", r#"{"b":1,"a":{"y":2,"x":[1,2]}}"#);
         let b = fingerprint("d", "t", r#"{ "a": {"x": [1, 2], "y": 2}, "b": 1 }"#);

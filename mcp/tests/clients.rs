@@ -222,6 +222,14 @@ fn ask_is_refused_without_elicitation_and_put_to_the_user_with_it() {
     ];
     let r = client(&strs(&flagged), &["call", "files__write", "{}"]);
     assert_eq!(r["isError"], false);
+    // The standing approval's first use in this run is audited.
+    let a = audit(state.path());
+    let last = a.last().unwrap();
+    assert_eq!(last["outcome"], "approved", "{a:?}");
+    assert!(
+        last["detail"].as_str().unwrap().contains("--approve"),
+        "{a:?}"
+    );
 }
 
 #[test]
