@@ -481,3 +481,45 @@ fn provider_profiles_keep_keys_out_and_check_reports_what_works() {
     assert!(err.contains("api_key_env"), "{err}");
     assert!(!err.contains("sk-live-secret"), "{err}");
 }
+
+#[test]
+fn model_and_skill_text_cannot_drive_the_terminal() {
+    let reg = RealRegistry::start(None);
+    let user = user_with(&reg, &[]);
+    // ESC, a C1 CSI, a bidi override and a zero-width space in the model's answer.
+    let hostile = "done\u{1b}[2J\u{9b}31m\u{202e}evil\u{200b}";
+    let s = scripted(vec![
+        scripted::openai_text_stream(hostile),
+        scripted::openai_text(hostile),
+    ]);
+    add_provider(&user, "scripted", &s.server.url(), "m", &[]);
+    let plain = user.chitin(&["agent", "--session", "t", "-m", "hi"]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    let json = user.chitin(&["agent", "--json", "--session", "t", "-m", "again"]);
+    let shown = user.chitin(&["session", "show", "t"]);
+    let shown_json = user.chitin(&["session", "show", "t", "--json"]);
+    let exported = user.chitin(&["session", "export", "t"]);
+    for (what, out) in [
+        ("agent", &plain),
+        ("agent --json", &json),
+        ("session show", &shown),
+        ("session show --json", &shown_json),
+        ("session export", &exported),
+    ] {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            chitin_tests::attack::control_character(&text).is_none(),
+            "{what} printed a control character: {text:?}"
+        );
+        for c in ['\u{202e}', '\u{200b}'] {
+            assert!(!text.contains(c), "{what} printed {c:?} raw: {text:?}");
+        }
+    }
+    // Still the exact text in JSON: the escapes decode to the same characters.
+    let events = events(&json.stdout);
+    assert_eq!(of_type(&events, "end")[0]["answer"], hostile);
+    // And an export written to stdout still imports.
+    let file = user.ws.path().join("t.jsonl");
+    std::fs::write(&file, &exported.stdout).unwrap();
+    user.ok(&["session", "import", file.to_str().unwrap(), "--as", "t2"]);
+}

@@ -320,9 +320,16 @@ fn new_session_id() -> String {
     )
 }
 
+/// One JSON event line. Model and skill text in it is made inert for a terminal the
+/// way `--json` always is: the same JSON, with C1, bidi and invisible characters escaped.
 fn emit(value: serde_json::Value) {
+    let line = value.to_string();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
+    let _ = writeln!(
+        out,
+        "{}",
+        chitin_registry::untrusted::json_for_terminal(&line)
+    );
     let _ = out.flush();
 }
 

@@ -75,7 +75,8 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
 pub fn show(args: ShowArgs) -> Result<u8, Exit> {
     let store = open()?;
     if args.json {
-        print!("{}", store.export(&args.session)?);
+        let text = store.export(&args.session)?;
+        print!("{}", chitin_registry::untrusted::json_for_terminal(&text));
         return Ok(exit::OK);
     }
     for e in store.events(&args.session)? {
@@ -139,7 +140,9 @@ pub fn export(args: ExportArgs) -> Result<u8, Exit> {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("exported session {} to {}", args.session, path.display());
         }
-        None => print!("{text}"),
+        // On stdout it may meet a terminal: the same JSON Lines, with C1, bidi and
+        // invisible characters escaped (a file gets the exact text).
+        None => print!("{}", chitin_registry::untrusted::json_for_terminal(&text)),
     }
     Ok(exit::OK)
 }
