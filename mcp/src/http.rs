@@ -87,6 +87,10 @@ pub async fn serve_http_on(
         .with_allowed_origins(origins)
         .enforce_origin_validation()
         .with_max_request_body_bytes(options.max_body_bytes)
+        // Requests served statelessly (protocol 2026-07-28) are answered with a plain
+        // JSON body when the call sends nothing before its result; rmcp falls back to an
+        // event stream when it does (progress). Sessions of older versions keep theirs.
+        .with_json_response(true)
         .with_cancellation_token(stop.child_token());
     config = match (&options.allowed_hosts, local.ip().is_loopback()) {
         (Some(hosts), _) => config.with_allowed_hosts(hosts.clone()),

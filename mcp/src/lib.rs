@@ -10,6 +10,7 @@
 mod error;
 pub mod http;
 pub mod server;
+mod stdio;
 
 pub use error::McpServerError;
 pub use http::{HttpOptions, load_or_create_token, serve_http, serve_http_on};

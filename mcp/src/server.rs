@@ -134,7 +134,7 @@ impl ChitinMcp {
 /// Serve one client over stdin/stdout until it disconnects.
 pub async fn serve_stdio(server: ChitinMcp) -> Result<(), McpServerError> {
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(crate::stdio::stdio())
         .await
         .map_err(|e| McpServerError::Session(e.to_string()))?;
     running

@@ -479,3 +479,32 @@ fn http_serves_real_clients_after_malformed_json_and_fifty_at_once() {
     let yes = client(&t, &["elicit", "files__write", "{}", "once"]);
     assert_eq!(yes["results"][0]["isError"], false, "{yes}");
 }
+
+/// Protocol 2026-07-28: the SDK's `Client` probes `server/discover` and then lists and
+/// calls without `initialize` or a session, over both transports; over HTTP each call
+/// is answered with a plain JSON body.
+#[test]
+fn modern_clients_discover_and_call_statelessly() {
+    let state = tempfile::tempdir().unwrap();
+    let server = http_server();
+    let stdio = stdio(state.path());
+    let http = [
+        "--http".to_string(),
+        server.url.clone(),
+        "--token".to_string(),
+        server.token.clone(),
+    ];
+    for transport in [strs(&stdio), strs(&http)] {
+        let mut args = transport.clone();
+        args.extend(["--mode", "auto"]);
+        let listed = client(&args, &["list"]);
+        assert_eq!(listed["protocolVersion"], "2026-07-28", "{transport:?}");
+        assert_eq!(listed["tools"].as_array().unwrap().len(), 5);
+        let ok = client(&args, &["call", "files__read", r#"{"text":"hi"}"#]);
+        assert_eq!(ok["isError"], false, "{ok}");
+        assert_eq!(ok["structuredContent"]["args"]["text"], "hi");
+        // Approvals hold whatever the protocol: `ask` with nobody to ask is refused.
+        let refused = client(&args, &["call", "files__write", "{}"]);
+        assert_eq!(refused["isError"], true, "{refused}");
+    }
+}

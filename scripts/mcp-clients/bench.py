@@ -1,7 +1,10 @@
 """Times `tools/call` as a real MCP client (the official Python SDK) sees it.
 
     bench.py (--stdio "COMMAND ..." | --http URL --token T | --sse URL) NAME ARGS_JSON
-             [--calls N] [--warmup N] [--concurrent C --seconds S]
+             [--modern] [--calls N] [--warmup N] [--concurrent C --seconds S]
+
+With --modern the client speaks protocol 2026-07-28 (stateless, no `initialize`)
+through the SDK's `Client`; without it, 2025-11-25 with a session.
 
 Prints one JSON object: p50/p99/min of N sequential calls in one session (ms), and,
 with --concurrent, calls per second over S seconds with C sessions calling at once.
@@ -18,13 +21,15 @@ from contextlib import AsyncExitStack
 
 import anyio
 import httpx2
-from mcp import types
+from mcp import Client, types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 
 async def connect(opts, stack):
+    if opts.modern:
+        return await connect_modern(opts, stack)
     if opts.stdio:
         argv = shlex.split(opts.stdio)
         params = StdioServerParameters(command=argv[0], args=argv[1:])
@@ -48,6 +53,21 @@ async def connect(opts, stack):
     session = await stack.enter_async_context(session)
     await session.initialize()
     return session
+
+
+async def connect_modern(opts, stack):
+    info = types.Implementation(name="chitin-bench", version="1")
+    if opts.stdio:
+        argv = shlex.split(opts.stdio)
+        transport = stdio_client(StdioServerParameters(command=argv[0], args=argv[1:]), errlog=sys.stderr)
+    else:
+        client = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {opts.token}"},
+            timeout=httpx2.Timeout(30.0, read=300.0),
+        )
+        await stack.enter_async_context(client)
+        transport = streamable_http_client(opts.http, http_client=client)
+    return await stack.enter_async_context(Client(transport, mode="2026-07-28", client_info=info))
 
 
 def quantile(samples, q):
@@ -114,6 +134,7 @@ if __name__ == "__main__":
     p.add_argument("--http")
     p.add_argument("--sse")
     p.add_argument("--token", default="")
+    p.add_argument("--modern", action="store_true")
     p.add_argument("name")
     p.add_argument("args")
     p.add_argument("--calls", type=int, default=300)

@@ -1,6 +1,10 @@
 """A real MCP client (the official Python SDK) for chitin's end-to-end tests.
 
-    client.py (--stdio "COMMAND ..." | --http URL --token T) SUBCOMMAND ...
+    client.py (--stdio "COMMAND ..." | --http URL --token T) [--mode auto] SUBCOMMAND ...
+
+With --mode auto the SDK's `Client` probes `server/discover` and speaks protocol
+2026-07-28 (stateless) when the server offers it; by default, 2025-11-25 through
+`initialize` and a session.
 
 Subcommands (each prints one JSON object on stdout, the last line):
     list                          every tool, following pagination
@@ -27,7 +31,7 @@ import time
 
 import anyio
 import httpx2
-from mcp import types
+from mcp import Client, types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -59,16 +63,26 @@ class Connection:
         if self.opts.stdio:
             argv = shlex.split(self.opts.stdio)
             params = StdioServerParameters(command=argv[0], args=argv[1:])
-            streams = await self.stack.enter_async_context(stdio_client(params, errlog=sys.stderr))
+            transport = stdio_client(params, errlog=sys.stderr)
         else:
             client = httpx2.AsyncClient(
                 headers={"Authorization": f"Bearer {self.opts.token}"},
                 timeout=httpx2.Timeout(30.0, read=300.0),
             )
             await self.stack.enter_async_context(client)
-            streams = await self.stack.enter_async_context(
-                streamable_http_client(self.opts.http, http_client=client)
+            transport = streamable_http_client(self.opts.http, http_client=client)
+        if self.opts.mode == "auto":
+            client = Client(
+                transport,
+                mode="auto",
+                client_info=types.Implementation(name="chitin-e2e client", version="1"),
+                **self.session_kwargs,
             )
+            await self.stack.enter_async_context(client)
+            self.session = client.session
+            self.protocol_version = client.protocol_version
+            return self.session
+        streams = await self.stack.enter_async_context(transport)
         read, write = streams[0], streams[1]
         session = ClientSession(
             read,
@@ -215,6 +229,7 @@ def main():
     p.add_argument("--http")
     p.add_argument("--token", default="")
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--mode", choices=["legacy", "auto"], default="legacy")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list")
     for name in ("call", "progress"):
