@@ -289,6 +289,38 @@ async fn fs_grant_through_a_planted_link_is_refused() {
     assert_eq!(ok(&r), "inside");
 }
 
+// A long-running host (`chitin agent`, `chitin mcp`) resolves grants when a skill enters
+// its catalogue and holds the checked folder open: a granted path swapped for a link
+// afterwards is not followed, and calls still see the folder that was checked.
+#[tokio::test]
+async fn fs_a_catalogue_keeps_the_checked_folder_when_its_path_is_swapped() {
+    use chitin_agent::tools::ToolCatalogue;
+    let fx = Fixture::new();
+    let runtime = std::sync::Arc::new(chitin_host::Runtime::new(
+        chitin_host::SkillEngine::new(chitin_tests::shared_cache_dir()).unwrap(),
+        chitin_host::AuditLog::in_memory().unwrap(),
+    ));
+    let probe = runtime.load(&chitin_tests::skill_bytes("probe")).unwrap();
+    let catalogue =
+        chitin_host::catalogue::SkillCatalogue::from_skills(runtime, vec![probe], &fx.env)
+            .await
+            .unwrap();
+    let read = catalogue
+        .tools()
+        .into_iter()
+        .find(|t| t.tool == "read_file")
+        .unwrap();
+    std::fs::rename(fx.path("workspace/ro"), fx.path("workspace/ro-moved")).unwrap();
+    std::os::unix::fs::symlink("../outside", fx.path("workspace/ro")).unwrap();
+    std::fs::write(fx.path("outside/hello.txt"), OUTSIDE).unwrap();
+    let out = catalogue
+        .call(&read, r#"{"path":"/workspace/ro/hello.txt"}"#, "test")
+        .await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("hello from ro"), "{}", out.content);
+    assert!(!out.content.contains(OUTSIDE), "{}", out.content);
+}
+
 // chitin's own data folder (the audit log, grants, secrets) is never granted, whether
 // the grant is the folder, inside it or holds it.
 #[tokio::test]

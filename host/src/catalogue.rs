@@ -16,15 +16,16 @@ use crate::{Grants, HostEnv, HostError, LoadedSkill, Outcome, Runtime, SkillErro
 /// One installed skill, verified, compiled and ready to call.
 struct Entry {
     skill: LoadedSkill,
-    /// The manifest with the granted capabilities: turned into `Grants` at every
-    /// call, so granted folders are checked as they are then, like `chitin run` does.
-    granted: chitin_registry::Manifest,
+    /// The grants, resolved when the skill entered the catalogue. Granted folders are
+    /// held open from then on: every call preopens the folder that was checked, and a
+    /// later swap of its path (for a link, say) is not followed. Resolving them again
+    /// per call was most of a trivial call's cost in a long-running server.
+    grants: Grants,
 }
 
 /// The tools of the installed skills.
 pub struct SkillCatalogue {
     runtime: Arc<Runtime>,
-    env: HostEnv,
     entries: Vec<Entry>,
     tools: Vec<ToolInfo>,
 }
@@ -32,9 +33,8 @@ pub struct SkillCatalogue {
 /// Installed skills verified and compiled, their tools not yet listed.
 pub struct Verified {
     runtime: Arc<Runtime>,
-    env: HostEnv,
-    /// Each skill with its granted manifest and its signer.
-    skills: Vec<(LoadedSkill, chitin_registry::Manifest, String)>,
+    /// Each skill with its granted capabilities, their grants and its signer.
+    skills: Vec<(LoadedSkill, Capabilities, Grants, String)>,
     skipped: Vec<Skipped>,
 }
 
@@ -43,19 +43,18 @@ impl Verified {
     pub async fn describe(self) -> Result<(SkillCatalogue, Vec<Skipped>), HostError> {
         let Verified {
             runtime,
-            env,
             skills,
             mut skipped,
         } = self;
         let mut entries = Vec::new();
         let mut tools = Vec::new();
-        for (skill, granted, signer) in skills {
+        for (skill, granted, grants, signer) in skills {
             match runtime.describe(&skill).await {
                 Ok(described) => {
                     for t in described {
-                        tools.push(tool_info(&skill, t, &granted.capabilities, &signer));
+                        tools.push(tool_info(&skill, t, &granted, &signer));
                     }
-                    entries.push(Entry { skill, granted });
+                    entries.push(Entry { skill, grants });
                 }
                 Err(error) => skipped.push(Skipped {
                     skill: skill.name().to_string(),
@@ -67,7 +66,6 @@ impl Verified {
         Ok((
             SkillCatalogue {
                 runtime,
-                env,
                 entries,
                 tools,
             },
@@ -126,13 +124,14 @@ impl SkillCatalogue {
                 .and_then(|(skill, installed)| {
                     let mut granted = skill.manifest.clone();
                     granted.capabilities = installed.grants.clone();
-                    // Checked now too, so a skill whose folders are gone is left out.
-                    Grants::from_manifest(&granted, env)?;
+                    // A skill whose folders are gone (or now lead through a link) is
+                    // left out.
+                    let grants = Grants::from_manifest(&granted, env)?;
                     let signer = match &installed.signature {
                         Some(sig) => sig.signer.to_string(),
                         None => "unsigned".to_string(),
                     };
-                    Ok((skill, granted, signer))
+                    Ok((skill, granted.capabilities, grants, signer))
                 });
             match loaded {
                 Ok(l) => skills.push(l),
@@ -144,7 +143,6 @@ impl SkillCatalogue {
         }
         Ok(Verified {
             runtime,
-            env: env.clone(),
             skills,
             skipped,
         })
@@ -160,18 +158,20 @@ impl SkillCatalogue {
         let mut entries = Vec::new();
         let mut tools = Vec::new();
         for skill in skills {
-            let declared = skill.manifest.capabilities.clone();
-            Grants::from_manifest(&skill.manifest, env)?;
+            let grants = Grants::from_manifest(&skill.manifest, env)?;
             for t in runtime.describe(&skill).await? {
-                tools.push(tool_info(&skill, t, &declared, "unverified file"));
+                tools.push(tool_info(
+                    &skill,
+                    t,
+                    &skill.manifest.capabilities,
+                    "unverified file",
+                ));
             }
-            let granted = skill.manifest.clone();
-            entries.push(Entry { skill, granted });
+            entries.push(Entry { skill, grants });
         }
         assign_names(&mut tools);
         Ok(Self {
             runtime,
-            env: env.clone(),
             entries,
             tools,
         })
@@ -252,14 +252,7 @@ impl ToolCatalogue for SkillCatalogue {
         let Some(entry) = self.entry(&tool.skill) else {
             return ToolOutcome::error(format!("the skill `{}` is not loaded", tool.skill));
         };
-        let mut grants = match Grants::from_manifest(&entry.granted, &self.env) {
-            Ok(g) => g,
-            Err(e) => {
-                let message = format!("the skill's grants cannot be applied now: {e}");
-                self.audit(caller, &tool.skill, &tool.tool, "refused", &message);
-                return ToolOutcome::error(message);
-            }
-        };
+        let mut grants = entry.grants.clone();
         grants.caller = caller.to_string();
         let report = self
             .runtime

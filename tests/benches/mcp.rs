@@ -2,8 +2,9 @@
 //! Python SDK, `scripts/mcp-clients/bench.py`) sees it, over stdio and Streamable HTTP;
 //! side by side in the same run with a direct `Runtime::invoke` of the same tool (the
 //! protocol's overhead is the difference) and, when `$WASSETTE` names a `wassette`
-//! binary, Wassette serving an equivalent trivial component to the same client. Also
-//! calls per second with 16 concurrent HTTP clients.
+//! binary, Wassette serving an equivalent trivial component to the same client. chitin
+//! is measured with sessions (protocol 2025-11-25, what Wassette speaks) and without
+//! (2026-07-28). Also calls per second with 16 concurrent HTTP clients.
 //!
 //! `cargo bench -p chitin-tests --bench mcp` (or `make bench`), after `make skills`.
 //! Nothing here asserts a time.
@@ -202,6 +203,10 @@ fn main() {
         "chitin mcp, stdio",
         &client(&user, &["--stdio", &stdio], "probe__noop", &[]),
     );
+    row(
+        "chitin mcp, stdio, protocol 2026-07-28",
+        &client(&user, &["--stdio", &stdio], "probe__noop", &["--modern"]),
+    );
 
     let addr = free_addr();
     let mut cmd = Command::new(chitin_bin());
@@ -224,6 +229,15 @@ fn main() {
             &["--http", &url, "--token", "bench-token"],
             "probe__noop",
             &["--concurrent", &CLIENTS.to_string()],
+        ),
+    );
+    row(
+        "chitin mcp, Streamable HTTP, protocol 2026-07-28",
+        &client(
+            &user,
+            &["--http", &url, "--token", "bench-token"],
+            "probe__noop",
+            &["--modern", "--concurrent", &CLIENTS.to_string()],
         ),
     );
 

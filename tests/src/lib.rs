@@ -147,7 +147,7 @@ fn compile_lock(name: &str) -> Arc<Mutex<()>> {
 }
 
 /// One compile cache for the whole test process, so each skill compiles once.
-fn shared_cache_dir() -> PathBuf {
+pub fn shared_cache_dir() -> PathBuf {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().unwrap())
         .path()

@@ -107,7 +107,16 @@ pub fn mcp(args: McpArgs) -> Result<u8, Exit> {
         args.approve.clone(),
         &format!("mcp-{}", std::process::id()),
     )?;
-    let tokio = super::tokio()?;
+    // Over stdio there is one client on one pipe: a single thread serves it without a
+    // cross-thread wake-up per message. Its calls still run concurrently: wasm yields at
+    // every epoch tick, and host calls (HTTP, programs) are awaited.
+    let tokio = match args.http {
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?,
+        Some(_) => super::tokio()?,
+    };
     tokio.block_on(async {
         let server = ChitinMcp::new(source, approvals, McpOptions::default()).await?;
         match args.http {
