@@ -288,6 +288,11 @@ fn install_plan(prepared: &Prepared) -> String {
     for (kind, text) in lines {
         plan.push_str(&format!("    {kind:<7} {text}\n"));
     }
+    if !m.capabilities.exec.is_empty()
+        && let Some(gap) = chitin_host::capabilities::exec::landlock::kernel_gap()
+    {
+        plan.push_str(&format!("  warning: {gap}\n"));
+    }
     plan.push_str("  tools:\n");
     for t in &prepared.tools {
         plan.push_str(&format!(
