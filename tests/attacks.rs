@@ -1546,6 +1546,13 @@ fn kernel_refusal_reported(w: &World, observed: &[Observed]) -> Result<(), Strin
     Ok(())
 }
 
+fn raw_socket_refused(_: &World, observed: &[Observed]) -> Result<(), String> {
+    match reports(observed).last().map(|r| &r.outcome) {
+        Some(Outcome::ToolError(SkillError::Failed(m))) if m.contains("access-denied") => Ok(()),
+        other => Err(format!("not refused by the host: {other:?}")),
+    }
+}
+
 fn nothing_planted_outside(w: &World, _: &[Observed]) -> Result<(), String> {
     let planted: Vec<_> = std::fs::read_dir(w.root().join("outside"))
         .unwrap()
@@ -2386,6 +2393,11 @@ catalogue! {
         undeclared_host [rust, python] => http("{canary2}/public/x", json!({})).denied("http", "127.0.0.2");
         undeclared_path [rust, python] => http("{canary}/private", json!({})).denied("http", "/private");
         // Issue 10, hole 6: dot segments under a declared path prefix.
+        // Issue 13: a raw TCP connection through `wasi:sockets` (linked for CPython's
+        // libc, every address refused) made by a skill that really imports it.
+        raw_socket [rust] =>
+            call("raw_connect", json!({ "port": "{canary_port}" })).contained("")
+                .check("refused by the host", raw_socket_refused);
         dotdot_path [rust, python] => http("{canary}/public/../secret", json!({})).denied("http", "secret");
         encoded_dotdot_path [rust, python] => http("{canary}/public/%2e%2e/secret", json!({})).denied("http", "secret");
         encoded_dotdot_upper_case [rust, python] => http("{canary}/public/%2E%2E/secret", json!({})).denied("http", "secret");
