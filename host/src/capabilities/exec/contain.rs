@@ -266,6 +266,27 @@ mod tests {
         found
     }
 
+    /// Run `cmd -c script` contained, wait for it, then kill its group.
+    fn contained(
+        mut cmd: std::process::Command,
+        script: &str,
+        contain: Containment,
+        limits: Rlimits,
+    ) -> std::process::Output {
+        cmd.args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: `enter` is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || contain.enter(None, &limits));
+        }
+        let child = cmd.spawn().unwrap();
+        let pgid = child.id();
+        let out = child.wait_with_output().unwrap();
+        kill_group(pgid);
+        out
+    }
+
     const UNLIMITED: Rlimits = Rlimits {
         cpu_seconds: 3600,
         file_size: u64::MAX,
@@ -291,20 +312,8 @@ mod tests {
             ..UNLIMITED
         };
         let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.args(["-c", &script])
-            .current_dir("/")
-            .uid(uid)
-            .gid(gid)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        // SAFETY: `enter` is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || contain.enter(None, &limits));
-        }
-        let child = cmd.spawn().unwrap();
-        let pgid = child.id();
-        let out = child.wait_with_output().unwrap();
-        kill_group(pgid);
+        cmd.current_dir("/").uid(uid).gid(gid);
+        let out = contained(cmd, &script, contain, limits);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("fork"), "{stderr}");
@@ -323,19 +332,9 @@ mod tests {
             "sleep {marker} >/dev/null & setsid sleep {marker} >/dev/null & \
              (setsid sh -c 'sleep {marker} >/dev/null &' &); sleep 0.2; echo started"
         );
-        let contain = Containment::new();
-        let mut cmd = std::process::Command::new("/bin/sh");
-        cmd.args(["-c", &script])
-            .stdout(std::process::Stdio::piped());
-        // SAFETY: `enter` is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || contain.enter(None, &UNLIMITED));
-        }
-        let child = cmd.spawn().unwrap();
-        let pgid = child.id();
-        let out = child.wait_with_output().unwrap();
+        let cmd = std::process::Command::new("/bin/sh");
+        let out = contained(cmd, &script, Containment::new(), UNLIMITED);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
-        kill_group(pgid);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !running(&marker).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
