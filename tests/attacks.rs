@@ -1496,6 +1496,76 @@ fn program_that_reads_outside(w: &mut World) {
     w.fx.env.vars.insert("PATH".into(), path);
 }
 
+/// The declared program `tool` is the system's `real` (a link outside every grant).
+fn tool_is(w: &mut World, real: &str) {
+    let bin = w.root().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = ["/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(real))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("`{real}` is not installed"));
+    std::os::unix::fs::symlink(path, bin.join("tool")).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
+    w.fx.env.vars.insert("PATH".into(), path);
+}
+
+fn tool_is_cat(w: &mut World) {
+    tool_is(w, "cat")
+}
+
+fn tool_is_touch(w: &mut World) {
+    tool_is(w, "touch")
+}
+
+/// `tool` is `python3`, and a script in the read folder connects to the canary.
+fn tool_is_python3(w: &mut World) {
+    tool_is(w, "python3");
+    let script = format!(
+        "import socket\nsocket.create_connection(('127.0.0.1', {})).sendall(b'x')\n",
+        w.canary.addr.port()
+    );
+    std::fs::write(w.root().join("workspace/ro/connect.py"), script).unwrap();
+}
+
+/// The program ran, the kernel refused it (its error says so, to the skill), and the
+/// audit log has the refusal.
+fn kernel_refusal_reported(w: &World, observed: &[Observed]) -> Result<(), String> {
+    let v = last_ok_json(observed).ok_or("the program did not run")?;
+    let stderr = v["stderr"].as_str().unwrap_or_default();
+    if v["status"] == 0 || !stderr.contains("Permission denied") {
+        return Err(format!("the program was not refused by the kernel: {v}"));
+    }
+    let rows = w.audit_rows();
+    if !rows
+        .iter()
+        .any(|r| r.capability == "exec" && r.detail.contains("Permission denied"))
+    {
+        return Err(format!("the refusal is not in the audit log: {rows:?}"));
+    }
+    Ok(())
+}
+
+fn raw_socket_refused(_: &World, observed: &[Observed]) -> Result<(), String> {
+    match reports(observed).last().map(|r| &r.outcome) {
+        Some(Outcome::ToolError(SkillError::Failed(m))) if m.contains("access-denied") => Ok(()),
+        other => Err(format!("not refused by the host: {other:?}")),
+    }
+}
+
+fn nothing_planted_outside(w: &World, _: &[Observed]) -> Result<(), String> {
+    let planted: Vec<_> = std::fs::read_dir(w.root().join("outside"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("planted"))
+        .collect();
+    if planted.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("written outside the grants: {planted:?}"))
+    }
+}
+
 // ------------------------------------------------------------------ manifest edits
 
 /// The manifest with its `fs = [...]` replaced by `line`.
@@ -2323,6 +2393,11 @@ catalogue! {
         undeclared_host [rust, python] => http("{canary2}/public/x", json!({})).denied("http", "127.0.0.2");
         undeclared_path [rust, python] => http("{canary}/private", json!({})).denied("http", "/private");
         // Issue 10, hole 6: dot segments under a declared path prefix.
+        // Issue 13: a raw TCP connection through `wasi:sockets` (linked for CPython's
+        // libc, every address refused) made by a skill that really imports it.
+        raw_socket [rust] =>
+            call("raw_connect", json!({ "port": "{canary_port}" })).contained("")
+                .check("refused by the host", raw_socket_refused);
         dotdot_path [rust, python] => http("{canary}/public/../secret", json!({})).denied("http", "secret");
         encoded_dotdot_path [rust, python] => http("{canary}/public/%2e%2e/secret", json!({})).denied("http", "secret");
         encoded_dotdot_upper_case [rust, python] => http("{canary}/public/%2E%2E/secret", json!({})).denied("http", "secret");
@@ -2441,6 +2516,19 @@ catalogue! {
         // skill's folders: one that reads a secret outside them gets nothing.
         program_reads_outside_the_grants [rust, python] =>
             exec("tool", &[]).setup(program_that_reads_outside).contained("exec");
+        // Issue 13: the kernel refuses what an allowed program tries beyond the grants
+        // (the user's keys, a write outside, a TCP connection), and the refusal reaches
+        // the skill (the program's error) and the audit log.
+        program_reads_the_users_ssh_keys [rust, python] =>
+            exec("tool", &["{root}/home/.ssh/id_ed25519"]).setup(tool_is_cat)
+                .contained("exec").check("kernel refusal reported", kernel_refusal_reported);
+        program_writes_outside_the_grants [rust, python] =>
+            exec("tool", &["{outside}/planted.{tok}"]).setup(tool_is_touch)
+                .contained("exec").check("kernel refusal reported", kernel_refusal_reported)
+                .check("nothing planted", nothing_planted_outside);
+        program_connects_to_a_local_server [rust, python] =>
+            exec("tool", &["{ws}/ro/connect.py"]).setup(tool_is_python3)
+                .contained("exec").check("kernel refusal reported", kernel_refusal_reported);
         program_planted_on_the_path [rust, python] =>
             fs("write", "/workspace/rw/bin/tool", json!({ "data": "#!/bin/sh\ncat {outside}/secret.txt\n" }))
                 .then("exec", json!({ "program": "tool", "args": [] }))

@@ -186,14 +186,34 @@ per_language! { async fn fs_dotdot_escape_is_refused(fx, probe, lang) {
 } }
 
 per_language! { async fn fs_absolute_path_outside_is_refused(fx, probe, lang) {
-    let target = fx.path("outside/secret.txt");
-    let r = fx.call(&probe, "read_file", json!({"path": target})).await;
-    // wasi-libc finds no preopen for the path, so the host is never even asked.
-    assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
-    let r = fx
-        .call(&probe, "read_file", json!({"path": "/etc/passwd"}))
-        .await;
-    assert!(!matches!(r.outcome, Outcome::Ok(_)), "{:?}", r.outcome);
+    // wasi-libc (and the JS runtime) finds no preopen for the path, so the host is never
+    // asked: the refusal is the guest's own error value, naming the path, and reaches
+    // the audit log only as the skill reports it.
+    let outside = fx.path("outside/secret.txt").display().to_string();
+    for path in [outside.as_str(), "/etc/passwd"] {
+        let r = fx.call(&probe, "read_file", json!({"path": path})).await;
+        let why = match lang {
+            Lang::Rust | Lang::C => "Capabilities insufficient",
+            Lang::Js => "is outside the granted folders",
+            // CPython's libc reports no preopen as a missing file.
+            Lang::Python => "No such file or directory",
+        };
+        let message = match &r.outcome {
+            Outcome::ToolError(SkillError::Denied(m) | SkillError::Failed(m)) => m,
+            other => panic!("{path}: expected the guest's refusal, got {other:?}"),
+        };
+        assert!(message.contains(path) && message.contains(why), "{path}: {message}");
+        assert!(!message.contains(SECRET), "{message}");
+        assert!(
+            !r.denials.iter().any(|d| d.capability == "fs"),
+            "the host was asked: {:?}",
+            r.denials
+        );
+        if matches!(r.outcome, Outcome::ToolError(SkillError::Denied(_))) {
+            assert_audited(&fx, "reported", path);
+        }
+    }
+    still_serving(&fx, &probe).await;
 } }
 
 per_language! { async fn fs_symlink_leading_outside_is_refused(fx, probe, lang) {

@@ -206,6 +206,23 @@ fn lock_file_round_trip_pins_digests() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
     assert!(carol.list().is_empty());
+
+    // A lock file whose grants are wider than the declaration it pins installs nothing.
+    let dave = user();
+    let lock_path = dave.home.path().join("chitin.lock");
+    std::fs::write(&lock_path, &lock).unwrap();
+    let mut widened = chitin_registry::LockFile::read(&lock_path).unwrap();
+    widened.skills[0].grants.http = vec!["https://exfil.example/*".parse().unwrap()];
+    widened.write(&lock_path).unwrap();
+    let out = dave.chitin(&["skill", "install", "--locked"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("grants go beyond what the skill declares")
+            && stderr(&out).contains("http https://exfil.example/*"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dave.list().is_empty());
 }
 
 #[test]
@@ -411,6 +428,38 @@ fn a_tampered_store_is_refused_at_load() {
     db.execute(
         "UPDATE skills SET manifest = ?1 WHERE name = 'file-search'",
         [&original],
+    )
+    .unwrap();
+    user.ok(&["run", "file-search", "list"]);
+
+    // The grants row edited to grant more than the signed declaration: `run` uses
+    // the grants, so they are checked against the declaration at every load.
+    let grants: String = db
+        .query_row(
+            "SELECT grants FROM skills WHERE name = 'file-search'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut wider: serde_json::Value = serde_json::from_str(&grants).unwrap();
+    wider["http"] = serde_json::json!(["https://exfil.example/*"]);
+    db.execute(
+        "UPDATE skills SET grants = ?1 WHERE name = 'file-search'",
+        [&wider.to_string()],
+    )
+    .unwrap();
+    let out = user.chitin(&["run", "file-search", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("tampered")
+            && stderr(&out)
+                .contains("go beyond its signed declaration: http https://exfil.example/*"),
+        "{}",
+        stderr(&out)
+    );
+    db.execute(
+        "UPDATE skills SET grants = ?1 WHERE name = 'file-search'",
+        [&grants],
     )
     .unwrap();
     user.ok(&["run", "file-search", "list"]);

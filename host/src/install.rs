@@ -343,6 +343,15 @@ impl Installer<'_> {
         prepared: Prepared,
         grants: Capabilities,
     ) -> Result<InstalledSkill, HostError> {
+        // Whoever supplies the grants (the user's answer, a lock file), they never
+        // exceed the signed declaration.
+        let beyond = grants.beyond(&prepared.manifest.capabilities);
+        if !beyond.is_empty() {
+            return Err(HostError::GrantsBeyondDeclaration {
+                name: prepared.manifest.skill.name.to_string(),
+                beyond,
+            });
+        }
         let (unsigned, signature) = match prepared.trust {
             Trust::Signed(v) => (false, Some(v)),
             Trust::Unsigned { .. } => (true, None),
@@ -429,7 +438,7 @@ pub async fn fetch_signed(
 /// re-hashed against the index and its signature re-verified under the current
 /// policy (same signer as recorded), the component re-hashed and named by that
 /// manifest, the embedded declaration equal to the recorded one, the grants within
-/// the policy's ceilings. Then compiled (cache) and linked.
+/// the policy's ceilings and within that declaration. Then compiled (cache) and linked.
 pub fn load_installed(
     runtime: &Runtime,
     store: &Store,
@@ -472,6 +481,14 @@ pub fn load_installed(
     if loaded.manifest != installed.parsed_manifest()? || loaded.manifest != remote.skill {
         return Err(HostError::Tampered(format!(
             "the manifest recorded for `{name}` differs from the one in its component"
+        )));
+    }
+    // `run` uses the stored grants: an edited row must not widen the signed declaration.
+    let beyond = installed.grants.beyond(&loaded.manifest.capabilities);
+    if !beyond.is_empty() {
+        return Err(HostError::Tampered(format!(
+            "the grants recorded for `{name}` go beyond its signed declaration: {}",
+            beyond.join("; ")
         )));
     }
     Ok((loaded, installed))

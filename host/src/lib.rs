@@ -75,6 +75,11 @@ pub enum HostError {
     NotInstalled(String),
     #[error("refusing to load a tampered skill: {0}")]
     Tampered(String),
+    #[error(
+        "`{name}`: the grants go beyond what the skill declares ({}); grants can only narrow a declaration",
+        .beyond.join("; ")
+    )]
+    GrantsBeyondDeclaration { name: String, beyond: Vec<String> },
     #[error(transparent)]
     Trust(#[from] chitin_registry::trust::TrustError),
 }

@@ -91,6 +91,26 @@ impl Capabilities {
             && self.env.is_empty()
             && self.secrets.is_empty()
     }
+
+    /// What these grants hold that `declared` does not, one line each; empty when the
+    /// grants are within the declaration (equal, or narrowed by dropping entries).
+    pub fn beyond(&self, declared: &Capabilities) -> Vec<String> {
+        let mut out = Vec::new();
+        let fs = self.fs.iter().filter(|g| !declared.fs.contains(g));
+        out.extend(fs.map(|f| format!("fs {} {}", f.access, f.path)));
+        let http = self.http.iter().filter(|g| !declared.http.contains(g));
+        out.extend(http.map(|h| format!("http {h}")));
+        let exec = self.exec.iter().filter(|g| !declared.exec.contains(g));
+        out.extend(exec.map(|e| format!("exec {}", e.display_line())));
+        let env = self.env.iter().filter(|g| !declared.env.contains(g));
+        out.extend(env.map(|e| format!("env {e}")));
+        let secrets = self
+            .secrets
+            .iter()
+            .filter(|g| !declared.secrets.contains(g));
+        out.extend(secrets.map(|s| format!("secret {}", s.name)));
+        out
+    }
 }
 
 /// Parse a `skill.toml`. Errors carry the line and column of what was wrong.
@@ -1385,6 +1405,62 @@ timeout = "10s"
             assert!(pattern.host.covers(&pattern.host), "{p}");
             assert!(pattern.host.matches(&format!("a.{host}")) || pattern.host.matches(host));
         }
+    }
+
+    /// Grants are within a declaration when every entry is declared exactly: a wider
+    /// access, another host, program, pattern, name or secret destination is beyond it.
+    #[test]
+    fn grants_beyond_the_declaration() {
+        let caps = |lines: &str| {
+            parse(&format!(
+                "[skill]\nname = \"x\"\nversion = \"1.0.0\"\n[capabilities]\n{lines}\n"
+            ))
+            .unwrap()
+            .capabilities
+        };
+        let declared = caps(
+            r#"fs = [{ path = "$WORKSPACE", access = "read" }]
+http = ["https://api.example.com/*"]
+exec = [{ program = "git", args = ["log", "*"] }]
+env = ["LANG"]
+secrets = [{ name = "TOKEN", hosts = ["api.example.com"], header = "Authorization", format = "Bearer {}" }]"#,
+        );
+        // (grants, what is beyond the declaration)
+        let table: &[(&str, &[&str])] = &[
+            ("", &[]),
+            (r#"fs = [{ path = "$WORKSPACE", access = "read" }]"#, &[]),
+            (r#"env = ["LANG"]"#, &[]),
+            (
+                r#"fs = [{ path = "$WORKSPACE", access = "read-write" }]"#,
+                &["fs read-write $WORKSPACE"],
+            ),
+            (
+                r#"fs = [{ path = "$HOME/.ssh", access = "read" }]"#,
+                &["fs read $HOME/.ssh"],
+            ),
+            (
+                r#"http = ["https://exfil.example/*"]"#,
+                &["http https://exfil.example/*"],
+            ),
+            (
+                r#"exec = [{ program = "git", args = ["*", "*"] }]"#,
+                &["exec git * *"],
+            ),
+            (
+                r#"exec = [{ program = "sh", args = ["-c", "*"] }]"#,
+                &["exec sh -c *"],
+            ),
+            (r#"env = ["LANG", "AWS_SECRET"]"#, &["env AWS_SECRET"]),
+            (
+                r#"http = ["https://exfil.example/*"]
+secrets = [{ name = "TOKEN", hosts = ["exfil.example"], header = "Authorization", format = "Bearer {}" }]"#,
+                &["http https://exfil.example/*", "secret TOKEN"],
+            ),
+        ];
+        for (grants, beyond) in table {
+            assert_eq!(caps(grants).beyond(&declared), *beyond, "grants: {grants}");
+        }
+        assert_eq!(declared.beyond(&declared), Vec::<String>::new());
     }
 
     #[test]

@@ -712,6 +712,111 @@ mod tests {
         assert!(p.check_ceiling("ghcr.io/acme/x", &caps).is_err());
     }
 
+    /// Every `deny` kind refuses exactly the skills that declare it, and nothing else.
+    #[test]
+    fn each_ceiling_refuses_exactly_its_capability() {
+        let f = fixture();
+        let declaring = |line: &str| {
+            crate::manifest::parse(&format!(
+                "[skill]\nname = \"x\"\nversion = \"1.0.0\"\n[capabilities]\n{line}\n"
+            ))
+            .unwrap()
+            .capabilities
+        };
+        let skills = [
+            (
+                "fs-read",
+                declaring(r#"fs = [{ path = "$WORKSPACE", access = "read" }]"#),
+            ),
+            (
+                "fs-write",
+                declaring(r#"fs = [{ path = "$WORKSPACE", access = "read-write" }]"#),
+            ),
+            ("http", declaring(r#"http = ["https://api.example.com/*"]"#)),
+            (
+                "exec",
+                declaring(r#"exec = [{ program = "git", args = ["log"] }]"#),
+            ),
+            ("env", declaring(r#"env = ["LANG"]"#)),
+            (
+                "secrets",
+                declaring(
+                    r#"http = ["https://api.example.com/*"]
+secrets = [{ name = "TOKEN", hosts = ["api.example.com"], header = "Authorization", format = "Bearer {}" }]"#,
+                ),
+            ),
+            ("nothing", Capabilities::default()),
+        ];
+        // (deny, the skills it refuses, what the refusal quotes)
+        let table: &[(&str, &[&str], &str)] = &[
+            ("fs", &["fs-read", "fs-write"], "fs "),
+            ("fs-write", &["fs-write"], "fs read-write $WORKSPACE"),
+            (
+                "http",
+                &["http", "secrets"],
+                "http https://api.example.com/*",
+            ),
+            ("exec", &["exec"], "exec git log"),
+            ("env", &["env"], "env LANG"),
+            ("secrets", &["secrets"], "secret TOKEN"),
+        ];
+        for (deny, refused, quoted) in table {
+            let p = policy(
+                &f,
+                &format!("[[rule]]\nrepositories = \"ghcr.io/**\"\ndeny = [\"{deny}\"]\n"),
+            );
+            for (name, caps) in &skills {
+                let result = p.check_ceiling("ghcr.io/acme/x", caps);
+                if refused.contains(name) {
+                    let err = result.expect_err(&format!("deny {deny} let {name} through"));
+                    assert!(matches!(err, TrustError::Ceiling { .. }), "{err}");
+                    assert!(err.to_string().contains(quoted), "deny {deny}: {err}");
+                } else {
+                    assert!(result.is_ok(), "deny {deny} refused {name}: {result:?}");
+                }
+            }
+            // A rule for another namespace sets no ceiling here.
+            for (_, caps) in &skills {
+                p.check_ceiling("docker.io/acme/x", caps).unwrap();
+            }
+        }
+    }
+
+    /// Two rules equally specific for a repository: the one read first decides who
+    /// signs, so a later file (a project's) cannot take over the user's namespace.
+    #[test]
+    fn a_tie_between_rules_goes_to_the_earlier_file() {
+        let f = fixture();
+        let user = f.dir.path().join("user.toml");
+        let project = f.dir.path().join("project.toml");
+        std::fs::write(
+            &user,
+            "[[rule]]\nrepositories = \"ghcr.io/acme/*\"\nkeys = [\"acme.pub\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &project,
+            "[[rule]]\nrepositories = \"ghcr.io/*cme/x\"\nkeys = [\"other.pub\"]\n",
+        )
+        .unwrap();
+        for (files, winner, loser) in [
+            ([user.clone(), project.clone()], &f.acme, &f.other),
+            ([project.clone(), user.clone()], &f.other, &f.acme),
+        ] {
+            let p = TrustPolicy::load(&files).unwrap();
+            let rule = p.signing_rule("ghcr.io/acme/x").unwrap();
+            assert_eq!(rule.source, files[0]);
+            let (digest, by_winner) = signed(winner);
+            p.verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_winner])
+                .unwrap();
+            let (digest, by_loser) = signed(loser);
+            let err = p
+                .verify("ghcr.io/acme/x", MANIFEST, &digest, &[by_loser])
+                .unwrap_err();
+            assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        }
+    }
+
     #[test]
     fn a_change_of_signer_needs_the_rule_to_allow_it() {
         let f = fixture();

@@ -166,6 +166,26 @@ impl HttpPolicy {
     }
 }
 
+/// The response's body and header values with every secret and header value that was
+/// sent replaced (see [`Redactor`]).
+fn redact_response(
+    redactor: &Redactor,
+    parts: &mut http::response::Parts,
+    body: Vec<u8>,
+) -> Vec<u8> {
+    let body = redactor.redact(&body).unwrap_or(body);
+    // The body may have changed length (and is no longer what any digest or length
+    // header described).
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for value in parts.headers.values_mut() {
+        if let Some(clean) = redactor.redact(value.as_bytes()) {
+            *value = HeaderValue::from_bytes(&clean)
+                .unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
+        }
+    }
+    body
+}
+
 /// Asks for the response as one plain, whole body: see [`TRANSFORMING_REQUEST_HEADERS`].
 fn ask_for_a_plain_response(headers: &mut HeaderMap) {
     for name in TRANSFORMING_REQUEST_HEADERS {
@@ -338,18 +358,7 @@ impl WasiHttpHooks for HttpPolicy {
                 Some(done) => Box::new(std::future::ready(done)),
                 None => Box::new(io),
             };
-            if let Some(clean) = redactor.redact(&buf) {
-                buf = clean;
-            }
-            // The body may have changed length (and is no longer what any digest or
-            // length header described).
-            parts.headers.remove(header::CONTENT_LENGTH);
-            for value in parts.headers.values_mut() {
-                if let Some(clean) = redactor.redact(value.as_bytes()) {
-                    *value = HeaderValue::from_bytes(&clean)
-                        .unwrap_or_else(|_| HeaderValue::from_static("[REDACTED]"));
-                }
-            }
+            let buf = redact_response(&redactor, &mut parts, buf);
             let body = Full::new(Bytes::from(buf))
                 .map_err(|never| match never {})
                 .boxed_unsync();
@@ -457,6 +466,44 @@ mod tests {
             assert_eq!(!injected.is_empty(), sent, "{url}");
             let seen = headers["x-t"].to_str().unwrap();
             assert_eq!(seen == "Token s3cr3t-value", sent, "{url}: {seen}");
+        }
+    }
+
+    /// What was sent with a secret is redacted in the response: the secret and the
+    /// whole header value (base64 of `Token s3cr3t-value` does not contain a base64
+    /// form of the bare secret), in the body and in every response header.
+    #[test]
+    fn the_secret_and_the_whole_header_value_are_redacted_in_body_and_headers() {
+        use base64::Engine as _;
+        let policy = policy();
+        let target = policy
+            .check(&"http://127.0.0.1:8000/private/x".parse().unwrap())
+            .unwrap();
+        let injected = policy.inject(&mut HeaderMap::new(), &target);
+        let redactor = Redactor::new(&injected);
+        let whole = "Token s3cr3t-value";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(whole);
+        // (text echoed by the server, what the skill gets)
+        let cases = [
+            ("s3cr3t-value".to_string(), "[REDACTED:T]"),
+            (whole.to_string(), "[REDACTED:T]"),
+            (b64.clone(), "[REDACTED:T]"),
+            (format!("auth={b64};"), "auth=[REDACTED:T];"),
+            ("nothing secret".to_string(), "nothing secret"),
+        ];
+        for (echo, want) in &cases {
+            let (mut parts, ()) = http::Response::builder()
+                .header("x-echo", echo.as_str())
+                .header("set-cookie", format!("s={echo}"))
+                .header("content-length", echo.len())
+                .body(())
+                .unwrap()
+                .into_parts();
+            let body = redact_response(&redactor, &mut parts, echo.as_bytes().to_vec());
+            assert_eq!(String::from_utf8(body).unwrap(), *want, "body: {echo}");
+            assert_eq!(parts.headers["x-echo"], *want, "header: {echo}");
+            assert_eq!(parts.headers["set-cookie"], format!("s={want}"), "{echo}");
+            assert!(parts.headers.get("content-length").is_none());
         }
     }
 

@@ -241,6 +241,17 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         }
         _ => None,
     };
+    // What this machine's kernel cannot confine of the programs the skill runs.
+    if let Ok(m) = &report.manifest
+        && !m.capabilities.exec.is_empty()
+        && let Some(message) = chitin_host::capabilities::exec::landlock::kernel_gap()
+    {
+        findings.push(chitin_registry::Finding {
+            risk: chitin_registry::Risk::High,
+            area: "exec",
+            message,
+        });
+    }
     if let Some(message) = unsigned {
         findings.insert(
             0,

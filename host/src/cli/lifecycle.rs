@@ -288,6 +288,11 @@ fn install_plan(prepared: &Prepared) -> String {
     for (kind, text) in lines {
         plan.push_str(&format!("    {kind:<7} {text}\n"));
     }
+    if !m.capabilities.exec.is_empty()
+        && let Some(gap) = chitin_host::capabilities::exec::landlock::kernel_gap()
+    {
+        plan.push_str(&format!("  warning: {gap}\n"));
+    }
     plan.push_str("  tools:\n");
     for t in &prepared.tools {
         plan.push_str(&format!(
@@ -424,23 +429,15 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
             if prepared.already_installed {
                 continue;
             }
-            // Grants come from the lock file, never wider than the declaration.
-            let declared = chitin_host::install::capability_lines(&prepared.manifest.capabilities);
-            let wider: Vec<String> = chitin_host::install::capability_lines(&entry.grants)
-                .into_iter()
-                .filter(|l| !declared.contains(l))
-                .collect();
-            if !wider.is_empty() {
-                return Err(anyhow::anyhow!(
-                    "{}: the lock file grants more than the skill declares: {}",
-                    entry.name,
-                    wider.join("; ")
-                )
-                .into());
-            }
+            // Grants come from the lock file; `commit` refuses them wider than the
+            // declaration.
             let mut prepared = prepared;
             prepared.reference = entry.reference.clone();
-            installer.commit(prepared, entry.grants.clone())?;
+            installer
+                .commit(prepared, entry.grants.clone())
+                .with_context(|| {
+                    format!("installing from the lock file {}", lock_path.display())
+                })?;
         }
         let diffs = lock.differences(&installer.store.list()?);
         if !diffs.is_empty() {

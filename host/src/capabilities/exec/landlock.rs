@@ -114,6 +114,46 @@ impl Confinement {
     }
 }
 
+/// The Landlock ABI version of this kernel; 0 when it has no Landlock (or it is off).
+pub fn kernel_abi() -> i64 {
+    const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+    // SAFETY: with a null attribute and this flag the call only reports the version.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    v.max(0)
+}
+
+/// What this kernel cannot do of the confinement described above, for the install plan
+/// and `chitin skill audit` of a skill that runs programs; `None` when it does it all.
+pub fn kernel_gap() -> Option<String> {
+    gap_for(kernel_abi())
+}
+
+fn gap_for(abi: i64) -> Option<String> {
+    match abi {
+        ..=0 => Some(
+            "this kernel has no Landlock, so chitin cannot confine programs: it will refuse \
+             to run this skill's programs"
+                .into(),
+        ),
+        1..=3 => Some(format!(
+            "this kernel's Landlock (ABI {abi}) confines files but not TCP: programs this \
+             skill runs can open network connections"
+        )),
+        4 | 5 => Some(format!(
+            "this kernel's Landlock (ABI {abi}) does not scope signals and abstract Unix \
+             sockets: programs this skill runs can signal and reach other processes of yours"
+        )),
+        _ => None,
+    }
+}
+
 /// Apply the ruleset `fd` to the calling process: no new privileges (required to
 /// restrict oneself without privileges), then Landlock. Only system calls: safe
 /// between `fork` and `exec`.
@@ -167,6 +207,28 @@ mod tests {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    #[test]
+    fn what_an_older_kernel_cannot_confine_is_said() {
+        for (abi, says) in [
+            (0, Some("refuse")),
+            (1, Some("TCP")),
+            (3, Some("TCP")),
+            (4, Some("signals")),
+            (5, Some("signals")),
+            (6, None),
+            (7, None),
+        ] {
+            let gap = gap_for(abi);
+            assert_eq!(gap.is_some(), says.is_some(), "ABI {abi}: {gap:?}");
+            if let (Some(gap), Some(says)) = (gap, says) {
+                assert!(gap.contains(says), "ABI {abi}: {gap}");
+            }
+        }
+        // This machine kind has Landlock ABI 7 (TOOLCHAIN.md).
+        assert!(kernel_abi() >= 6, "{}", kernel_abi());
+        assert_eq!(kernel_gap(), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::bindings::chitin::skill::exec::{Host, Output};
 use crate::bindings::chitin::skill::types::Error as SkillError;
-use crate::grants::Grants;
+use crate::grants::{Grants, Preopen};
 use crate::state::CallState;
 use chitin_registry::Access;
 
@@ -168,6 +168,124 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, boo
     (out, truncated)
 }
 
+/// What bounds one program run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Bytes kept of stdout, and of stderr; past it the pipe is closed.
+    pub output_cap: usize,
+    /// When the program is killed.
+    pub deadline: Instant,
+    /// The kernel's limits (`setrlimit`).
+    pub rlimits: contain::Rlimits,
+}
+
+/// How a program ended (it may have failed; that is its own business).
+#[derive(Debug)]
+pub struct Ran {
+    pub status: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub truncated: bool,
+}
+
+/// Why a program did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("this kernel has no Landlock, and chitin does not run programs for skills unconfined")]
+    Unconfined,
+    #[error(transparent)]
+    Confinement(#[from] landlock::ConfinementError),
+    #[error("could not start it")]
+    Spawn(#[source] std::io::Error),
+    #[error("could not wait for it")]
+    Wait(#[source] std::io::Error),
+    #[error("it did not finish within the call's time limit and was killed")]
+    Timeout,
+}
+
+/// Run `path` confined to `folders` (Landlock), contained (its own process group and
+/// PID namespace), with stdin closed, an environment of `env` only, the kernel's
+/// resource limits, its output capped and a deadline. Whatever it started is killed
+/// when this returns.
+pub async fn run_program(
+    path: &Path,
+    args: &[String],
+    dir: &Path,
+    env: &[(String, String)],
+    folders: &[Preopen],
+    limits: RunLimits,
+) -> Result<Ran, RunError> {
+    let mut cmd = tokio::process::Command::new(path);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // The kernel confines the program to the skill's folders, with no network.
+    let confinement = landlock::Confinement::new(path, folders)?.ok_or(RunError::Unconfined)?;
+    let landlock = confinement.raw();
+    let contain = containment().clone();
+    let rlimits = limits.rlimits;
+    // SAFETY: `enter` makes only async-signal-safe calls, as `pre_exec` requires.
+    unsafe {
+        cmd.pre_exec(move || contain.enter(Some(landlock), &rlimits));
+    }
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    // The child has applied (and, at exec, closed) its copy of the ruleset.
+    drop(confinement);
+    // Whatever happens below (answer, time limit, cancelled call), the group dies.
+    let _group = child.id().map(KillGroupOnDrop);
+    let cap = limits.output_cap;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let remaining = limits.deadline.saturating_duration_since(Instant::now());
+    let run = async {
+        let ((out, t1), (err, t2)) =
+            tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
+        let status = child.wait().await;
+        (out, err, t1 || t2, status)
+    };
+    match tokio::time::timeout(remaining, run).await {
+        Ok((stdout, stderr, truncated, status)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let status = status.map_err(RunError::Wait)?;
+            Ok(Ran {
+                status: status.code(),
+                signal: status.signal(),
+                stdout,
+                stderr,
+                truncated,
+            })
+        }
+        // The child is killed when `run` (which owns it) is dropped.
+        Err(_) => Err(RunError::Timeout),
+    }
+}
+
+/// Error output that says the program was refused something: what Landlock's denials
+/// (`EACCES`, `EPERM`), the process limit (`EAGAIN` at fork) and the file size limit
+/// (`EFBIG`) look like to it. chitin
+/// does not see the kernel's refusal itself, only what the program says about it.
+fn reports_a_refusal(stderr: &[u8]) -> Option<String> {
+    const MARKERS: &[&str] = &[
+        "Permission denied",
+        "Operation not permitted",
+        "Resource temporarily unavailable",
+        "Cannot fork",
+        "can't fork",
+        "File too large",
+    ];
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .find(|l| MARKERS.iter().any(|m| l.contains(m)))
+        .map(|l| l.chars().take(300).collect())
+}
+
 impl Host for CallState {
     async fn run(
         &mut self,
@@ -182,66 +300,243 @@ impl Host for CallState {
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
         };
-        let mut cmd = tokio::process::Command::new(&path);
-        cmd.args(&args)
-            .current_dir(&dir)
-            .env_clear()
-            .envs(self.exec.grants.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // The kernel confines the program to the skill's folders, with no network.
-        let confinement = match landlock::Confinement::new(&path, &self.exec.grants.preopens) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                let reason = format!(
-                    "`{program}` cannot be confined: this kernel has no Landlock, and chitin \
-                     does not run programs for skills unconfined"
-                );
+        let grants = &self.exec.grants;
+        let limits = RunLimits {
+            output_cap: self.exec.output_cap,
+            deadline: self.deadline,
+            rlimits: contain::Rlimits::for_call(&grants.limits),
+        };
+        let ran = run_program(&path, &args, &dir, &grants.env, &grants.preopens, limits).await;
+        let ran = match ran {
+            Ok(ran) => ran,
+            Err(RunError::Unconfined) => {
+                let reason = format!("`{program}` cannot be confined: {}", RunError::Unconfined);
                 self.deny("exec", reason.clone());
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
-            Err(e) => return Err(SkillError::Failed(e.to_string())),
-        };
-        let landlock = confinement.raw();
-        let contain = containment().clone();
-        // SAFETY: `enter` makes only async-signal-safe calls, as `pre_exec` requires.
-        unsafe {
-            cmd.pre_exec(move || contain.enter(Some(landlock)));
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| SkillError::Failed(format!("could not start `{program}`: {e}")))?;
-        // The child has applied (and, at exec, closed) its copy of the ruleset.
-        drop(confinement);
-        // Whatever happens below (answer, time limit, cancelled call), the group dies.
-        let _group = child.id().map(KillGroupOnDrop);
-        let cap = self.exec.output_cap;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let run = async {
-            let ((out, t1), (err, t2)) =
-                tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
-            let status = child.wait().await;
-            (out, err, t1 || t2, status)
-        };
-        match tokio::time::timeout(remaining, run).await {
-            Ok((stdout, stderr, truncated, status)) => {
-                let status = status
-                    .map_err(|e| SkillError::Failed(format!("waiting for `{program}`: {e}")))?;
-                Ok(Output {
-                    status: status.code(),
-                    stdout,
-                    stderr,
-                    truncated,
-                })
+            Err(e @ RunError::Timeout) => {
+                return Err(SkillError::Failed(format!("`{program}`: {e}")));
             }
-            // The child is killed when `run` (which owns it) is dropped.
-            Err(_) => Err(SkillError::Failed(format!(
-                "`{program}` did not finish within the call's time limit and was killed"
-            ))),
+            Err(e) => {
+                let mut msg = format!("`{program}`: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    msg.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                return Err(SkillError::Failed(msg));
+            }
+        };
+        if let Some(stop) = ran.signal.and_then(|s| limits.rlimits.explain(s)) {
+            let detail = format!("`{program}` was stopped by the kernel: {stop}");
+            self.deny("limits", detail.clone());
+            return Err(SkillError::Failed(detail));
+        }
+        if ran.status != Some(0)
+            && let Some(line) = reports_a_refusal(&ran.stderr)
+        {
+            // The kernel's refusal reaches the skill as the program's own error; the
+            // audit log records what the program said about it.
+            self.deny(
+                "exec",
+                format!(
+                    "`{program}` (confined to the skill's folders, with no network) \
+                     failed with a refusal: {line}"
+                ),
+            );
+        }
+        Ok(Output {
+            status: ran.status,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
+            truncated: ran.truncated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::fs::resolve::{Lookup, resolve};
+    use std::time::Duration;
+
+    /// A temporary workspace with a read-write folder `rw`, granted.
+    struct Workspace {
+        _root: tempfile::TempDir,
+        rw: Preopen,
+    }
+
+    fn workspace() -> Workspace {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("rw")).unwrap();
+        let dir = resolve(root.path(), &["rw".to_string()], Lookup::Beneath, &[]).unwrap();
+        let rw = Preopen {
+            host_path: dir.real.clone(),
+            guest_path: "/workspace/rw".into(),
+            access: Access::ReadWrite,
+            dir,
+        };
+        Workspace { _root: root, rw }
+    }
+
+    fn limits(deadline: Duration) -> RunLimits {
+        RunLimits {
+            output_cap: 1000,
+            deadline: Instant::now() + deadline,
+            rlimits: contain::Rlimits {
+                cpu_seconds: 600,
+                file_size: 1 << 30,
+                processes: contain::PROGRAM_PROCESSES,
+            },
+        }
+    }
+
+    async fn run(
+        ws: &Workspace,
+        program: &str,
+        args: &[&str],
+        limits: RunLimits,
+    ) -> Result<Ran, RunError> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let path = find_program(program, Some("/usr/bin:/bin")).unwrap();
+        let dir = ws.rw.host_path.clone();
+        run_program(
+            &path,
+            &args,
+            &dir,
+            &[],
+            std::slice::from_ref(&ws.rw),
+            limits,
+        )
+        .await
+    }
+
+    /// Processes whose command line contains `marker`.
+    fn running(marker: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|c| String::from_utf8_lossy(c).contains(marker))
+            .count()
+    }
+
+    /// A program that writes without end to stdout, or to stderr, is cut at the cap and
+    /// its pipe closed: it ends (SIGPIPE) long before the call's deadline.
+    #[tokio::test]
+    async fn output_past_the_cap_is_cut_and_the_pipe_closed() {
+        let ws = workspace();
+        for (stream, script) in [("stdout", "yes"), ("stderr", "yes >&2")] {
+            let ran = run(&ws, "sh", &["-c", script], limits(Duration::from_secs(60)))
+                .await
+                .unwrap_or_else(|e| panic!("{stream}: {e}"));
+            assert!(ran.truncated, "{stream}");
+            let (kept, other) = match stream {
+                "stdout" => (&ran.stdout, &ran.stderr),
+                _ => (&ran.stderr, &ran.stdout),
+            };
+            assert_eq!(kept.len(), 1000, "{stream}");
+            assert!(other.is_empty(), "{stream}");
+        }
+    }
+
+    /// At the deadline the call ends with a timeout error, and the program and what it
+    /// started are gone.
+    #[tokio::test]
+    async fn a_program_is_killed_at_the_deadline() {
+        let ws = workspace();
+        let marker = format!("7{}.{}", std::process::id(), line!());
+        let script = format!("sleep {marker} & sleep {marker}");
+        let err = run(
+            &ws,
+            "sh",
+            &["-c", &script],
+            limits(Duration::from_millis(300)),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RunError::Timeout), "{err}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while running(&marker) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(running(&marker), 0, "the program outlived its call");
+    }
+
+    /// stdin is closed (`/dev/null`): a program that reads it gets end of file at once
+    /// instead of waiting for input that never comes.
+    #[tokio::test]
+    async fn stdin_is_closed() {
+        let ws = workspace();
+        let ran = run(&ws, "cat", &[], limits(Duration::from_secs(20)))
+            .await
+            .unwrap();
+        assert_eq!(ran.status, Some(0));
+        assert!(ran.stdout.is_empty());
+    }
+
+    /// The kernel's limits stop a program that spins or writes a huge file; what
+    /// stopped it is named. (The process limit: `contain::tests`.)
+    #[tokio::test]
+    async fn resource_limits_stop_a_program() {
+        let ws = workspace();
+        let mut l = limits(Duration::from_secs(60));
+        l.rlimits.cpu_seconds = 1;
+        let ran = run(&ws, "sh", &["-c", "while :; do :; done"], l)
+            .await
+            .unwrap();
+        assert_eq!(ran.signal, Some(libc::SIGXCPU), "{ran:?}");
+        assert!(l.rlimits.explain(libc::SIGXCPU).unwrap().contains("CPU"));
+
+        let mut l = limits(Duration::from_secs(60));
+        l.rlimits.file_size = 1 << 20;
+        // The program itself is PID 1 of its namespace: its write fails (EFBIG). What
+        // it starts is killed by SIGXFSZ.
+        let dd = "dd if=/dev/zero of=big2 bs=65536 count=64";
+        for (program, args, file) in [
+            (
+                "dd",
+                vec!["if=/dev/zero", "of=big", "bs=65536", "count=64"],
+                "big",
+            ),
+            ("sh", vec!["-c", dd], "big2"),
+        ] {
+            let ran = run(&ws, program, &args, l).await.unwrap();
+            assert_ne!(ran.status, Some(0), "{ran:?}");
+            let size = std::fs::metadata(ws.rw.host_path.join(file)).unwrap().len();
+            assert!(size <= 1 << 20, "{size}");
+            let stderr = String::from_utf8_lossy(&ran.stderr);
+            assert!(
+                reports_a_refusal(&ran.stderr).is_some() || ran.status == Some(128 + libc::SIGXFSZ),
+                "{ran:?}: {stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_in_error_output_are_recognised() {
+        let table: &[(&str, bool)] = &[
+            ("cat: /home/u/.ssh/id_rsa: Permission denied\n", true),
+            ("touch: cannot touch '/tmp/x': Permission denied", true),
+            (
+                "python3: ... PermissionError: [Errno 13] Permission denied",
+                true,
+            ),
+            ("sh: 1: Cannot fork\n", true),
+            (
+                "error: could not lock config file: Operation not permitted",
+                true,
+            ),
+            ("dd: error writing 'big': File too large", true),
+            ("fatal: not a git repository\n", false),
+            ("", false),
+        ];
+        for (stderr, refusal) in table {
+            assert_eq!(
+                reports_a_refusal(stderr.as_bytes()).is_some(),
+                *refusal,
+                "{stderr}"
+            );
         }
     }
 }

@@ -78,6 +78,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("fail", "Return the error `kind` with `message`"),
     ("env_all", "All visible environment variables"),
     (
+        "raw_connect",
+        "Open a TCP connection to 127.0.0.1:`port` (a string) through wasi:sockets and send a few bytes",
+    ),
+    (
         "resources",
         "Create `count` host resources of `kind` and never drop them",
     ),
@@ -145,6 +149,7 @@ impl Guest for Attacker {
             }),
             "env_all" => Ok(json!(std::env::vars().collect::<Vec<_>>())),
             "resources" => resources(&a),
+            "raw_connect" => raw_connect(a.str("port").parse().unwrap_or(0)),
             other => Err(WitError::InvalidInput(format!("unknown tool `{other}`"))),
         }?;
         Ok(result.to_string())
@@ -657,6 +662,40 @@ fn run(a: &Args) -> Result<Value, WitError> {
         "stderr": String::from_utf8_lossy(&out.stderr),
         "truncated": out.truncated,
     }))
+}
+
+/// A raw TCP connection through `wasi:sockets` (not in the `platform` world: the
+/// `wasip2` bindings import it, as CPython's libc does).
+fn raw_connect(port: u16) -> Result<Value, WitError> {
+    use wasip2::sockets::network::{
+        ErrorCode as NetError, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress,
+    };
+    use wasip2::sockets::{instance_network, tcp_create_socket};
+    // The host does not audit socket refusals, so they are not reported as `denied`.
+    let fail =
+        |what: &str, e: NetError| WitError::Failed(format!("raw socket {what} 127.0.0.1:{port}: {e:?}"));
+    let network = instance_network::instance_network();
+    let socket = tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4)
+        .map_err(|e| fail("create", e))?;
+    let address = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port,
+        address: (127, 0, 0, 1),
+    });
+    socket
+        .start_connect(&network, address)
+        .map_err(|e| fail("connect", e))?;
+    let ready = socket.subscribe();
+    let (_input, output) = loop {
+        match socket.finish_connect() {
+            Ok(streams) => break streams,
+            Err(NetError::WouldBlock) => ready.block(),
+            Err(e) => return Err(fail("connect", e)),
+        }
+    };
+    output
+        .blocking_write_and_flush(b"raw-socket-bytes")
+        .map_err(|e| WitError::Failed(format!("raw socket write: {e:?}")))?;
+    Ok(json!("connected"))
 }
 
 fn log_lines(a: &Args) -> Result<Value, WitError> {
