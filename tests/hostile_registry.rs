@@ -140,6 +140,7 @@ impl World {
             lock_path: self.lock.clone(),
             policy,
             allow_unsigned,
+            allow_repository_change: false,
         };
         let prepared = tokio::time::timeout(GIVE_UP, installer.prepare(reference, |_, _| {}))
             .await
@@ -1057,6 +1058,7 @@ fn install_in_thread(
             lock_path: home.join("chitin.lock"),
             policy: &NO_POLICY,
             allow_unsigned: true,
+            allow_repository_change: false,
         };
         let prepared = (|| {
             if remove_first {

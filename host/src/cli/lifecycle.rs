@@ -76,19 +76,18 @@ pub struct InstallArgs {
     /// by `list` and `audit`.
     #[arg(long)]
     allow_unsigned: bool,
+    /// Replace an installed skill of the same name that came from another
+    /// repository. Without a terminal, `--yes` alone never does.
+    #[arg(long)]
+    allow_repository_change: bool,
     /// Use this trust policy file instead of the project's and the user's.
     #[arg(long)]
     policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: a list of `{name, status, version, digest}`.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Args)]
-pub struct NameArgs {
-    /// The installed skill's name.
-    name: String,
 }
 
 #[derive(Args)]
@@ -103,10 +102,33 @@ pub struct UpdateArgs {
     policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: a list of `{name, status, version, digest}`,
+    /// `status` being `updated` or `unchanged`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: a list of the installed skills (name,
+    /// version, reference, repository, digests, grants, tools, signature).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// The installed skill's name.
+    name: String,
+    /// Print one JSON document on stdout: `{name, version, status: "removed"}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    /// Print one JSON document on stdout: `{blobs, bytes, compiled, temp_files}`
+    /// (how many of each were removed).
     #[arg(long)]
     json: bool,
 }
@@ -118,6 +140,10 @@ pub struct ExportArgs {
     /// The folder to write the OCI image layout to.
     #[arg(long, short)]
     output: PathBuf,
+    /// Print one JSON document on stdout: `{name, version, digest, output, reference}`
+    /// (`reference` installs it: `oci-layout:DIR:VERSION`).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -129,6 +155,10 @@ pub struct LoginArgs {
     /// Read the password from stdin (otherwise CHITIN_REGISTRY_PASSWORD).
     #[arg(long)]
     password_stdin: bool,
+    /// Print one JSON document on stdout: `{registry, username, credentials}` (the file
+    /// they were saved in).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn open_store() -> anyhow::Result<Store> {
@@ -256,6 +286,14 @@ fn install_plan(prepared: &Prepared) -> String {
     }
     let diff = prepared.diff();
     if let Some(prev) = &prepared.previous {
+        if let Some(from) = prepared.repository_change() {
+            plan.push_str(&format!(
+                "  REPOSITORY CHANGED: the installed {} comes from {}, this one from {}\n",
+                field(prepared.name()),
+                field(from),
+                field(&prepared.repository)
+            ));
+        }
         plan.push_str(&format!(
             "  replaces {} ({})\n",
             field(&prev.version),
@@ -298,33 +336,74 @@ fn install_plan(prepared: &Prepared) -> String {
     plan
 }
 
-/// Show the install plan and ask; refuse without a terminal unless `--yes`.
-fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
+/// Show the install plan and ask; refuse without a terminal unless `--yes`. A change
+/// of repository needs its own consent: `--allow-repository-change`, or a "yes" typed
+/// on the terminal (never `--yes` alone). Returns whether that consent was given.
+fn approve(prepared: &Prepared, yes: bool, allow_repository_change: bool) -> Result<bool, Exit> {
     let plan = install_plan(prepared);
+    if let Some(from) = prepared.repository_change() {
+        if allow_repository_change {
+            super::approve(&plan, "Replace it and install with these grants?", yes)?;
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            eprint!("{plan}");
+            return Err(Exit(
+                exit::NOT_APPROVED,
+                anyhow::anyhow!(
+                    "not approved: `{}` is installed from {}, and this one comes from {}; pass \
+                     --allow-repository-change to replace it",
+                    field(prepared.name()),
+                    field(from),
+                    field(&prepared.repository)
+                ),
+            ));
+        }
+        super::approve(&plan, "Replace it with the skill from the other repository?", false)?;
+        return Ok(true);
+    }
     if prepared.previous.is_some()
         && !prepared.diff().needs_consent()
         && matches!(prepared.trust, Trust::Signed(_))
     {
         // Nothing widened: an update within the consent already given.
         eprint!("{plan}");
-        return Ok(());
+        return Ok(false);
     }
-    super::approve(&plan, "Install with these grants?", yes)
+    super::approve(&plan, "Install with these grants?", yes)?;
+    Ok(false)
 }
 
-/// A progress bar on a terminal, nothing otherwise.
-fn progress_bar(label: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar
+/// Set while an install commits (quick, one transaction): an interrupt then waits.
+static COMMITTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On Ctrl-C during an install or update: remove this process's downloads from the
+/// store's `tmp/`, say `message`, and exit with 130 (as a shell reports SIGINT).
+fn exit_on_interrupt(rt: &tokio::runtime::Runtime, store: &Store, message: &'static str) {
+    let tmp = store.tmp_dir();
+    rt.spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if COMMITTING.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
+            chitin_registry::store::remove_own_temp_files(&tmp);
+            eprintln!("\n{message}");
+            std::process::exit(130);
+        }
+    });
+}
+
+/// `installer.commit`, with interrupts held off until it is done.
+fn commit(
+    installer: &mut Installer<'_>,
+    prepared: Prepared,
+    grants: chitin_registry::Capabilities,
+) -> Result<chitin_registry::InstalledSkill, chitin_host::HostError> {
+    use std::sync::atomic::Ordering;
+    COMMITTING.store(true, Ordering::SeqCst);
+    let result = installer.commit(prepared, grants);
+    COMMITTING.store(false, Ordering::SeqCst);
+    result
 }
 
 fn install_one(
@@ -335,14 +414,18 @@ fn install_one(
     json: bool,
     updating: bool,
 ) -> Result<serde_json::Value, Exit> {
-    let bar = progress_bar("Pulling");
-    let prepared = rt
-        .block_on(installer.prepare(reference, |n, total| {
-            bar.set_length(total);
-            bar.set_position(n);
-        }))
-        .with_context(|| format!("installing {reference}"))?;
+    let bar = super::progress::bar("Pulling");
+    let mut compiling = false;
+    let prepared = rt.block_on(installer.prepare(reference, |n, total| {
+        bar.set_length(total);
+        bar.set_position(n);
+        if n >= total && !compiling {
+            compiling = true;
+            super::progress::to_spinner(&bar, "Checking", "compiling and describing the skill");
+        }
+    }));
     bar.finish_and_clear();
+    let prepared = prepared.with_context(|| format!("installing {reference}"))?;
     // An update never goes back: a reference that now resolves to an older version
     // was moved, and the older version may be the one with the known hole.
     if updating
@@ -374,19 +457,25 @@ fn install_one(
             json!({ "name": prepared.name(), "status": "unchanged", "digest": prepared.manifest_digest }),
         );
     }
-    approve(&prepared, yes)?;
+    let allow_repository_change = installer.allow_repository_change;
+    installer.allow_repository_change = approve(&prepared, yes, allow_repository_change)?;
     let grants = prepared.manifest.capabilities.clone();
     let name = prepared.name().to_string();
-    let installed = installer.commit(prepared, grants)?;
+    let replaced = prepared.repository_change().map(str::to_string);
+    let installed = commit(installer, prepared, grants);
+    installer.allow_repository_change = allow_repository_change;
+    let installed = installed?;
     if !json {
         eprintln!(
             "   Installed {} {} ({})",
             name, installed.version, installed.manifest_digest
         );
+        if let Some(from) = &replaced {
+            eprintln!("    Replaced the skill of that name from {}", field(from));
+        }
     }
-    Ok(
-        json!({ "name": name, "status": "installed", "version": installed.version, "digest": installed.manifest_digest }),
-    )
+    Ok(json!({ "name": name, "status": "installed", "version": installed.version,
+               "digest": installed.manifest_digest, "replaced_repository": replaced }))
 }
 
 pub fn install(args: InstallArgs) -> Result<u8, Exit> {
@@ -395,6 +484,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
     let lock_path = lock_path()?;
     let policy = super::trust::load_policy(args.policy.as_deref())?;
     let rt = super::tokio()?;
+    exit_on_interrupt(&rt, &store, "interrupted; nothing was installed");
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
@@ -402,6 +492,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         lock_path: lock_path.clone(),
         policy: &policy,
         allow_unsigned: args.allow_unsigned,
+        allow_repository_change: args.allow_repository_change,
     };
     let mut results = Vec::new();
     if args.locked {
@@ -440,7 +531,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
             }
             let mut prepared = prepared;
             prepared.reference = entry.reference.clone();
-            installer.commit(prepared, entry.grants.clone())?;
+            commit(&mut installer, prepared, entry.grants.clone())?;
         }
         let diffs = lock.differences(&installer.store.list()?);
         if !diffs.is_empty() {
@@ -453,10 +544,15 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         }
         // `install --locked` must reproduce the lock, not rewrite it from the tags.
         lock.write(&lock_path)?;
-        eprintln!(
-            "   Installed {} skill(s) exactly as locked",
-            lock.skills.len()
-        );
+        if args.json {
+            let names: Vec<&str> = lock.skills.iter().map(|s| s.name.as_str()).collect();
+            println!("{}", json!({ "locked": names }));
+        } else {
+            eprintln!(
+                "   Installed {} skill(s) exactly as locked",
+                lock.skills.len()
+            );
+        }
         return Ok(exit::OK);
     }
     let Some(reference) = args.reference.as_deref() else {
@@ -488,6 +584,7 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         None => store.list()?.into_iter().map(|s| s.name).collect(),
     };
     let policy = super::trust::load_policy(args.policy.as_deref())?;
+    exit_on_interrupt(&rt, &store, "interrupted; the skill being updated was left as it was");
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
@@ -497,7 +594,9 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         // An update never drops the signature requirement, but a skill the user
         // installed unsigned may stay so.
         allow_unsigned: false,
+        allow_repository_change: false,
     };
+    let mut results = Vec::new();
     for name in names {
         let current = installer
             .store
@@ -505,14 +604,22 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
             .ok_or_else(|| chitin_host::HostError::NotInstalled(name.clone()))?;
         // The reference as installed: a range or tag re-resolves; a digest stays put.
         installer.allow_unsigned = current.unsigned;
-        install_one(
+        let mut result = install_one(
             &mut installer,
             &rt,
             &current.reference,
             args.yes,
-            false,
+            args.json,
             true,
         )?;
+        if result["status"] == "installed" {
+            result["status"] = "updated".into();
+            result["previous_version"] = current.version.into();
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!("{}", display::json(&results)?);
     }
     Ok(exit::OK)
 }
@@ -547,7 +654,7 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
     Ok(exit::OK)
 }
 
-pub fn remove(args: NameArgs) -> Result<u8, Exit> {
+pub fn remove(args: RemoveArgs) -> Result<u8, Exit> {
     let runtime = super::open_runtime()?;
     let mut store = open_store()?;
     let no_policy = chitin_registry::trust::TrustPolicy::default();
@@ -558,19 +665,34 @@ pub fn remove(args: NameArgs) -> Result<u8, Exit> {
         lock_path: lock_path()?,
         policy: &no_policy,
         allow_unsigned: false,
+        allow_repository_change: false,
+    };
+    let Some(skill) = installer.store.get(&args.name)? else {
+        return Err(chitin_host::HostError::NotInstalled(args.name).into());
     };
     if !installer.remove(&args.name)? {
         return Err(chitin_host::HostError::NotInstalled(args.name).into());
     }
-    eprintln!(
-        "     Removed {} (its files go at the next `chitin skill gc`)",
-        args.name
-    );
+    if args.json {
+        println!(
+            "{}",
+            json!({ "name": skill.name, "version": skill.version, "status": "removed" })
+        );
+    } else {
+        eprintln!(
+            "     Removed {} {} (its files go at the next `chitin skill gc`)",
+            field(&skill.name),
+            field(&skill.version)
+        );
+    }
     Ok(exit::OK)
 }
 
-pub fn gc() -> Result<u8, Exit> {
+pub fn gc(args: GcArgs) -> Result<u8, Exit> {
     let store = open_store()?;
+    // Downloads an interrupted install left behind (opening the store removed those
+    // whose process is gone or that are over a minute old).
+    let temp_files = store.cleaned_tmp() + chitin_registry::store::clean_tmp(&store.tmp_dir());
     // Keep the manifests and configs of installed skills too (for export).
     let mut keep = Vec::new();
     for s in store.list()? {
@@ -589,7 +711,17 @@ pub fn gc() -> Result<u8, Exit> {
         wasm_digests.push(s.wasm_digest.trim_start_matches("sha256:").to_string());
     }
     let compiled = runtime.engine().gc_cache(&wasm_digests)?;
-    eprintln!("     Removed {files} blob(s), {bytes} bytes, and {compiled} compiled file(s)");
+    if args.json {
+        println!(
+            "{}",
+            json!({ "blobs": files, "bytes": bytes, "compiled": compiled, "temp_files": temp_files })
+        );
+    } else {
+        eprintln!(
+            "     Removed {files} blob(s), {bytes} bytes, {compiled} compiled file(s) and \
+             {temp_files} interrupted download(s)"
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -599,6 +731,15 @@ pub fn export(args: ExportArgs) -> Result<u8, Exit> {
         .get(&args.name)?
         .ok_or_else(|| chitin_host::HostError::NotInstalled(args.name.clone()))?;
     export_layout(&store, &skill, &args.output)?;
+    let reference = format!("oci-layout:{}:{}", args.output.display(), skill.version);
+    if args.json {
+        println!(
+            "{}",
+            json!({ "name": skill.name, "version": skill.version, "digest": skill.manifest_digest,
+                    "output": args.output, "reference": reference })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "    Exported {} {} to {} (install with `chitin skill install oci-layout:{}:{}`)",
         skill.name,
@@ -621,6 +762,13 @@ pub fn login(args: LoginArgs) -> Result<u8, Exit> {
     };
     let path = chitin_registry::oci::credentials_path();
     chitin_registry::oci::store_credentials(&path, &args.registry, &args.username, &password)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "registry": args.registry, "username": args.username, "credentials": path })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "   Logged in to {} (credentials in {})",
         args.registry,
