@@ -57,6 +57,8 @@ pub struct PushArgs {
     sign_form: super::trust::SignatureForm,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, name, version,
+    /// signed_with}` (`signed_with` is the key's fingerprint, or null).
     #[arg(long)]
     json: bool,
 }
@@ -209,7 +211,13 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
     let client = RegistryClient::for_ref(&target, &args.registry.options())?;
     let auth = auth_for(target.reference.resolve_registry());
     let rt = super::tokio()?;
-    let pinned = rt.block_on(client.push(&artifact, &target, &auth))?;
+    let spinner = super::progress::spinner(
+        "Pushing",
+        &format!("{} to {}", artifact.skill.skill.name, field(&target.reference.whole())),
+    );
+    let pinned = rt.block_on(client.push(&artifact, &target, &auth));
+    spinner.finish_and_clear();
+    let pinned = pinned?;
     let signed = match &key {
         Some(key) => super::trust::sign_pinned(
             &rt,
@@ -237,12 +245,17 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
             target.reference.whole(),
             pinned.digest
         );
-        if let Some(key) = &key {
-            eprintln!(
+        match &key {
+            Some(key) => eprintln!(
                 "      Signed with key {} as {}",
                 key.public_key().fingerprint(),
                 signed.join(" and ")
-            );
+            ),
+            None => eprintln!(
+                "warning: not signed, so it will not install where a trust policy applies \
+                 (everywhere, by default); sign it with `chitin skill sign {} --key KEY`",
+                target.reference.whole()
+            ),
         }
     }
     Ok(exit::OK)
@@ -636,22 +649,113 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
             "No skills installed. Install one with `chitin skill install <registry/repo:tag>`."
         );
     }
-    for s in skills {
-        let tools = s.tools.as_array().map_or(0, Vec::len);
-        let signer = match &s.signature {
-            Some(v) => v.signer.to_string(),
-            None => "UNSIGNED (--allow-unsigned)".to_string(),
-        };
-        println!(
-            "{:<16} {:<10} {:<50} {} tool(s)  {}",
-            field(&s.name),
-            field(&s.version),
-            field(&s.reference),
-            tools,
-            field(&signer)
-        );
+    let rows: Vec<[String; 5]> = skills
+        .iter()
+        .map(|s| {
+            let signer = match &s.signature {
+                Some(v) => short_signer(&v.signer),
+                None => "UNSIGNED".to_string(),
+            };
+            [
+                field(&s.name).into_owned(),
+                field(&s.version).into_owned(),
+                s.tools.as_array().map_or(0, Vec::len).to_string(),
+                field(&signer).into_owned(),
+                field(&s.reference).into_owned(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        print!("{}", list_table(&rows, terminal_width()));
     }
     Ok(exit::OK)
+}
+
+/// A signer in a few columns: a key's fingerprint cut to 12 hex digits (enough to
+/// tell keys apart; `--json` and `audit` have it whole), an identity as is.
+fn short_signer(signer: &chitin_registry::trust::Signer) -> String {
+    match signer {
+        chitin_registry::trust::Signer::Key { fingerprint } => {
+            let hex = fingerprint.trim_start_matches("sha256:");
+            format!("key {}…", &hex[..hex.len().min(12)])
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `skill list` as a table with a header, each line cut to `width` columns (the
+/// reference, last, loses its end first).
+fn list_table(rows: &[[String; 5]], width: Option<usize>) -> String {
+    const HEADER: [&str; 5] = ["NAME", "VERSION", "TOOLS", "SIGNER", "FROM"];
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 4 {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        let text = text.trim_end().to_string();
+        match width {
+            Some(w) if text.chars().count() > w && w > 1 => {
+                let cut: String = text.chars().take(w - 1).collect();
+                format!("{cut}…\n")
+            }
+            _ => format!("{text}\n"),
+        }
+    };
+    let mut out = line(HEADER);
+    for row in rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    out
+}
+
+/// The terminal's width, when stdout is one.
+fn terminal_width() -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(stdout.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_table;
+
+    fn row(name: &str, reference: &str) -> [String; 5] {
+        [name, "0.1.0", "3", "key 0123456789ab…", reference].map(String::from)
+    }
+
+    #[test]
+    fn the_list_has_a_header_and_fits_the_terminal() {
+        let rows = [
+            row("file-search", "127.0.0.1:5000/acme/file-search:0.1.0"),
+            row("git", "ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef"),
+        ];
+        let table = list_table(&rows, None);
+        insta::assert_snapshot!(table, @r"
+        NAME         VERSION  TOOLS  SIGNER             FROM
+        file-search  0.1.0    3      key 0123456789ab…  127.0.0.1:5000/acme/file-search:0.1.0
+        git          0.1.0    3      key 0123456789ab…  ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef
+        ");
+        for line in list_table(&rows, Some(60)).lines() {
+            assert!(line.chars().count() <= 60, "{line}");
+        }
+        assert!(list_table(&rows, Some(60)).contains("file-search  0.1.0    3      key"));
+    }
 }
 
 pub fn remove(args: RemoveArgs) -> Result<u8, Exit> {

@@ -209,9 +209,15 @@ pub fn main() -> ExitCode {
                 let text = e.to_string();
                 chitin_registry::untrusted::for_terminal(&text, 64 * 1024).into_owned()
             };
+            let mut said = err.to_string();
             eprintln!("error: {}", shown(&err));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {}", shown(&cause));
+                // A message that quotes its cause already said it.
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {}", shown(&cause));
+                }
+                said = text;
             }
             ExitCode::from(code)
         }

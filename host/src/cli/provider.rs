@@ -59,6 +59,7 @@ pub struct AddArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: the profiles, as in providers.toml.
     #[arg(long)]
     json: bool,
 }
@@ -67,6 +68,7 @@ pub struct ListArgs {
 pub struct CheckArgs {
     /// The profile [default: the default profile].
     name: Option<String>,
+    /// Print one JSON document on stdout: each check with its outcome.
     #[arg(long)]
     json: bool,
 }

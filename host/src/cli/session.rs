@@ -11,6 +11,7 @@ use super::{Exit, display, exit};
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: a list of the sessions, most recent first.
     #[arg(long)]
     json: bool,
 }
