@@ -44,7 +44,10 @@ fn completions_and_the_man_page() {
     let err = user.fails(2, &["completions", "tcsh"]);
     assert!(err.contains("possible values"), "{err}");
     let man = user.ok(&["man"]);
-    assert!(man.starts_with(".ie") || man.contains(".TH chitin"), "{man}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH chitin"),
+        "{man}"
+    );
     assert!(man.contains("completions"), "{man}");
 }
 
@@ -86,7 +89,9 @@ fn every_json_flag_says_what_it_prints() {
             .lines()
             .map(str::trim)
             .skip_while(|l| !l.starts_with("--json"));
-        let flag = lines.next().unwrap_or_else(|| panic!("{command:?} has no --json:\n{help}"));
+        let flag = lines
+            .next()
+            .unwrap_or_else(|| panic!("{command:?} has no --json:\n{help}"));
         let text = match flag.strip_prefix("--json").unwrap().trim() {
             "" => lines.next().unwrap_or_default(),
             text => text,
@@ -191,7 +196,10 @@ fn pack_writes_a_readable_skill_and_refuses_a_plain_component() {
             manifest.to_str().unwrap(),
         ],
     );
-    assert!(err.contains("not a chitin skill: it exports nothing"), "{err}");
+    assert!(
+        err.contains("not a chitin skill: it exports nothing"),
+        "{err}"
+    );
     let embedded = chitin_registry::embed_manifest(
         &std::fs::read(&plain).unwrap(),
         &std::fs::read_to_string(&manifest).unwrap(),
@@ -214,13 +222,19 @@ fn messages_say_the_fix() {
     let (user, _) = published(&reg, &publisher);
 
     // A registry that is not running.
-    let err = user.fails(1, &["skill", "install", "127.0.0.1:9/acme/fs:0.1.0", "--yes"]);
+    let err = user.fails(
+        1,
+        &["skill", "install", "127.0.0.1:9/acme/fs:0.1.0", "--yes"],
+    );
     assert!(
         err.contains("cannot reach the registry at 127.0.0.1:9: is it running"),
         "{err}"
     );
     // A tag that does not exist: the ones that do.
-    let err = user.fails(1, &["skill", "install", &reg.repo("acme/fs:0.2.0"), "--yes"]);
+    let err = user.fails(
+        1,
+        &["skill", "install", &reg.repo("acme/fs:0.2.0"), "--yes"],
+    );
     assert!(err.contains("has no tag `0.2.0`; its tags: 0.1.0"), "{err}");
     // `run` of a registry reference.
     let err = user.fails(1, &["run", &reg.repo("acme/fs:0.1.0"), "list"]);
@@ -267,11 +281,12 @@ fn messages_say_the_fix() {
     // A CHITIN_TRUST_POLICY that names no file.
     let mut lost = User::new();
     let missing = lost.home.path().join("no-such-policy.toml");
-    lost.env.push((
-        "CHITIN_TRUST_POLICY".into(),
-        missing.display().to_string(),
-    ));
-    let err = lost.fails(1, &["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    lost.env
+        .push(("CHITIN_TRUST_POLICY".into(), missing.display().to_string()));
+    let err = lost.fails(
+        1,
+        &["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"],
+    );
     assert!(
         err.contains(&format!("{} (which does not exist)", missing.display())),
         "{err}"
@@ -313,9 +328,10 @@ fn an_artifact_from_another_tool_is_told_how_to_publish() {
     let reg = RealRegistry::start(None);
     let user = User::new();
     // What oras or wkg push: the wasm layout without chitin's annotations.
-    let artifact =
-        chitin_registry::artifact::Artifact::from_component(std::fs::read(skills_dir().join("file-search.wasm")).unwrap())
-            .unwrap();
+    let artifact = chitin_registry::artifact::Artifact::from_component(
+        std::fs::read(skills_dir().join("file-search.wasm")).unwrap(),
+    )
+    .unwrap();
     let mut manifest = artifact.manifest.clone();
     manifest.annotations = None;
     let reference = reg.repo("other/fs:0.1.0");
@@ -343,7 +359,10 @@ fn an_artifact_from_another_tool_is_told_how_to_publish() {
         1,
         &["skill", "install", &reference, "--yes", "--allow-unsigned"],
     );
-    assert!(err.contains("publish the component with `chitin skill push"), "{err}");
+    assert!(
+        err.contains("publish the component with `chitin skill push"),
+        "{err}"
+    );
     assert!(!err.contains("rebuild it"), "{err}");
 }
 
@@ -367,8 +386,7 @@ fn the_oci_artifact_has_a_created_date_and_a_titled_layer() {
     };
     let manifest = get(&format!("manifests/{digest}"));
     assert_eq!(
-        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
-        "file-search.wasm",
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"], "file-search.wasm",
         "{manifest}"
     );
     let config = get(&format!(
@@ -420,7 +438,9 @@ fn the_human_output_of_the_main_commands() {
     let out = user.chitin(&["skill", "remove", "file-search"]);
     insta::assert_snapshot!("remove", stable(&stderr(&out), &replace));
 
-    let err = user.fails(1, &["skill", "install", &reg.repo("acme/fs:9.9.9"), "--yes"]);
+    let err = user.fails(
+        1,
+        &["skill", "install", &reg.repo("acme/fs:9.9.9"), "--yes"],
+    );
     insta::assert_snapshot!("missing_tag", stable(&err, &replace));
-
 }

@@ -963,7 +963,9 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     let leftovers = nonempty_files(&root.join("tmp"));
     assert!(!leftovers.is_empty());
     // A concurrent install's fresh temp file (its process is alive: this one) stays.
-    let live = root.join("tmp").join(format!("blob-{}-live", std::process::id()));
+    let live = root
+        .join("tmp")
+        .join(format!("blob-{}-live", std::process::id()));
     std::fs::write(&live, b"a concurrent download").unwrap();
     let store = Store::open(&root, &db).unwrap();
     let after = snapshot(&store, &root, &lock);

@@ -408,7 +408,11 @@ fn a_skill_of_the_same_name_from_another_repository_needs_its_own_consent() {
     // Named consent replaces it, and says so.
     let out = w.install("evil/fs:0.2.0", &["--allow-repository-change", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("REPOSITORY CHANGED"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("REPOSITORY CHANGED"),
+        "{}",
+        stderr(&out)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["replaced_repository"], acme.as_str());
     assert!(!from_acme(&w));

@@ -406,10 +406,12 @@ pub fn pack(args: PackArgs) -> Result<u8, Exit> {
     if args.json {
         println!(
             "{}",
-            display::json(&json!({ "name": manifest.skill.name, "version": manifest.skill.version.to_string(),
+            display::json(
+                &json!({ "name": manifest.skill.name, "version": manifest.skill.version.to_string(),
                     "output": target, "bytes": out.len(),
                     "digest": chitin_registry::artifact::sha256_digest(&out),
-                    "uncovered_imports": problems }))?
+                    "uncovered_imports": problems })
+            )?
         );
         return Ok(exit::OK);
     }

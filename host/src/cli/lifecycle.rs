@@ -213,7 +213,11 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
     let rt = super::tokio()?;
     let spinner = super::progress::spinner(
         "Pushing",
-        &format!("{} to {}", artifact.skill.skill.name, field(&target.reference.whole())),
+        &format!(
+            "{} to {}",
+            artifact.skill.skill.name,
+            field(&target.reference.whole())
+        ),
     );
     let pinned = rt.block_on(client.push(&artifact, &target, &auth));
     spinner.finish_and_clear();
@@ -372,7 +376,11 @@ fn approve(prepared: &Prepared, yes: bool, allow_repository_change: bool) -> Res
                 ),
             ));
         }
-        super::approve(&plan, "Replace it with the skill from the other repository?", false)?;
+        super::approve(
+            &plan,
+            "Replace it with the skill from the other repository?",
+            false,
+        )?;
         return Ok(true);
     }
     if prepared.previous.is_some()
@@ -487,8 +495,10 @@ fn install_one(
             eprintln!("    Replaced the skill of that name from {}", field(from));
         }
     }
-    Ok(json!({ "name": name, "status": "installed", "version": installed.version,
-               "digest": installed.manifest_digest, "replaced_repository": replaced }))
+    Ok(
+        json!({ "name": name, "status": "installed", "version": installed.version,
+               "digest": installed.manifest_digest, "replaced_repository": replaced }),
+    )
 }
 
 pub fn install(args: InstallArgs) -> Result<u8, Exit> {
@@ -597,7 +607,11 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         None => store.list()?.into_iter().map(|s| s.name).collect(),
     };
     let policy = super::trust::load_policy(args.policy.as_deref())?;
-    exit_on_interrupt(&rt, &store, "interrupted; the skill being updated was left as it was");
+    exit_on_interrupt(
+        &rt,
+        &store,
+        "interrupted; the skill being updated was left as it was",
+    );
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
@@ -731,33 +745,6 @@ fn terminal_width() -> Option<usize> {
     (ok && size.ws_col > 0).then_some(size.ws_col as usize)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::list_table;
-
-    fn row(name: &str, reference: &str) -> [String; 5] {
-        [name, "0.1.0", "3", "key 0123456789ab…", reference].map(String::from)
-    }
-
-    #[test]
-    fn the_list_has_a_header_and_fits_the_terminal() {
-        let rows = [
-            row("file-search", "127.0.0.1:5000/acme/file-search:0.1.0"),
-            row("git", "ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef"),
-        ];
-        let table = list_table(&rows, None);
-        insta::assert_snapshot!(table, @r"
-        NAME         VERSION  TOOLS  SIGNER             FROM
-        file-search  0.1.0    3      key 0123456789ab…  127.0.0.1:5000/acme/file-search:0.1.0
-        git          0.1.0    3      key 0123456789ab…  ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef
-        ");
-        for line in list_table(&rows, Some(60)).lines() {
-            assert!(line.chars().count() <= 60, "{line}");
-        }
-        assert!(list_table(&rows, Some(60)).contains("file-search  0.1.0    3      key"));
-    }
-}
-
 pub fn remove(args: RemoveArgs) -> Result<u8, Exit> {
     let runtime = super::open_runtime()?;
     let mut store = open_store()?;
@@ -879,4 +866,34 @@ pub fn login(args: LoginArgs) -> Result<u8, Exit> {
         path.display()
     );
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_table;
+
+    fn row(name: &str, reference: &str) -> [String; 5] {
+        [name, "0.1.0", "3", "key 0123456789ab…", reference].map(String::from)
+    }
+
+    #[test]
+    fn the_list_has_a_header_and_fits_the_terminal() {
+        let rows = [
+            row("file-search", "127.0.0.1:5000/acme/file-search:0.1.0"),
+            row(
+                "git",
+                "ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef",
+            ),
+        ];
+        let table = list_table(&rows, None);
+        insta::assert_snapshot!(table, @r"
+        NAME         VERSION  TOOLS  SIGNER             FROM
+        file-search  0.1.0    3      key 0123456789ab…  127.0.0.1:5000/acme/file-search:0.1.0
+        git          0.1.0    3      key 0123456789ab…  ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef
+        ");
+        for line in list_table(&rows, Some(60)).lines() {
+            assert!(line.chars().count() <= 60, "{line}");
+        }
+        assert!(list_table(&rows, Some(60)).contains("file-search  0.1.0    3      key"));
+    }
 }

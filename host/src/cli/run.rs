@@ -60,7 +60,10 @@ pub fn load(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<LoadedSkill> {
 /// first, then run by its name.
 fn no_such_file(arg: &str) -> anyhow::Error {
     let looks_like_a_reference = !arg.ends_with(".wasm")
-        && matches!(arg.parse::<chitin_registry::SkillRef>(), Ok(chitin_registry::SkillRef::Oci(_)));
+        && matches!(
+            arg.parse::<chitin_registry::SkillRef>(),
+            Ok(chitin_registry::SkillRef::Oci(_))
+        );
     if looks_like_a_reference {
         anyhow::anyhow!(
             "`{arg}` is not a file; to run a skill from a registry, install it first: \
