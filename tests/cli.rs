@@ -444,3 +444,120 @@ fn the_human_output_of_the_main_commands() {
     );
     insta::assert_snapshot!("missing_tag", stable(&err, &replace));
 }
+
+/// Run `chitin args` on a pseudo-terminal (util-linux `script`); returns what the
+/// terminal showed.
+fn on_a_terminal(user: &User, args: &[&str]) -> String {
+    let quoted: Vec<String> =
+        std::iter::once(chitin_tests::user::chitin_bin().display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("CHITIN_HOME", user.home.path())
+        .env("DOCKER_CONFIG", user.home.path().join("docker"))
+        .env_remove("CHITIN_NO_PROGRESS")
+        .current_dir(user.ws.path())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in &user.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("util-linux `script`");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_on_a_terminal_only_and_not_with_quiet() {
+    let reg = RealRegistry::start(None);
+    let publisher = Publisher::new();
+    let (user, _) = published(&reg, &publisher);
+    let reference = reg.repo("acme/fs:0.1.0");
+    let file = skills_dir().join("file-search.wasm");
+    let file = file.to_str().unwrap();
+
+    // Not a terminal: no progress at all.
+    let out = user.chitin(&["skill", "install", &reference, "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for word in ["Pulling", "Checking", "Compiling"] {
+        assert!(!stderr(&out).contains(word), "{}", stderr(&out));
+    }
+    user.ok(&["skill", "remove", "file-search"]);
+
+    // A terminal: the download and the compile show, then are cleared.
+    let shown = on_a_terminal(&user, &["skill", "install", &reference, "--yes"]);
+    assert!(shown.contains("Installed file-search"), "{shown}");
+    assert!(
+        shown.contains("Pulling") || shown.contains("Checking"),
+        "no progress on a terminal: {shown}"
+    );
+    let shown = on_a_terminal(
+        &user,
+        &[
+            "skill",
+            "push",
+            file,
+            &reg.repo("acme/p:0.1.0"),
+            "--sign-key",
+            publisher.key.to_str().unwrap(),
+        ],
+    );
+    assert!(shown.contains("Pushing"), "{shown}");
+
+    // --quiet, or CHITIN_NO_PROGRESS: none.
+    let shown = on_a_terminal(
+        &user,
+        &[
+            "skill",
+            "push",
+            file,
+            &reg.repo("acme/p:0.1.0"),
+            "--sign-key",
+            publisher.key.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert!(!shown.contains("Pushing"), "{shown}");
+    assert!(shown.contains("Pushed"), "{shown}");
+}
+
+#[test]
+fn the_demo_prints_commands_that_can_be_pasted() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/demo.sh");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            r#"source <(sed -n '/^quoted()/,/^}}/p' {script})
+line=$(quoted chitin run notes.wasm hello --input '{{"name": "it'\''s Ada"}}' --yes)
+echo "$line"
+eval "set -- $line"
+printf '[%s]\n' "$@""#
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(r#"chitin run notes.wasm hello --input '{"name": "it'\''s Ada"}' --yes"#),
+        "{text}"
+    );
+    let words: Vec<&str> = lines.collect();
+    assert_eq!(
+        words,
+        [
+            "[chitin]",
+            "[run]",
+            "[notes.wasm]",
+            "[hello]",
+            "[--input]",
+            r#"[{"name": "it's Ada"}]"#,
+            "[--yes]"
+        ]
+    );
+}

@@ -924,37 +924,7 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     assert!(!before.lock.is_empty());
 
     // git-reader's component arrives halfway, then nothing: kill the install there.
-    let layer = git.manifest.layers[0].digest.clone();
-    let size = git.wasm.len();
-    reg.fault(
-        Target::Blob(layer.clone()),
-        Behavior::StallAfter { send: size / 2 },
-    );
-    let mut child = chitin(home)
-        .args([
-            "skill",
-            "install",
-            &reg.reference(&repo("git-reader"), TAG),
-            "--allow-unsigned",
-            "--yes",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let blob_path = FakeRegistry::blob_path(&repo("git-reader"), &layer);
-    while !reg.saw(&blob_path) || nonempty_files(&root.join("tmp")).is_empty() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the install ended ({status}) before it could be killed");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the install never got to the blob: {:?}",
-            reg.requests()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = a_stalled_install(home, &reg, &git);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status}");
@@ -1009,10 +979,9 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     assert!(files(&root.join("tmp")).is_empty());
 }
 
-/// Interrupt an install of git-reader while its component is halfway down; returns
-/// the child's output.
-fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Output {
-    let root = home.join("store");
+/// Start an install of git-reader whose component stops halfway down, and return once
+/// that half is in the store's `tmp/`.
+fn a_stalled_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> std::process::Child {
     let layer = git.manifest.layers[0].digest.clone();
     reg.fault(
         Target::Blob(layer.clone()),
@@ -1020,7 +989,7 @@ fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Outp
             send: git.wasm.len() / 2,
         },
     );
-    let child = chitin(home)
+    let mut child = chitin(home)
         .args([
             "skill",
             "install",
@@ -1034,7 +1003,10 @@ fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Outp
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let blob_path = FakeRegistry::blob_path(&repo("git-reader"), &layer);
-    while !reg.saw(&blob_path) || nonempty_files(&root.join("tmp")).is_empty() {
+    while !reg.saw(&blob_path) || nonempty_files(&home.join("store/tmp")).is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the install ended ({status}) before it could be stopped");
+        }
         assert!(
             Instant::now() < deadline,
             "the install never got to the blob: {:?}",
@@ -1042,6 +1014,13 @@ fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Outp
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    child
+}
+
+/// Interrupt (SIGINT, as Ctrl-C) an install of git-reader while its component is
+/// halfway down; returns the child's output.
+fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Output {
+    let child = a_stalled_install(home, reg, git);
     // SAFETY: signalling our own child by its pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     child.wait_with_output().unwrap()
