@@ -561,3 +561,20 @@ printf '[%s]\n' "$@""#
         ]
     );
 }
+
+#[test]
+fn the_setup_script_says_a_long_step_is_still_running() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/setup.sh");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            r#"source <(sed -n '/^with_heartbeat()/,/^}}/p' {script})
+CHITIN_SETUP_HEARTBEAT=1 with_heartbeat bash -c 'sleep 2.5; exit 7'"#
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "the step's exit code");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("... still running (1s)"), "{err}");
+    assert!(err.contains("... still running (2s)"), "{err}");
+}
