@@ -450,8 +450,17 @@ fn the_human_output_of_the_main_commands() {
 }
 
 /// Run `chitin args` on a pseudo-terminal (util-linux `script`); returns what the
-/// terminal showed.
+/// terminal showed. It must succeed.
 fn on_a_terminal(user: &User, args: &[&str]) -> String {
+    let (ok, shown) = typed_on_a_terminal(user, args, "");
+    assert!(ok, "{shown}");
+    shown
+}
+
+/// Run `chitin args` on a pseudo-terminal with `typed` typed on it; returns whether it
+/// succeeded and what the terminal showed.
+fn typed_on_a_terminal(user: &User, args: &[&str], typed: &str) -> (bool, String) {
+    use std::io::Write;
     let quoted: Vec<String> =
         std::iter::once(chitin_tests::user::chitin_bin().display().to_string())
             .chain(args.iter().map(|a| a.to_string()))
@@ -463,17 +472,20 @@ fn on_a_terminal(user: &User, args: &[&str]) -> String {
         .env("DOCKER_CONFIG", user.home.path().join("docker"))
         .env_remove("CHITIN_NO_PROGRESS")
         .current_dir(user.ws.path())
-        .stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     for (k, v) in &user.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("util-linux `script`");
-    assert!(
+    let mut child = cmd.spawn().expect("util-linux `script`");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(typed.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -581,4 +593,33 @@ CHITIN_SETUP_HEARTBEAT=1 with_heartbeat bash -c 'sleep 2.5; exit 7'"#
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("... still running (1s)"), "{err}");
     assert!(err.contains("... still running (2s)"), "{err}");
+}
+
+#[test]
+fn on_a_terminal_a_change_of_repository_is_asked_even_with_yes() {
+    let reg = RealRegistry::start(None);
+    let publisher = Publisher::new();
+    let (user, _) = published(&reg, &publisher);
+    user.ok(&["skill", "install", &reg.repo("acme/fs:0.1.0"), "--yes"]);
+    let file = file_search_version(user.ws.path(), "0.1.0", "");
+    user.push_signed(&publisher, &file, &reg.repo("evil/fs:0.1.0"));
+    let evil = reg.repo("evil/fs:0.1.0");
+    let from = |user: &User| user.installed("file-search").unwrap()["repository"].clone();
+
+    let (ok, shown) = typed_on_a_terminal(&user, &["skill", "install", &evil, "--yes"], "n\n");
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("REPOSITORY CHANGED"), "{shown}");
+    assert!(
+        shown.contains("Replace it with the skill from the other repository?"),
+        "{shown}"
+    );
+    assert_eq!(from(&user), reg.repo("acme/fs").as_str(), "{shown}");
+
+    let (ok, shown) = typed_on_a_terminal(&user, &["skill", "install", &evil, "--yes"], "y\n");
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains("Replaced the skill of that name from"),
+        "{shown}"
+    );
+    assert_eq!(from(&user), reg.repo("evil/fs").as_str(), "{shown}");
 }
