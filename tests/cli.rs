@@ -512,32 +512,23 @@ fn progress_on_a_terminal_only_and_not_with_quiet() {
         shown.contains("Pulling") || shown.contains("Checking"),
         "no progress on a terminal: {shown}"
     );
-    let shown = on_a_terminal(
-        &user,
-        &[
-            "skill",
-            "push",
-            file,
-            &reg.repo("acme/p:0.1.0"),
-            "--sign-key",
-            publisher.key.to_str().unwrap(),
-        ],
-    );
+    let key = publisher.key.to_str().unwrap();
+    let target = reg.repo("acme/p:0.1.0");
+    let push = |user: &User, extra: &[&str]| {
+        let mut args = vec!["skill", "push", file, &target, "--sign-key", key];
+        args.extend(extra);
+        on_a_terminal(user, &args)
+    };
+    let shown = push(&user, &[]);
     assert!(shown.contains("Pushing"), "{shown}");
 
     // --quiet, or CHITIN_NO_PROGRESS: none.
-    let shown = on_a_terminal(
-        &user,
-        &[
-            "skill",
-            "push",
-            file,
-            &reg.repo("acme/p:0.1.0"),
-            "--sign-key",
-            publisher.key.to_str().unwrap(),
-            "--quiet",
-        ],
-    );
+    let shown = push(&user, &["--quiet"]);
+    assert!(!shown.contains("Pushing"), "{shown}");
+    assert!(shown.contains("Pushed"), "{shown}");
+    let mut user = user;
+    user.env.push(("CHITIN_NO_PROGRESS".into(), "1".into()));
+    let shown = push(&user, &[]);
     assert!(!shown.contains("Pushing"), "{shown}");
     assert!(shown.contains("Pushed"), "{shown}");
 }
