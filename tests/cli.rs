@@ -509,6 +509,10 @@ fn progress_on_a_terminal_only_and_not_with_quiet() {
     let shown = on_a_terminal(&user, &["skill", "install", &reference, "--yes"]);
     assert!(shown.contains("Installed file-search"), "{shown}");
     assert!(
+        !shown.contains("0 B/0 B"),
+        "an empty bar was drawn: {shown}"
+    );
+    assert!(
         shown.contains("Pulling") || shown.contains("Checking"),
         "no progress on a terminal: {shown}"
     );

@@ -438,7 +438,7 @@ fn install_one(
     let bar = super::progress::bar("Pulling");
     let mut compiling = false;
     let prepared = rt.block_on(installer.prepare(reference, |n, total| {
-        bar.set_length(total);
+        super::progress::set_length(&bar, total);
         bar.set_position(n);
         if n >= total && !compiling {
             compiling = true;

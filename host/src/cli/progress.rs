@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -22,12 +22,13 @@ pub fn shown() -> bool {
         && std::io::stderr().is_terminal()
 }
 
-/// A byte-counting bar, `label` right-aligned like the status lines.
+/// A byte-counting bar, `label` right-aligned like the status lines. It shows from
+/// the first [`set_length`] (before, an empty bar would be drawn full).
 pub fn bar(label: &str) -> ProgressBar {
     if !shown() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(0);
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
             .expect("valid template")
@@ -35,6 +36,14 @@ pub fn bar(label: &str) -> ProgressBar {
     );
     bar.set_prefix(label.to_string());
     bar
+}
+
+/// Set the length of a [`bar`], showing it from now on.
+pub fn set_length(bar: &ProgressBar, total: u64) {
+    bar.set_length(total);
+    if bar.is_hidden() && shown() {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+    }
 }
 
 /// A spinner: `{label} {message}`, ticking while the step runs.
