@@ -31,8 +31,17 @@ docker-registry serve "$demo/registry.yml" >/dev/null 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do curl -sf "http://$registry/v2/" >/dev/null && break; sleep 0.1; done
 
+# A command as it can be pasted into a shell: words with anything but safe characters
+# in single quotes (JSON arguments, for one).
+quoted() {
+  local out=() a
+  for a in "$@"; do
+    if [[ $a =~ ^[A-Za-z0-9_./:@=+,%^-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+  done
+  printf '%s' "${out[*]}"
+}
 step() { printf '\n\033[1m==> %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
-run() { step "$1" "${*:2}"; "${@:2}" || echo "(exit code $?)"; }
+run() { step "$1" "$(quoted "${@:2}")"; "${@:2}" || echo "(exit code $?)"; }
 
 # A project to work on, and something worth stealing outside it.
 mkdir -p "$demo/project/src" "$demo/home/.ssh" "$demo/ws/ro" "$demo/ws/rw"

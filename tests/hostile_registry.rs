@@ -140,6 +140,7 @@ impl World {
             lock_path: self.lock.clone(),
             policy,
             allow_unsigned,
+            allow_repository_change: false,
         };
         let prepared = tokio::time::timeout(GIVE_UP, installer.prepare(reference, |_, _| {}))
             .await
@@ -923,37 +924,7 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     assert!(!before.lock.is_empty());
 
     // git-reader's component arrives halfway, then nothing: kill the install there.
-    let layer = git.manifest.layers[0].digest.clone();
-    let size = git.wasm.len();
-    reg.fault(
-        Target::Blob(layer.clone()),
-        Behavior::StallAfter { send: size / 2 },
-    );
-    let mut child = chitin(home)
-        .args([
-            "skill",
-            "install",
-            &reg.reference(&repo("git-reader"), TAG),
-            "--allow-unsigned",
-            "--yes",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let blob_path = FakeRegistry::blob_path(&repo("git-reader"), &layer);
-    while !reg.saw(&blob_path) || nonempty_files(&root.join("tmp")).is_empty() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the install ended ({status}) before it could be killed");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the install never got to the blob: {:?}",
-            reg.requests()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = a_stalled_install(home, &reg, &git);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "{status}");
@@ -961,15 +932,22 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     // The partial download is left behind in tmp/, and nothing else changed.
     let leftovers = nonempty_files(&root.join("tmp"));
     assert!(!leftovers.is_empty());
+    // A concurrent install's fresh temp file (its process is alive: this one) stays.
+    let live = root
+        .join("tmp")
+        .join(format!("blob-{}-live", std::process::id()));
+    std::fs::write(&live, b"a concurrent download").unwrap();
     let store = Store::open(&root, &db).unwrap();
     let after = snapshot(&store, &root, &lock);
     assert_eq!(
         (&before.rows, &before.blobs, &before.lock),
         (&after.rows, &after.blobs, &after.lock)
     );
-    // A fresh temp file may be a concurrent install's: the next open leaves it.
-    assert!(leftovers.iter().all(|p| p.exists()));
+    // The killed process's downloads are gone at the next open: its pid is dead.
+    assert!(leftovers.iter().all(|p| !p.exists()), "{leftovers:?}");
+    assert!(live.exists());
     drop(store);
+    std::fs::remove_file(&live).unwrap();
 
     // The previous install still runs.
     let out = succeeds(chitin(home).args([
@@ -985,23 +963,6 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     assert_eq!(doc["outcome"], "ok", "{doc}");
     assert!(doc.to_string().contains("notes.md"), "{doc}");
 
-    // Once the leftovers are old, the next run removes them.
-    let old = SystemTime::now() - Duration::from_secs(120);
-    for p in &leftovers {
-        std::fs::File::options()
-            .write(true)
-            .open(p)
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-    }
-    succeeds(chitin(home).args(["skill", "list"]));
-    assert!(
-        files(&root.join("tmp")).is_empty(),
-        "{:?}",
-        files(&root.join("tmp"))
-    );
-
     // And with the registry healed, the install goes through.
     reg.heal();
     succeeds(chitin(home).args([
@@ -1016,6 +977,107 @@ fn a_process_killed_mid_install_leaves_the_previous_state_usable() {
     let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["file-search", "git-reader"]);
     assert!(files(&root.join("tmp")).is_empty());
+}
+
+/// Start an install of git-reader whose component stops halfway down, and return once
+/// that half is in the store's `tmp/`.
+fn a_stalled_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> std::process::Child {
+    let layer = git.manifest.layers[0].digest.clone();
+    reg.fault(
+        Target::Blob(layer.clone()),
+        Behavior::StallAfter {
+            send: git.wasm.len() / 2,
+        },
+    );
+    let mut child = chitin(home)
+        .args([
+            "skill",
+            "install",
+            &reg.reference(&repo("git-reader"), TAG),
+            "--allow-unsigned",
+            "--yes",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let blob_path = FakeRegistry::blob_path(&repo("git-reader"), &layer);
+    while !reg.saw(&blob_path) || nonempty_files(&home.join("store/tmp")).is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the install ended ({status}) before it could be stopped");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the install never got to the blob: {:?}",
+            reg.requests()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Interrupt (SIGINT, as Ctrl-C) an install of git-reader while its component is
+/// halfway down; returns the child's output.
+fn interrupt_an_install(home: &Path, reg: &FakeRegistry, git: &Artifact) -> Output {
+    let child = a_stalled_install(home, reg, git);
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn ctrl_c_during_an_install_says_so_and_leaves_no_download_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let reg = FakeRegistry::start();
+    let git = artifact("git-reader");
+    reg.push(&repo("git-reader"), TAG, &git);
+
+    let out = interrupt_an_install(home, &reg, &git);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted; nothing was installed"), "{err}");
+    assert!(
+        files(&home.join("store/tmp")).is_empty(),
+        "{:?}",
+        files(&home.join("store/tmp"))
+    );
+    let out = succeeds(chitin(home).args(["skill", "list", "--json"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn gc_removes_downloads_an_interrupted_run_left_behind() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    succeeds(chitin(home).args(["skill", "list"]));
+    let tmp = home.join("store/tmp");
+    // One of a process that is gone, one from before temp files named their process
+    // (over a minute old), one of a live process (this one: a concurrent install).
+    let dead = tmp.join("blob-4194304999-x");
+    let old = tmp.join("blob-abcdef");
+    let live = tmp.join(format!("blob-{}-y", std::process::id()));
+    for p in [&dead, &old, &live] {
+        std::fs::write(p, b"half a component").unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+    let out = succeeds(chitin(home).args(["skill", "gc", "--json"]));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["temp_files"], 2, "{doc}");
+    assert!(!dead.exists() && !old.exists());
+    assert!(live.exists(), "a live process's download was removed");
+
+    // The next run of any command removes them too, not only gc.
+    std::fs::write(&dead, b"half a component").unwrap();
+    succeeds(chitin(home).args(["skill", "list"]));
+    assert!(!dead.exists());
+    assert!(live.exists());
 }
 
 // ------------------------------------------------------------- two at once
@@ -1057,6 +1119,7 @@ fn install_in_thread(
             lock_path: home.join("chitin.lock"),
             policy: &NO_POLICY,
             allow_unsigned: true,
+            allow_repository_change: false,
         };
         let prepared = (|| {
             if remove_first {

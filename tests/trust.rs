@@ -358,6 +358,67 @@ fn an_update_from_another_signer_needs_the_policy_to_allow_it() {
 }
 
 #[test]
+fn a_skill_of_the_same_name_from_another_repository_needs_its_own_consent() {
+    let w = world();
+    w.trust(&w.rule("**", &[&w.acme], ""));
+    let v1 = w.version("0.1.0");
+    w.push(&v1, "acme/fs:0.1.0", Some(&w.acme));
+    assert!(w.install("acme/fs:0.1.0", &[]).status.success());
+    let acme = w.reg.repo("acme/fs");
+    let from_acme = |w: &World| {
+        let row = w.user.installed("file-search").unwrap();
+        row["repository"] == acme.as_str()
+    };
+
+    // The same bytes under another repository (was: "Unchanged", the new reference
+    // silently ignored) and a newer version there (was: "replaces 0.1.0", nothing
+    // about the repository). `--yes` alone never replaces it without a terminal.
+    w.push(&v1, "evil/fs:0.1.0", Some(&w.acme));
+    w.push(&w.version("0.2.0"), "evil/fs:0.2.0", Some(&w.acme));
+    for tag in ["evil/fs:0.1.0", "evil/fs:0.2.0"] {
+        let out = w.install(tag, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{tag}: {err}");
+        assert!(err.contains("REPOSITORY CHANGED"), "{tag}: {err}");
+        assert!(err.contains(&w.reg.repo("evil/fs")), "{tag}: {err}");
+        assert!(err.contains("--allow-repository-change"), "{tag}: {err}");
+        assert!(!err.contains("Unchanged"), "{tag}: {err}");
+        assert!(from_acme(&w), "{tag}: the installed skill was replaced");
+    }
+
+    // The library refuses it too, whoever calls it: a lock file edited to take the
+    // name from another repository.
+    let lock = w.user.home.path().join("chitin.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let evil_digest = w.push(&w.version("0.2.0"), "evil/fs:0.2.0", Some(&w.acme));
+    let acme_digest = w.user.installed("file-search").unwrap()["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let edited = text
+        .replace(&acme, &w.reg.repo("evil/fs"))
+        .replace(&acme_digest, &evil_digest)
+        .replace("0.1.0", "0.2.0");
+    std::fs::write(&lock, edited).unwrap();
+    let err = w.user.fails(1, &["skill", "install", "--locked", "--yes"]);
+    assert!(err.contains("--allow-repository-change"), "{err}");
+    assert!(from_acme(&w));
+    std::fs::write(&lock, text).unwrap();
+
+    // Named consent replaces it, and says so.
+    let out = w.install("evil/fs:0.2.0", &["--allow-repository-change", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("REPOSITORY CHANGED"),
+        "{}",
+        stderr(&out)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["replaced_repository"], acme.as_str());
+    assert!(!from_acme(&w));
+}
+
+#[test]
 fn a_capability_ceiling_refuses_even_a_trusted_skill() {
     let w = world();
     w.trust(&w.rule("acme/*", &[&w.acme], "deny = [\"exec\", \"fs-write\"]"));

@@ -184,3 +184,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
+
+/// [`write_atomic`] for a file the user hands on (a built or packed skill): readable
+/// by others like any file a compiler writes (mode 0644), not private like a temp file.
+pub fn write_atomic_shared(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    use std::os::unix::fs::PermissionsExt;
+    write_atomic(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| HostError::Io(path.to_path_buf(), e))
+}

@@ -78,6 +78,16 @@ impl Prepared {
         self.manifest.skill.name.as_str()
     }
 
+    /// The repository the installed skill of this name came from, when it is another
+    /// one: the same name from another repository is, as far as anyone can tell,
+    /// another publisher's skill.
+    pub fn repository_change(&self) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .map(|p| p.repository.as_str())
+            .filter(|old| *old != self.repository)
+    }
+
     /// Capabilities and tools added or removed relative to the installed version.
     pub fn diff(&self) -> Diff {
         let Some(prev) = &self.previous else {
@@ -130,6 +140,9 @@ pub struct Installer<'a> {
     pub policy: &'a TrustPolicy,
     /// Install without a trusted signature (the user said so explicitly).
     pub allow_unsigned: bool,
+    /// Replace an installed skill of the same name that came from another repository
+    /// (the user said so explicitly: a flag, or an answer on the terminal).
+    pub allow_repository_change: bool,
 }
 
 impl Installer<'_> {
@@ -146,7 +159,9 @@ impl Installer<'_> {
                     let client = RegistryClient::for_ref(r, &self.options)?;
                     let auth = auth_for(r.reference.resolve_registry());
                     let pinned = client.resolve(r, &auth).await?;
-                    if let Some(prev) = self.installed_with_digest(&pinned.digest)? {
+                    if let Some(prev) = self.installed_with_digest(&pinned.digest)?
+                        && prev.repository == r.repository()
+                    {
                         return self.already(reference, prev);
                     }
                     let (bytes, digest) = client.fetch_manifest(&pinned.reference, &auth).await?;
@@ -185,11 +200,13 @@ impl Installer<'_> {
                 }
                 SkillRef::Layout { dir, tag } => {
                     let (bytes, digest) = layout_manifest(dir, tag.as_deref())?;
-                    if let Some(prev) = self.installed_with_digest(&digest)? {
+                    let repo = format!("oci-layout:{}", dir.display());
+                    if let Some(prev) = self.installed_with_digest(&digest)?
+                        && prev.repository == repo
+                    {
                         return self.already(reference, prev);
                     }
                     let remote = parse_remote(&bytes)?;
-                    let repo = format!("oci-layout:{}", dir.display());
                     let manifest = SignedManifest {
                         repository: repo.clone(),
                         digest: digest.clone(),
@@ -350,6 +367,15 @@ impl Installer<'_> {
             return Err(HostError::GrantsBeyondDeclaration {
                 name: prepared.manifest.skill.name.to_string(),
                 beyond,
+            });
+        }
+        if let Some(from) = prepared.repository_change()
+            && !self.allow_repository_change
+        {
+            return Err(HostError::RepositoryChanged {
+                name: prepared.name().to_string(),
+                from: from.to_string(),
+                to: prepared.repository.clone(),
             });
         }
         let (unsigned, signature) = match prepared.trust {

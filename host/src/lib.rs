@@ -73,6 +73,15 @@ pub enum HostError {
     Registry(#[from] chitin_registry::RegistryError),
     #[error("no skill named `{0}` is installed; see `chitin skill list`")]
     NotInstalled(String),
+    #[error(
+        "`{name}` is installed from {from}, and this one comes from {to}; refusing to \
+         replace it without consent (pass --allow-repository-change, or remove it first)"
+    )]
+    RepositoryChanged {
+        name: String,
+        from: String,
+        to: String,
+    },
     #[error("refusing to load a tampered skill: {0}")]
     Tampered(String),
     #[error(

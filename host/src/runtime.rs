@@ -147,6 +147,7 @@ impl Runtime {
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedSkill, HostError> {
         let info = chitin_registry::inspect(wasm)?;
         let manifest = info.manifest()?;
+        info.check_exports()?;
         let imports = check_imports(&info.imports, &manifest);
         let problems: Vec<String> = imports
             .iter()

@@ -58,6 +58,9 @@ fn new_build_run(lang: &str, cargo_target: Option<PathBuf>) -> PathBuf {
     assert_ok(&out, "chitin skill build");
     let wasm = project.join(format!("{name}.wasm"));
     assert!(wasm.exists(), "{} was not written", wasm.display());
+    // A built skill is a file to hand on, readable like any compiler's output.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&wasm.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644, "{}", wasm.display());
 
     let wasm_arg = wasm.to_str().unwrap();
     let out = chitin(
@@ -74,6 +77,25 @@ fn new_build_run(lang: &str, cargo_target: Option<PathBuf>) -> PathBuf {
     );
     assert_ok(&out, "chitin run hello");
     assert_eq!(text(&out.stdout).trim(), "\"Hello, Ada!\"");
+    // A name of the wrong type is said to be one, not "empty".
+    let out = chitin(
+        &project,
+        &home,
+        &[
+            "run",
+            wasm_arg,
+            "hello",
+            "--yes",
+            "--input",
+            r#"{"name": 5}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("must be a string") || err.contains("invalid type"),
+        "{err}"
+    );
     std::fs::write(project.join("notes.md"), "one\ntwo\nthree\n").unwrap();
     let out = chitin(
         &project,

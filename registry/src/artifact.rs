@@ -32,10 +32,33 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// The `created` date of an artifact: `SOURCE_DATE_EPOCH` (the reproducible-builds
+/// convention) when set to a valid time, else the Unix epoch.
+fn created() -> String {
+    let t = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// The config blob (CNCF "wasm config" v0).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmConfig {
+    /// When it was built (RFC 3339): `SOURCE_DATE_EPOCH` when set, else the Unix
+    /// epoch, so the same component always gives the same artifact digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     pub architecture: String,
     pub os: String,
     pub layer_digests: Vec<String>,
@@ -63,9 +86,11 @@ impl Artifact {
     pub fn from_component(wasm: Vec<u8>) -> Result<Self, RegistryError> {
         let info = crate::inspect(&wasm)?;
         let skill = info.manifest()?;
+        info.check_exports()?;
         let text = info.manifest_text.clone().unwrap_or_default();
         let wasm_digest = sha256_digest(&wasm);
         let config = WasmConfig {
+            created: Some(created()),
             architecture: "wasm".into(),
             os: "wasip2".into(),
             layer_digests: vec![wasm_digest.clone()],
@@ -99,6 +124,11 @@ impl Artifact {
                 media_type: LAYER_MEDIA_TYPE.into(),
                 digest: wasm_digest,
                 size: wasm.len() as i64,
+                // Tools such as oras name a pulled file by it, and skip untitled layers.
+                annotations: Some(BTreeMap::from([(
+                    ANNOTATION_TITLE.to_string(),
+                    format!("{}.wasm", skill.skill.name),
+                )])),
                 ..Default::default()
             }],
             annotations: Some(annotations),

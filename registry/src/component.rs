@@ -21,7 +21,29 @@ pub struct ComponentInfo {
     pub manifest_text: Option<String>,
 }
 
+/// The interface every skill exports (any version).
+pub const GUEST_INTERFACE: &str = "chitin:skill/guest";
+
 impl ComponentInfo {
+    /// Refuse a component that does not export `chitin:skill/guest`: a plain WASI
+    /// command or library is not a skill, whatever manifest is embedded in it.
+    pub fn check_exports(&self) -> Result<(), ComponentError> {
+        let is_guest = |e: &String| {
+            e.strip_prefix(GUEST_INTERFACE)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
+        };
+        if self.exports.iter().any(is_guest) {
+            return Ok(());
+        }
+        Err(ComponentError::NotASkill {
+            exports: if self.exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                self.exports.join(", ")
+            },
+        })
+    }
+
     /// Parse and validate the embedded manifest.
     pub fn manifest(&self) -> Result<Manifest, ComponentError> {
         let text = self

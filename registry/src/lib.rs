@@ -76,6 +76,13 @@ pub enum ComponentError {
     NoManifest,
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(
+        "not a chitin skill: it exports {exports}; a skill exports `chitin:skill/guest` (the `skill` world of wit/skill.wit)"
+    )]
+    NotASkill {
+        /// The component's exports, for the message (`nothing` when none).
+        exports: String,
+    },
 }
 
 /// Failures of registry operations, the local store and the lock file.
@@ -86,7 +93,7 @@ pub enum RegistryError {
     #[error("not a chitin skill: {0}")]
     NotASkill(String),
     #[error(
-        "the artifact declares no capabilities (no `dev.chitin.skill.manifest` annotation): it was not published by `chitin skill push`; rebuild it with a skill.toml and push it with chitin"
+        "the artifact declares no capabilities (no `dev.chitin.skill.manifest` annotation): it was not published by `chitin skill push` (oras, wkg and other tools do not write it); publish the component with `chitin skill push FILE REF`, after `chitin skill pack` if it embeds no skill.toml yet"
     )]
     NoDeclaration,
     #[error(
@@ -115,6 +122,16 @@ pub enum RegistryError {
     Status { status: u16, what: String },
     #[error("registry: {0}")]
     Transport(String),
+    #[error(
+        "cannot reach the registry at {registry}: is it running, and is the address right? ({reason})"
+    )]
+    Unreachable { registry: String, reason: String },
+    #[error("{repository} has no tag `{tag}`; its tags: {}", if .available.is_empty() { "none (is the repository name right?)".to_string() } else { .available.join(", ") })]
+    NoSuchTag {
+        repository: String,
+        tag: String,
+        available: Vec<String>,
+    },
     #[error("{0}: {1}")]
     Io(std::path::PathBuf, #[source] std::io::Error),
     #[error("the index: {0}")]

@@ -205,7 +205,26 @@ impl RegistryClient {
             reference.repository().to_string(),
             tag.clone(),
         );
-        let (_, digest) = self.fetch_manifest(&tagged, auth).await?;
+        let digest = match self.fetch_manifest(&tagged, auth).await {
+            Ok((_, digest)) => digest,
+            // Say which tags there are, as for a range that matches none.
+            Err(RegistryError::NotFound(_)) if r.range.is_none() => {
+                return Err(RegistryError::NoSuchTag {
+                    repository: r.repository(),
+                    tag,
+                    // Not the signature tags (`sha256-<hex>.sig`); a few dozen at most.
+                    available: self
+                        .list_tags(reference, auth)
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|t| !t.starts_with("sha256-"))
+                        .take(30)
+                        .collect(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Pinned {
             reference: tagged.clone_with_digest(digest.clone()),
             digest,
@@ -401,6 +420,24 @@ pub fn best_match(tags: &[String], range: &semver::VersionReq) -> Option<String>
 fn transport(e: reqwest::Error, url: &str) -> RegistryError {
     if is_timeout(&e) {
         return RegistryError::Transport(format!("{url}: timed out"));
+    }
+    if e.is_connect() {
+        // The innermost cause ("Connection refused", "failed to lookup address") says
+        // why; the layers above it repeat the URL.
+        let mut reason = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(cause) = cur {
+            reason = cause.to_string();
+            cur = cause.source();
+        }
+        let registry = e
+            .url()
+            .map(|u| match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+                None => u.host_str().unwrap_or_default().to_string(),
+            })
+            .unwrap_or_else(|| url.to_string());
+        return RegistryError::Unreachable { registry, reason };
     }
     RegistryError::Transport(format!("{url}: {}", with_causes(&e)))
 }

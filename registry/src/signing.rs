@@ -53,6 +53,10 @@ pub enum SignatureError {
     #[error("could not read the private key: {0} (is the password right?)")]
     PrivateKey(String),
     #[error(
+        "wrong password for the private key (it comes from CHITIN_PASSWORD, COSIGN_PASSWORD, or the prompt)"
+    )]
+    WrongPassword,
+    #[error(
         "could not read the public key: {0}; expected a PEM `PUBLIC KEY` like `chitin keygen` or `cosign generate-key-pair` write"
     )]
     PublicKey(String),
@@ -83,8 +87,17 @@ impl KeyPair {
     /// Read an encrypted private key as `chitin keygen` or `cosign generate-key-pair`
     /// wrote it.
     pub fn from_encrypted_pem(pem: &[u8], password: &[u8]) -> Result<Self, SignatureError> {
-        let inner = SigStoreKeyPair::from_encrypted_pem(pem, password)
-            .map_err(|e| SignatureError::PrivateKey(e.to_string()))?;
+        let inner = SigStoreKeyPair::from_encrypted_pem(pem, password).map_err(|e| {
+            // sigstore tries every key type and reports the last failure ("Unsupported
+            // key type"); when the encryption itself does not open, say so.
+            if encrypted_body(pem).is_some_and(|body| {
+                sigstore::crypto::signing_key::kdf::decrypt(&body, password).is_err()
+            }) {
+                SignatureError::WrongPassword
+            } else {
+                SignatureError::PrivateKey(e.to_string())
+            }
+        })?;
         Ok(Self { inner })
     }
 
@@ -113,6 +126,19 @@ impl KeyPair {
             .sign(message)
             .map_err(|e| SignatureError::Sign(e.to_string()))
     }
+}
+
+/// The decoded body of an encrypted cosign or sigstore private key PEM.
+fn encrypted_body(pem: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let text = std::str::from_utf8(pem).ok()?;
+    let mut lines = text.lines().map(str::trim);
+    let begin = lines.find(|l| l.starts_with("-----BEGIN "))?;
+    if !begin.contains("ENCRYPTED") {
+        return None;
+    }
+    let body: String = lines.take_while(|l| !l.starts_with("-----END ")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
 /// A public key that signatures are checked against.

@@ -54,6 +54,8 @@ impl InstalledSkill {
 pub struct Store {
     root: PathBuf,
     conn: Connection,
+    /// Temp files of interrupted downloads removed when the store was opened.
+    cleaned_tmp: usize,
 }
 
 impl Store {
@@ -85,38 +87,31 @@ impl Store {
         )
         .map_err(index_err)?;
         add_signature_column(&conn).map_err(index_err)?;
-        let store = Self {
+        let mut store = Self {
             root: root.to_path_buf(),
             conn,
+            cleaned_tmp: 0,
         };
-        store.clean_tmp();
+        store.cleaned_tmp = clean_tmp(&store.tmp_dir());
         Ok(store)
     }
 
-    /// Remove temp files left by an interrupted write (older than a minute, so a
-    /// concurrent install's file is left alone).
-    fn clean_tmp(&self) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 60);
-            if old {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+    /// Where downloads are written before they are checked and renamed into the store.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
     }
 
-    /// A fresh temp file path inside the store (same filesystem as the blobs).
+    /// How many temp files of interrupted downloads opening the store removed.
+    pub fn cleaned_tmp(&self) -> usize {
+        self.cleaned_tmp
+    }
+
+    /// A fresh temp file path inside the store (same filesystem as the blobs), named
+    /// `blob-<pid>-…` so that a later run knows whether its writer is still alive.
     pub fn temp_file(&self) -> Result<tempfile::TempPath, RegistryError> {
-        let dir = self.root.join("tmp");
+        let dir = self.tmp_dir();
         tempfile::Builder::new()
-            .prefix("blob-")
+            .prefix(&format!("blob-{}-", std::process::id()))
             .tempfile_in(&dir)
             .map(|f| f.into_temp_path())
             .map_err(|e| RegistryError::Io(dir, e))
@@ -274,6 +269,56 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// Remove the temp files in `tmp` left by an interrupted process: those of a process
+/// that is no longer running, and any older than a minute (a concurrent install's
+/// fresh file is left alone). Returns how many were removed.
+pub fn clean_tmp(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let writer_gone = temp_file_pid(&name).is_some_and(|pid| !process_alive(pid));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 60);
+        if (writer_gone || old) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Remove this process's own temp files in `tmp` (on an interrupt, when their
+/// owners will not be dropped). Returns how many were removed.
+pub fn remove_own_temp_files(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return 0;
+    };
+    let me = std::process::id();
+    entries
+        .flatten()
+        .filter(|e| temp_file_pid(&e.file_name().to_string_lossy()) == Some(me))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The process id in a temp file's name `blob-<pid>-…`.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    name.strip_prefix("blob-")?.split('-').next()?.parse().ok()
+}
+
+/// Whether a process with this id runs (on Linux; elsewhere, assume it does and let
+/// the age decide).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 /// Open the chitin database, safe against other processes opening it at the same time:

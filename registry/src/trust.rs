@@ -196,11 +196,17 @@ pub struct Rule {
     pub trusted_root_name: String,
     pub deny: Vec<Denied>,
     pub allow_signer_change: bool,
+    /// The one key given on the command line (`verify --key`), not a policy file's rule.
+    pub given_key: bool,
 }
 
 impl Rule {
-    /// `"pattern" (file)`, for messages.
+    /// `"pattern" (file)`, or `--key FILE` for a key given on the command line, for
+    /// messages.
     pub fn label(&self) -> String {
+        if self.given_key {
+            return format!("--key {}", self.source.display());
+        }
         format!("\"{}\" ({})", self.repositories, self.source.display())
     }
 
@@ -366,6 +372,7 @@ impl TrustPolicy {
                 trusted_root_name,
                 deny: r.deny,
                 allow_signer_change: r.allow_signer_change,
+                given_key: false,
             });
         }
         Ok(TrustPolicy {
@@ -387,6 +394,7 @@ impl TrustPolicy {
                 trusted_root_name: "public-good".into(),
                 deny: Vec::new(),
                 allow_signer_change: false,
+                given_key: true,
             }],
             sources: vec![PathBuf::from(label)],
         }
@@ -415,7 +423,10 @@ impl TrustPolicy {
     fn sources_text(&self) -> String {
         self.sources
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|p| match p.exists() {
+                true => p.display().to_string(),
+                false => format!("{} (which does not exist)", p.display()),
+            })
             .collect::<Vec<_>>()
             .join(" or ")
     }

@@ -70,6 +70,7 @@ fn main() {
             lock_path: home.join("chitin.lock"),
             policy: &policy,
             allow_unsigned: false,
+            allow_repository_change: false,
         };
         let prepared = rt
             .block_on(installer.prepare(&reference, |_, _| {}))

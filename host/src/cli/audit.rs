@@ -21,6 +21,9 @@ pub struct AuditArgs {
     skill: String,
     #[command(flatten)]
     registry: super::lifecycle::RegistryArgs,
+    /// Print one JSON document on stdout: `{source, digest, size, manifest,
+    /// manifest_error, granted, imports, raw_imports, exports, problems, findings,
+    /// signature}`.
     #[arg(long)]
     json: bool,
 }
@@ -35,6 +38,10 @@ pub struct PackArgs {
     /// Where to write the skill [default: overwrite the component].
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{name, version, output, bytes, digest,
+    /// uncovered_imports}`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -45,6 +52,8 @@ pub struct LogArgs {
     /// How many entries, newest first.
     #[arg(long, short = 'n', default_value_t = 50)]
     limit: usize,
+    /// Print one JSON document on stdout: a list of `{time, skill, tool, outcome,
+    /// capability, detail, caller}`, newest first.
     #[arg(long)]
     json: bool,
 }
@@ -98,7 +107,12 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         source,
         digest: format!("sha256:{}", hex::encode(Sha256::digest(wasm))),
         size: wasm.len() as u64,
-        manifest: info.manifest().map_err(|e| e.to_string()),
+        // A component that does not export the skill interface is not a skill,
+        // whatever manifest it embeds.
+        manifest: info
+            .manifest()
+            .and_then(|m| info.check_exports().map(|()| m))
+            .map_err(|e| e.to_string()),
         imports: info.imports,
         exports: info.exports,
         granted: None,
@@ -162,6 +176,15 @@ async fn report_from_registry(
         imports = config.component.imports;
         exports = config.component.exports;
     }
+    // The config lists the exports: a plain component pushed with a manifest is not a
+    // skill (an empty list is a config chitin could not read).
+    let not_a_skill = chitin_registry::ComponentInfo {
+        exports: exports.clone(),
+        ..Default::default()
+    }
+    .check_exports()
+    .err()
+    .filter(|_| !exports.is_empty());
     let source = match &parsed {
         SkillRef::Oci(r) => format!("{}@{digest}", r.repository()),
         SkillRef::Layout { .. } => format!("{reference} ({digest})"),
@@ -170,9 +193,12 @@ async fn report_from_registry(
         source,
         digest,
         size,
-        manifest: parse_remote(&bytes)
-            .map(|r| r.skill)
-            .map_err(|e| e.to_string()),
+        manifest: match not_a_skill {
+            Some(e) => Err(e.to_string()),
+            None => parse_remote(&bytes)
+                .map(|r| r.skill)
+                .map_err(|e| e.to_string()),
+        },
         imports,
         exports,
         granted: None,
@@ -373,19 +399,33 @@ pub fn pack(args: PackArgs) -> Result<u8, Exit> {
         .with_context(|| format!("embedding {}", args.manifest.display()))?;
     let info = chitin_registry::inspect(&out)?;
     let manifest = info.manifest()?;
+    info.check_exports()
+        .with_context(|| format!("packing {}", args.component.display()))?;
     let problems: Vec<String> = check_imports(&info.imports, &manifest)
         .into_iter()
         .filter(|c| c.is_problem())
-        .map(|c| field(&format!("{} ({})", c.import, c.note)).into_owned())
+        .map(|c| format!("{} ({})", c.import, c.note))
         .collect();
     if !problems.is_empty() {
         eprintln!(
             "warning: imports not covered by the manifest; chitin will refuse to run it:\n  {}",
-            problems.join("\n  ")
+            display::block(&problems.join("\n"), "  ")
         );
     }
     let target = args.output.unwrap_or(args.component);
-    chitin_host::engine::write_atomic(&target, &out)?;
+    chitin_host::engine::write_atomic_shared(&target, &out)?;
+    if args.json {
+        println!(
+            "{}",
+            display::json(
+                &json!({ "name": manifest.skill.name, "version": manifest.skill.version.to_string(),
+                    "output": target, "bytes": out.len(),
+                    "digest": chitin_registry::artifact::sha256_digest(&out),
+                    "uncovered_imports": problems })
+            )?
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "    Packed {} {} → {} ({} bytes)",
         manifest.skill.name,

@@ -47,6 +47,10 @@ pub struct NewArgs {
     /// tree when it exists, else the git repository].
     #[arg(long)]
     sdk: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{name, lang, dir, files}` (the files
+    /// written, relative to `dir`).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -59,6 +63,10 @@ pub struct BuildArgs {
     /// Where to write the skill [default: <dir>/<name>.wasm].
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{name, version, lang, output, bytes, digest,
+    /// seconds}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The languages `chitin skill new` and `chitin skill build` know.
@@ -277,6 +285,15 @@ pub fn new(args: NewArgs) -> Result<u8, Exit> {
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
+    if args.json {
+        let written: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        println!(
+            "{}",
+            serde_json::json!({ "name": name.as_str(), "lang": args.lang.to_possible_value().map(|v| v.get_name().to_string()), "dir": dir,
+                                "files": written })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "    Created {} skill `{name}` in {}\n\nNext:\n    cd {}\n    chitin skill build\n    chitin run {name}.wasm hello --input '{{\"name\": \"Ada\"}}' --yes",
         args.lang.label(),
@@ -349,25 +366,32 @@ pub fn build(args: BuildArgs) -> Result<u8, Exit> {
         Some(o) => o,
         None => dir.join(format!("{name}.wasm")),
     };
-    eprintln!(
-        "   Building {name} ({}) from {}",
-        lang.label(),
-        dir.display()
-    );
+    if !args.json {
+        eprintln!(
+            "   Building {name} ({}) from {}",
+            lang.label(),
+            dir.display()
+        );
+    }
+    // The toolchains' output is captured: JS and Python take several seconds.
+    let spinner = super::progress::spinner("Building", &format!("{name} ({})", lang.label()));
 
     let work = tempfile::Builder::new()
         .prefix("chitin-build-")
         .tempdir()
         .context("creating a temporary build folder")?;
     let raw = match lang {
-        Lang::Rust => build_rust(&dir)?,
-        Lang::Js => build_js(&dir, &manifest, work.path())?,
-        Lang::Python => build_python(&dir, &manifest, work.path())?,
-        Lang::C => build_c(&dir, &manifest, work.path())?,
+        Lang::Rust => build_rust(&dir),
+        Lang::Js => build_js(&dir, &manifest, work.path()),
+        Lang::Python => build_python(&dir, &manifest, work.path()),
+        Lang::C => build_c(&dir, &manifest, work.path()),
     };
+    spinner.finish_and_clear();
+    let raw = raw?;
     let skill = chitin_registry::embed_manifest(&raw, &manifest_text)
         .with_context(|| format!("embedding {}", manifest_path.display()))?;
     let info = chitin_registry::inspect(&skill)?;
+    info.check_exports()?;
     let problems: Vec<String> = check_imports(&info.imports, &manifest)
         .into_iter()
         .filter(|c| c.is_problem())
@@ -386,7 +410,17 @@ pub fn build(args: BuildArgs) -> Result<u8, Exit> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    chitin_host::engine::write_atomic(&output, &skill)?;
+    chitin_host::engine::write_atomic_shared(&output, &skill)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "name": name, "version": manifest.skill.version.to_string(),
+                                "lang": lang.to_possible_value().map(|v| v.get_name().to_string()), "output": output, "bytes": skill.len(),
+                                "digest": chitin_registry::artifact::sha256_digest(&skill),
+                                "seconds": started.elapsed().as_secs_f64() })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "      Built {name} {} → {} ({} KiB) in {:.1}s",
         manifest.skill.version,

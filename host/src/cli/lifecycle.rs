@@ -57,6 +57,8 @@ pub struct PushArgs {
     sign_form: super::trust::SignatureForm,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, name, version,
+    /// signed_with}` (`signed_with` is the key's fingerprint, or null).
     #[arg(long)]
     json: bool,
 }
@@ -76,19 +78,18 @@ pub struct InstallArgs {
     /// by `list` and `audit`.
     #[arg(long)]
     allow_unsigned: bool,
+    /// Replace an installed skill of the same name that came from another
+    /// repository. Without a terminal, `--yes` alone never does.
+    #[arg(long)]
+    allow_repository_change: bool,
     /// Use this trust policy file instead of the project's and the user's.
     #[arg(long)]
     policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: a list of `{name, status, version, digest}`.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Args)]
-pub struct NameArgs {
-    /// The installed skill's name.
-    name: String,
 }
 
 #[derive(Args)]
@@ -103,10 +104,33 @@ pub struct UpdateArgs {
     policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: a list of `{name, status, version, digest}`,
+    /// `status` being `updated` or `unchanged`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: a list of the installed skills (name,
+    /// version, reference, repository, digests, grants, tools, signature).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// The installed skill's name.
+    name: String,
+    /// Print one JSON document on stdout: `{name, version, status: "removed"}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GcArgs {
+    /// Print one JSON document on stdout: `{blobs, bytes, compiled, temp_files}`
+    /// (how many of each were removed).
     #[arg(long)]
     json: bool,
 }
@@ -118,6 +142,10 @@ pub struct ExportArgs {
     /// The folder to write the OCI image layout to.
     #[arg(long, short)]
     output: PathBuf,
+    /// Print one JSON document on stdout: `{name, version, digest, output, reference}`
+    /// (`reference` installs it: `oci-layout:DIR:VERSION`).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -129,6 +157,10 @@ pub struct LoginArgs {
     /// Read the password from stdin (otherwise CHITIN_REGISTRY_PASSWORD).
     #[arg(long)]
     password_stdin: bool,
+    /// Print one JSON document on stdout: `{registry, username, credentials}` (the file
+    /// they were saved in).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn open_store() -> anyhow::Result<Store> {
@@ -179,7 +211,17 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
     let client = RegistryClient::for_ref(&target, &args.registry.options())?;
     let auth = auth_for(target.reference.resolve_registry());
     let rt = super::tokio()?;
-    let pinned = rt.block_on(client.push(&artifact, &target, &auth))?;
+    let spinner = super::progress::spinner(
+        "Pushing",
+        &format!(
+            "{} to {}",
+            artifact.skill.skill.name,
+            field(&target.reference.whole())
+        ),
+    );
+    let pinned = rt.block_on(client.push(&artifact, &target, &auth));
+    spinner.finish_and_clear();
+    let pinned = pinned?;
     let signed = match &key {
         Some(key) => super::trust::sign_pinned(
             &rt,
@@ -207,12 +249,17 @@ fn push_inner(args: PushArgs) -> anyhow::Result<u8> {
             target.reference.whole(),
             pinned.digest
         );
-        if let Some(key) = &key {
-            eprintln!(
+        match &key {
+            Some(key) => eprintln!(
                 "      Signed with key {} as {}",
                 key.public_key().fingerprint(),
                 signed.join(" and ")
-            );
+            ),
+            None => eprintln!(
+                "warning: not signed, so it will not install where a trust policy applies \
+                 (everywhere, by default); sign it with `chitin skill sign {} --key KEY`",
+                target.reference.whole()
+            ),
         }
     }
     Ok(exit::OK)
@@ -256,6 +303,14 @@ fn install_plan(prepared: &Prepared) -> String {
     }
     let diff = prepared.diff();
     if let Some(prev) = &prepared.previous {
+        if let Some(from) = prepared.repository_change() {
+            plan.push_str(&format!(
+                "  REPOSITORY CHANGED: the installed {} comes from {}, this one from {}\n",
+                field(prepared.name()),
+                field(from),
+                field(&prepared.repository)
+            ));
+        }
         plan.push_str(&format!(
             "  replaces {} ({})\n",
             field(&prev.version),
@@ -303,33 +358,78 @@ fn install_plan(prepared: &Prepared) -> String {
     plan
 }
 
-/// Show the install plan and ask; refuse without a terminal unless `--yes`.
-fn approve(prepared: &Prepared, yes: bool) -> Result<(), Exit> {
+/// Show the install plan and ask; refuse without a terminal unless `--yes`. A change
+/// of repository needs its own consent: `--allow-repository-change`, or a "yes" typed
+/// on the terminal (never `--yes` alone). Returns whether that consent was given.
+fn approve(prepared: &Prepared, yes: bool, allow_repository_change: bool) -> Result<bool, Exit> {
     let plan = install_plan(prepared);
+    if let Some(from) = prepared.repository_change() {
+        if allow_repository_change {
+            super::approve(&plan, "Replace it and install with these grants?", yes)?;
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            eprint!("{plan}");
+            return Err(Exit(
+                exit::NOT_APPROVED,
+                anyhow::anyhow!(
+                    "not approved: `{}` is installed from {}, and this one comes from {}; pass \
+                     --allow-repository-change to replace it",
+                    field(prepared.name()),
+                    field(from),
+                    field(&prepared.repository)
+                ),
+            ));
+        }
+        super::approve(
+            &plan,
+            "Replace it with the skill from the other repository?",
+            false,
+        )?;
+        return Ok(true);
+    }
     if prepared.previous.is_some()
         && !prepared.diff().needs_consent()
         && matches!(prepared.trust, Trust::Signed(_))
     {
         // Nothing widened: an update within the consent already given.
         eprint!("{plan}");
-        return Ok(());
+        return Ok(false);
     }
-    super::approve(&plan, "Install with these grants?", yes)
+    super::approve(&plan, "Install with these grants?", yes)?;
+    Ok(false)
 }
 
-/// A progress bar on a terminal, nothing otherwise.
-fn progress_bar(label: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(label.to_string());
-    bar
+/// Set while an install commits (quick, one transaction): an interrupt then waits.
+static COMMITTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On Ctrl-C during an install or update: remove this process's downloads from the
+/// store's `tmp/`, say `message`, and exit with 130 (as a shell reports SIGINT).
+fn exit_on_interrupt(rt: &tokio::runtime::Runtime, store: &Store, message: &'static str) {
+    let tmp = store.tmp_dir();
+    rt.spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if COMMITTING.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
+            chitin_registry::store::remove_own_temp_files(&tmp);
+            eprintln!("\n{message}");
+            std::process::exit(130);
+        }
+    });
+}
+
+/// `installer.commit`, with interrupts held off until it is done.
+fn commit(
+    installer: &mut Installer<'_>,
+    prepared: Prepared,
+    grants: chitin_registry::Capabilities,
+) -> Result<chitin_registry::InstalledSkill, chitin_host::HostError> {
+    use std::sync::atomic::Ordering;
+    COMMITTING.store(true, Ordering::SeqCst);
+    let result = installer.commit(prepared, grants);
+    COMMITTING.store(false, Ordering::SeqCst);
+    result
 }
 
 fn install_one(
@@ -340,14 +440,18 @@ fn install_one(
     json: bool,
     updating: bool,
 ) -> Result<serde_json::Value, Exit> {
-    let bar = progress_bar("Pulling");
-    let prepared = rt
-        .block_on(installer.prepare(reference, |n, total| {
-            bar.set_length(total);
-            bar.set_position(n);
-        }))
-        .with_context(|| format!("installing {reference}"))?;
+    let bar = super::progress::bar("Pulling");
+    let mut compiling = false;
+    let prepared = rt.block_on(installer.prepare(reference, |n, total| {
+        super::progress::set_length(&bar, total);
+        bar.set_position(n);
+        if n >= total && !compiling {
+            compiling = true;
+            super::progress::to_spinner(&bar, "Checking", "compiling and describing the skill");
+        }
+    }));
     bar.finish_and_clear();
+    let prepared = prepared.with_context(|| format!("installing {reference}"))?;
     // An update never goes back: a reference that now resolves to an older version
     // was moved, and the older version may be the one with the known hole.
     if updating
@@ -379,18 +483,26 @@ fn install_one(
             json!({ "name": prepared.name(), "status": "unchanged", "digest": prepared.manifest_digest }),
         );
     }
-    approve(&prepared, yes)?;
+    let allow_repository_change = installer.allow_repository_change;
+    installer.allow_repository_change = approve(&prepared, yes, allow_repository_change)?;
     let grants = prepared.manifest.capabilities.clone();
     let name = prepared.name().to_string();
-    let installed = installer.commit(prepared, grants)?;
+    let replaced = prepared.repository_change().map(str::to_string);
+    let installed = commit(installer, prepared, grants);
+    installer.allow_repository_change = allow_repository_change;
+    let installed = installed?;
     if !json {
         eprintln!(
             "   Installed {} {} ({})",
             name, installed.version, installed.manifest_digest
         );
+        if let Some(from) = &replaced {
+            eprintln!("    Replaced the skill of that name from {}", field(from));
+        }
     }
     Ok(
-        json!({ "name": name, "status": "installed", "version": installed.version, "digest": installed.manifest_digest }),
+        json!({ "name": name, "status": "installed", "version": installed.version,
+               "digest": installed.manifest_digest, "replaced_repository": replaced }),
     )
 }
 
@@ -400,6 +512,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
     let lock_path = lock_path()?;
     let policy = super::trust::load_policy(args.policy.as_deref())?;
     let rt = super::tokio()?;
+    exit_on_interrupt(&rt, &store, "interrupted; nothing was installed");
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
@@ -407,6 +520,7 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         lock_path: lock_path.clone(),
         policy: &policy,
         allow_unsigned: args.allow_unsigned,
+        allow_repository_change: args.allow_repository_change,
     };
     let mut results = Vec::new();
     if args.locked {
@@ -433,11 +547,9 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
             // declaration.
             let mut prepared = prepared;
             prepared.reference = entry.reference.clone();
-            installer
-                .commit(prepared, entry.grants.clone())
-                .with_context(|| {
-                    format!("installing from the lock file {}", lock_path.display())
-                })?;
+            commit(&mut installer, prepared, entry.grants.clone()).with_context(|| {
+                format!("installing from the lock file {}", lock_path.display())
+            })?;
         }
         let diffs = lock.differences(&installer.store.list()?);
         if !diffs.is_empty() {
@@ -450,10 +562,15 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
         }
         // `install --locked` must reproduce the lock, not rewrite it from the tags.
         lock.write(&lock_path)?;
-        eprintln!(
-            "   Installed {} skill(s) exactly as locked",
-            lock.skills.len()
-        );
+        if args.json {
+            let names: Vec<&str> = lock.skills.iter().map(|s| s.name.as_str()).collect();
+            println!("{}", json!({ "locked": names }));
+        } else {
+            eprintln!(
+                "   Installed {} skill(s) exactly as locked",
+                lock.skills.len()
+            );
+        }
         return Ok(exit::OK);
     }
     let Some(reference) = args.reference.as_deref() else {
@@ -485,6 +602,11 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         None => store.list()?.into_iter().map(|s| s.name).collect(),
     };
     let policy = super::trust::load_policy(args.policy.as_deref())?;
+    exit_on_interrupt(
+        &rt,
+        &store,
+        "interrupted; the skill being updated was left as it was",
+    );
     let mut installer = Installer {
         runtime: &runtime,
         store: &mut store,
@@ -494,7 +616,9 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
         // An update never drops the signature requirement, but a skill the user
         // installed unsigned may stay so.
         allow_unsigned: false,
+        allow_repository_change: false,
     };
+    let mut results = Vec::new();
     for name in names {
         let current = installer
             .store
@@ -502,14 +626,22 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
             .ok_or_else(|| chitin_host::HostError::NotInstalled(name.clone()))?;
         // The reference as installed: a range or tag re-resolves; a digest stays put.
         installer.allow_unsigned = current.unsigned;
-        install_one(
+        let mut result = install_one(
             &mut installer,
             &rt,
             &current.reference,
             args.yes,
-            false,
+            args.json,
             true,
         )?;
+        if result["status"] == "installed" {
+            result["status"] = "updated".into();
+            result["previous_version"] = current.version.into();
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!("{}", display::json(&results)?);
     }
     Ok(exit::OK)
 }
@@ -526,25 +658,89 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
             "No skills installed. Install one with `chitin skill install <registry/repo:tag>`."
         );
     }
-    for s in skills {
-        let tools = s.tools.as_array().map_or(0, Vec::len);
-        let signer = match &s.signature {
-            Some(v) => v.signer.to_string(),
-            None => "UNSIGNED (--allow-unsigned)".to_string(),
-        };
-        println!(
-            "{:<16} {:<10} {:<50} {} tool(s)  {}",
-            field(&s.name),
-            field(&s.version),
-            field(&s.reference),
-            tools,
-            field(&signer)
-        );
+    let rows: Vec<[String; 5]> = skills
+        .iter()
+        .map(|s| {
+            let signer = match &s.signature {
+                Some(v) => short_signer(&v.signer),
+                None => "UNSIGNED".to_string(),
+            };
+            [
+                field(&s.name).into_owned(),
+                field(&s.version).into_owned(),
+                s.tools.as_array().map_or(0, Vec::len).to_string(),
+                field(&signer).into_owned(),
+                field(&s.reference).into_owned(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        print!("{}", list_table(&rows, terminal_width()));
     }
     Ok(exit::OK)
 }
 
-pub fn remove(args: NameArgs) -> Result<u8, Exit> {
+/// A signer in a few columns: a key's fingerprint cut to 12 hex digits (enough to
+/// tell keys apart; `--json` and `audit` have it whole), an identity as is.
+fn short_signer(signer: &chitin_registry::trust::Signer) -> String {
+    match signer {
+        chitin_registry::trust::Signer::Key { fingerprint } => {
+            let hex = fingerprint.trim_start_matches("sha256:");
+            format!("key {}…", &hex[..hex.len().min(12)])
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `skill list` as a table with a header, each line cut to `width` columns (the
+/// reference, last, loses its end first).
+fn list_table(rows: &[[String; 5]], width: Option<usize>) -> String {
+    const HEADER: [&str; 5] = ["NAME", "VERSION", "TOOLS", "SIGNER", "FROM"];
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 4 {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        let text = text.trim_end().to_string();
+        match width {
+            Some(w) if text.chars().count() > w && w > 1 => {
+                let cut: String = text.chars().take(w - 1).collect();
+                format!("{cut}…\n")
+            }
+            _ => format!("{text}\n"),
+        }
+    };
+    let mut out = line(HEADER);
+    for row in rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+    }
+    out
+}
+
+/// The terminal's width, when stdout is one.
+fn terminal_width() -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(stdout.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col as usize)
+}
+
+pub fn remove(args: RemoveArgs) -> Result<u8, Exit> {
     let runtime = super::open_runtime()?;
     let mut store = open_store()?;
     let no_policy = chitin_registry::trust::TrustPolicy::default();
@@ -555,19 +751,34 @@ pub fn remove(args: NameArgs) -> Result<u8, Exit> {
         lock_path: lock_path()?,
         policy: &no_policy,
         allow_unsigned: false,
+        allow_repository_change: false,
+    };
+    let Some(skill) = installer.store.get(&args.name)? else {
+        return Err(chitin_host::HostError::NotInstalled(args.name).into());
     };
     if !installer.remove(&args.name)? {
         return Err(chitin_host::HostError::NotInstalled(args.name).into());
     }
-    eprintln!(
-        "     Removed {} (its files go at the next `chitin skill gc`)",
-        args.name
-    );
+    if args.json {
+        println!(
+            "{}",
+            json!({ "name": skill.name, "version": skill.version, "status": "removed" })
+        );
+    } else {
+        eprintln!(
+            "     Removed {} {} (its files go at the next `chitin skill gc`)",
+            field(&skill.name),
+            field(&skill.version)
+        );
+    }
     Ok(exit::OK)
 }
 
-pub fn gc() -> Result<u8, Exit> {
+pub fn gc(args: GcArgs) -> Result<u8, Exit> {
     let store = open_store()?;
+    // Downloads an interrupted install left behind (opening the store removed those
+    // whose process is gone or that are over a minute old).
+    let temp_files = store.cleaned_tmp() + chitin_registry::store::clean_tmp(&store.tmp_dir());
     // Keep the manifests and configs of installed skills too (for export).
     let mut keep = Vec::new();
     for s in store.list()? {
@@ -586,7 +797,17 @@ pub fn gc() -> Result<u8, Exit> {
         wasm_digests.push(s.wasm_digest.trim_start_matches("sha256:").to_string());
     }
     let compiled = runtime.engine().gc_cache(&wasm_digests)?;
-    eprintln!("     Removed {files} blob(s), {bytes} bytes, and {compiled} compiled file(s)");
+    if args.json {
+        println!(
+            "{}",
+            json!({ "blobs": files, "bytes": bytes, "compiled": compiled, "temp_files": temp_files })
+        );
+    } else {
+        eprintln!(
+            "     Removed {files} blob(s), {bytes} bytes, {compiled} compiled file(s) and \
+             {temp_files} interrupted download(s)"
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -596,6 +817,15 @@ pub fn export(args: ExportArgs) -> Result<u8, Exit> {
         .get(&args.name)?
         .ok_or_else(|| chitin_host::HostError::NotInstalled(args.name.clone()))?;
     export_layout(&store, &skill, &args.output)?;
+    let reference = format!("oci-layout:{}:{}", args.output.display(), skill.version);
+    if args.json {
+        println!(
+            "{}",
+            json!({ "name": skill.name, "version": skill.version, "digest": skill.manifest_digest,
+                    "output": args.output, "reference": reference })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "    Exported {} {} to {} (install with `chitin skill install oci-layout:{}:{}`)",
         skill.name,
@@ -618,10 +848,47 @@ pub fn login(args: LoginArgs) -> Result<u8, Exit> {
     };
     let path = chitin_registry::oci::credentials_path();
     chitin_registry::oci::store_credentials(&path, &args.registry, &args.username, &password)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "registry": args.registry, "username": args.username, "credentials": path })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "   Logged in to {} (credentials in {})",
         args.registry,
         path.display()
     );
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_table;
+
+    fn row(name: &str, reference: &str) -> [String; 5] {
+        [name, "0.1.0", "3", "key 0123456789ab…", reference].map(String::from)
+    }
+
+    #[test]
+    fn the_list_has_a_header_and_fits_the_terminal() {
+        let rows = [
+            row("file-search", "127.0.0.1:5000/acme/file-search:0.1.0"),
+            row(
+                "git",
+                "ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef",
+            ),
+        ];
+        let table = list_table(&rows, None);
+        insta::assert_snapshot!(table, @r"
+        NAME         VERSION  TOOLS  SIGNER             FROM
+        file-search  0.1.0    3      key 0123456789ab…  127.0.0.1:5000/acme/file-search:0.1.0
+        git          0.1.0    3      key 0123456789ab…  ghcr.io/acme/git@sha256:0123456789abcdef0123456789abcdef
+        ");
+        for line in list_table(&rows, Some(60)).lines() {
+            assert!(line.chars().count() <= 60, "{line}");
+        }
+        assert!(list_table(&rows, Some(60)).contains("file-search  0.1.0    3      key"));
+    }
 }

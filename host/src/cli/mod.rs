@@ -7,6 +7,7 @@ mod author;
 mod display;
 mod lifecycle;
 mod mcp;
+mod progress;
 mod provider;
 mod run;
 mod session;
@@ -35,6 +36,10 @@ pub mod exit {
     about = "Run WebAssembly skills with exactly the capabilities they declare"
 )]
 struct Cli {
+    /// Show no progress bars or spinners (they are shown only on a terminal anyway,
+    /// and never with `CHITIN_NO_PROGRESS` set).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +71,16 @@ enum Command {
     /// The trust policy: whose signatures this machine accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Print a shell completion script: `chitin completions bash > ~/.local/share/bash-completion/completions/chitin`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `chitin man > ~/.local/share/man/man1/chitin.1`.
+    Man,
+}
+
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    shell: clap_complete::Shell,
 }
 
 #[derive(Subcommand)]
@@ -125,11 +140,11 @@ enum SkillCommand {
     /// List installed skills.
     List(lifecycle::ListArgs),
     /// Uninstall a skill.
-    Remove(lifecycle::NameArgs),
+    Remove(lifecycle::RemoveArgs),
     /// Update installed skills to what their references point at now.
     Update(lifecycle::UpdateArgs),
     /// Delete stored files no installed skill needs.
-    Gc,
+    Gc(lifecycle::GcArgs),
     /// Write an installed skill as an OCI image layout (for air-gapped machines).
     Export(lifecycle::ExportArgs),
     /// Create a skill project in Rust, JavaScript, Python or C.
@@ -150,7 +165,10 @@ impl<E: Into<anyhow::Error>> From<E> for Exit {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
     let result = match cli.command {
+        Command::Completions(args) => completions(args),
+        Command::Man => man(),
         Command::Agent(args) => agent::agent(args),
         Command::Mcp(args) => mcp::mcp(args),
         Command::Provider(ProviderCommand::Add(args)) => provider::add(args),
@@ -175,7 +193,7 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
         Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),
         Command::Skill(SkillCommand::Update(args)) => lifecycle::update(args),
-        Command::Skill(SkillCommand::Gc) => lifecycle::gc(),
+        Command::Skill(SkillCommand::Gc(args)) => lifecycle::gc(args),
         Command::Skill(SkillCommand::Export(args)) => lifecycle::export(args),
         Command::Registry(RegistryCommand::Login(args)) => lifecycle::login(args),
         Command::Skill(SkillCommand::New(args)) => author::new(args),
@@ -191,13 +209,37 @@ pub fn main() -> ExitCode {
                 let text = e.to_string();
                 chitin_registry::untrusted::for_terminal(&text, 64 * 1024).into_owned()
             };
+            let mut said = err.to_string();
             eprintln!("error: {}", shown(&err));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {}", shown(&cause));
+                // A message that quotes its cause already said it.
+                let text = cause.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {}", shown(&cause));
+                }
+                said = text;
             }
             ExitCode::from(code)
         }
     }
+}
+
+/// `chitin completions SHELL`: the script on stdout.
+fn completions(args: CompletionsArgs) -> Result<u8, Exit> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "chitin", &mut std::io::stdout());
+    Ok(exit::OK)
+}
+
+/// `chitin man`: the man page of `chitin` and its commands, as roff on stdout.
+fn man() -> Result<u8, Exit> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd)
+        .render(&mut std::io::stdout())
+        .context("writing the man page")?;
+    Ok(exit::OK)
 }
 
 /// Where chitin keeps its data: `$CHITIN_HOME`, else `$XDG_DATA_HOME/chitin`, else

@@ -55,10 +55,14 @@ pub struct AddArgs {
     /// Replace a profile of the same name.
     #[arg(long)]
     force: bool,
+    /// Print one JSON document on stdout: `{name, file, default}`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: the profiles, as in providers.toml.
     #[arg(long)]
     json: bool,
 }
@@ -67,6 +71,7 @@ pub struct ListArgs {
 pub struct CheckArgs {
     /// The profile [default: the default profile].
     name: Option<String>,
+    /// Print one JSON document on stdout: each check with its outcome.
     #[arg(long)]
     json: bool,
 }
@@ -78,6 +83,9 @@ pub struct UseArgs {
     /// Profiles to fall back on, in order, when it fails (timeouts, 429, 5xx).
     #[arg(long, value_delimiter = ',')]
     fallback: Option<Vec<String>>,
+    /// Print one JSON document on stdout: `{default, fallback}`.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `<config>/providers.toml`.
@@ -153,6 +161,13 @@ pub fn add(args: AddArgs) -> Result<u8, Exit> {
         providers.default = Some(args.name.clone());
     }
     providers.save(&path)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "name": args.name, "file": path, "default": providers.default })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "added provider {} ({}); check it with `chitin provider check {}`",
         args.name,
@@ -239,6 +254,13 @@ pub fn use_(args: UseArgs) -> Result<u8, Exit> {
             .map_err(|e| Exit(exit::USAGE, e.into()))?;
     }
     providers.save(&path)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "default": args.name, "fallback": providers.fallback })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!("chitin agent now uses {}", args.name);
     Ok(exit::OK)
 }

@@ -36,15 +36,60 @@ pub struct RunArgs {
 pub struct ToolsArgs {
     /// The skill: a `.wasm` component with an embedded manifest.
     skill: PathBuf,
+    /// Print one JSON document on stdout: a list of `{name, description, input_schema}`.
     #[arg(long)]
     json: bool,
 }
 
 pub fn load(runtime: &Runtime, path: &PathBuf) -> anyhow::Result<LoadedSkill> {
-    let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    runtime
-        .load(&wasm)
-        .with_context(|| format!("loading the skill {}", path.display()))
+    let wasm = match std::fs::read(path) {
+        Ok(wasm) => wasm,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(no_such_file(&path.to_string_lossy()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    // Compiling a JavaScript or Python skill takes seconds the first time.
+    let spinner = super::progress::spinner("Compiling", &display::field(&path.to_string_lossy()));
+    let loaded = runtime.load(&wasm);
+    spinner.finish_and_clear();
+    loaded.with_context(|| format!("loading the skill {}", path.display()))
+}
+
+/// The error for a skill file that does not exist: a registry reference is installed
+/// first, then run by its name.
+fn no_such_file(arg: &str) -> anyhow::Error {
+    let looks_like_a_reference = !arg.ends_with(".wasm")
+        && matches!(
+            arg.parse::<chitin_registry::SkillRef>(),
+            Ok(chitin_registry::SkillRef::Oci(_))
+        );
+    if looks_like_a_reference {
+        anyhow::anyhow!(
+            "`{arg}` is not a file; to run a skill from a registry, install it first: \
+             `chitin skill install {arg}`, then `chitin run NAME TOOL`"
+        )
+    } else {
+        anyhow::anyhow!(
+            "no file `{arg}`; give the path of a skill component, or the name of an installed \
+             skill (see `chitin skill list`)"
+        )
+    }
+}
+
+/// The usage error for a tool the skill does not have, naming the ones it has.
+fn check_tool(tool: &str, tools: &[String]) -> Result<(), Exit> {
+    if tools.iter().any(|t| t == tool) {
+        return Ok(());
+    }
+    Err(Exit(
+        exit::USAGE,
+        anyhow::anyhow!(
+            "the skill has no tool `{}`; its tools: {}",
+            display::field(tool),
+            display::field(&tools.join(", "))
+        ),
+    ))
 }
 
 pub fn tools(args: ToolsArgs) -> Result<u8, Exit> {
@@ -122,6 +167,9 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
     let env = HostEnv::from_process(workspace, Some(&home), Some(&secrets_file))?;
     let (skill, grants) = if is_file_arg(&args.skill) {
         let skill = load(&runtime, &PathBuf::from(&args.skill))?;
+        let tools = super::tokio()?.block_on(runtime.describe(&skill))?;
+        let names: Vec<String> = tools.into_iter().map(|t| t.name).collect();
+        check_tool(&args.tool, &names)?;
         let grants = Grants::from_manifest(&skill.manifest, &env)?;
         let plan = super::display::plan(&skill.manifest, &skill.digest, &grants);
         super::approve(&plan, "Run it with these grants?", args.yes)?;
@@ -138,6 +186,10 @@ pub fn run(args: RunArgs) -> Result<u8, Exit> {
                 }
                 Err(e) => return Err(e.into()),
             };
+        let tools: Vec<chitin_host::Tool> =
+            serde_json::from_value(installed.tools.clone()).unwrap_or_default();
+        let names: Vec<String> = tools.into_iter().map(|t| t.name).collect();
+        check_tool(&args.tool, &names)?;
         let mut granted = skill.manifest.clone();
         granted.capabilities = installed.grants.clone();
         let grants = Grants::from_manifest(&granted, &env)?;

@@ -11,6 +11,7 @@ use super::{Exit, display, exit};
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Print one JSON document on stdout: a list of the sessions, most recent first.
     #[arg(long)]
     json: bool,
 }
@@ -38,11 +39,17 @@ pub struct ImportArgs {
     /// Import under this name instead of the one in the file.
     #[arg(long = "as", value_name = "NAME")]
     as_name: Option<String>,
+    /// Print one JSON document on stdout: `{session}`, the name it was imported as.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
 pub struct RmArgs {
     session: String,
+    /// Print one JSON document on stdout: `{session, status: "removed"}`.
+    #[arg(long)]
+    json: bool,
 }
 
 fn open() -> anyhow::Result<SessionStore> {
@@ -159,12 +166,23 @@ pub fn import(args: ImportArgs) -> Result<u8, Exit> {
             .with_context(|| format!("reading {}", args.file.display()))?
     };
     let id = open()?.import(&text, args.as_name.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::json!({ "session": id }));
+        return Ok(exit::OK);
+    }
     eprintln!("imported session {id}");
     Ok(exit::OK)
 }
 
 pub fn rm(args: RmArgs) -> Result<u8, Exit> {
     open()?.remove(&args.session)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "session": args.session, "status": "removed" })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!("removed session {}", args.session);
     Ok(exit::OK)
 }

@@ -26,6 +26,9 @@ pub struct KeygenArgs {
     /// Overwrite existing files.
     #[arg(long)]
     force: bool,
+    /// Print one JSON document on stdout: `{private_key, public_key, fingerprint}`.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,6 +69,7 @@ pub struct SignArgs {
     form: SignatureForm,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, signer, forms}`.
     #[arg(long)]
     json: bool,
 }
@@ -82,6 +86,8 @@ pub struct VerifyArgs {
     policy: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{verified, repository, digest, signer, rule,
+    /// form}`, or `{verified: false, …, error}`.
     #[arg(long)]
     json: bool,
 }
@@ -91,6 +97,7 @@ pub struct ShowArgs {
     /// Show this policy file instead of the project's and the user's.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{files: [{path, exists}], rules}`.
     #[arg(long)]
     json: bool,
 }
@@ -193,7 +200,17 @@ pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
     {
         files.push(project);
     }
-    files.push(user_policy_path()?);
+    let user = user_policy_path()?;
+    if let Some(named) = std::env::var_os("CHITIN_TRUST_POLICY").filter(|v| !v.is_empty())
+        && !user.exists()
+    {
+        eprintln!(
+            "warning: CHITIN_TRUST_POLICY names {}, which does not exist, so no rule of it \
+             applies",
+            PathBuf::from(named).display()
+        );
+    }
+    files.push(user);
     Ok(TrustPolicy::load(&files)?)
 }
 
@@ -243,6 +260,14 @@ pub fn keygen(args: KeygenArgs) -> Result<u8, Exit> {
     write_private(&private, pem.as_bytes())?;
     std::fs::write(&public, key.public_key().to_pem())
         .with_context(|| format!("writing {}", public.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "private_key": private, "public_key": public,
+                                "fingerprint": key.public_key().fingerprint() })
+        );
+        return Ok(exit::OK);
+    }
     eprintln!(
         "     Created {} (private, encrypted) and {}\n             {}",
         private.display(),

@@ -9,7 +9,8 @@
 
 static chitin_status hello(const chitin_value *args, chitin_buf *out) {
     const char *name = chitin_get_string(args, "name");
-    if (!name || !*name) return chitin_error(out, CHITIN_INVALID_INPUT, "`name` is empty");
+    if (!name) return chitin_error(out, CHITIN_INVALID_INPUT, "`name` must be a string, like {\"name\": \"Ada\"}");
+    if (!*name) return chitin_error(out, CHITIN_INVALID_INPUT, "`name` is empty");
     chitin_buf text = {0};
     chitin_buf_printf(&text, "Hello, %s!", name);
     chitin_buf_json_string(out, text.data, text.len);

@@ -23,6 +23,7 @@ static void check(const char *tool, const char *args, chitin_status want, const 
 int main(void) {
     check("hello", "{\"name\":\"Ada\"}", CHITIN_OK, "\"Hello, Ada!\"");
     check("hello", "{\"name\":\"\"}", CHITIN_INVALID_INPUT, NULL);
+    check("hello", "{\"name\":5}", CHITIN_INVALID_INPUT, NULL);
     check("nope", "{}", CHITIN_INVALID_INPUT, NULL);
     printf("%d passed, %d failed\n", passes, failures);
     return failures != 0;

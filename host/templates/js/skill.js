@@ -5,7 +5,8 @@
 import { Tools, fs, invalidInput } from './chitin.js';
 
 function hello({ name }) {
-  if (typeof name !== 'string' || !name.trim()) throw invalidInput('`name` is empty');
+  if (typeof name !== 'string') throw invalidInput('`name` must be a string, like {"name": "Ada"}');
+  if (!name.trim()) throw invalidInput('`name` is empty');
   return `Hello, ${name.trim()}!`;
 }
 

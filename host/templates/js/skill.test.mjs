@@ -7,4 +7,5 @@ import { tools } from './skill.js';
 test('hello greets and refuses empty names', async () => {
   assert.equal(await tools.invoke('hello', '{"name":"Ada"}'), '"Hello, Ada!"');
   await assert.rejects(tools.invoke('hello', '{"name":" "}'), { kind: 'invalid-input' });
+  await assert.rejects(tools.invoke('hello', '{"name":5}'), { kind: 'invalid-input', message: /must be a string/ });
 });

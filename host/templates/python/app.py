@@ -11,7 +11,9 @@ tools = chitin.Tools()
             {"type": "object", "properties": {"name": {"type": "string", "description": "Who to greet"}},
              "required": ["name"]})
 def hello(args):
-    name = str(args["name"]).strip()
+    if not isinstance(args.get("name"), str):
+        raise chitin.invalid_input('`name` must be a string, like {"name": "Ada"}')
+    name = args["name"].strip()
     if not name:
         raise chitin.invalid_input("`name` is empty")
     return f"Hello, {name}!"

@@ -15,6 +15,11 @@ class HelloTest(unittest.TestCase):
             tools.invoke("hello", '{"name": " "}')
         self.assertEqual(e.exception.kind, "invalid-input")
 
+    def test_says_when_a_name_is_not_a_string(self):
+        with self.assertRaises(chitin.ToolError) as e:
+            tools.invoke("hello", '{"name": 5}')
+        self.assertIn("must be a string", str(e.exception))
+
 
 if __name__ == "__main__":
     unittest.main()
