@@ -22,6 +22,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// this and enforced per store below it.
 pub const MAX_MEMORY_BYTES: usize = 4 << 30;
 
+/// Linear-memory slots of the default pool: instances alive at once across all calls.
+pub const DEFAULT_MEMORY_SLOTS: u32 = 512;
+
 /// The shared engine, its linker and the compile cache.
 pub struct SkillEngine {
     engine: Engine,
@@ -35,18 +38,29 @@ impl SkillEngine {
     /// Build the engine and its linker. `cache_dir` must be private to this user: the
     /// files in it are native code that is loaded without further checks.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Self, HostError> {
+        Self::with_memory_slots(cache_dir, DEFAULT_MEMORY_SLOTS)
+    }
+
+    /// [`Self::new`] with a pool of `memories` linear-memory slots (tables, stacks and
+    /// instances scaled with it). Each slot reserves 4 GiB of address space; tools that
+    /// cannot reserve the default pool's 2 TiB (valgrind, for the instruction counts
+    /// of `benches/invoke`) use a small one. A call's code path is the same.
+    pub fn with_memory_slots(
+        cache_dir: impl Into<PathBuf>,
+        memories: u32,
+    ) -> Result<Self, HostError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.max_memory_size(MAX_MEMORY_BYTES)
             // JS and Python components carry large tables and several core instances.
             .table_elements(200_000)
             .max_core_instances_per_component(64)
-            .max_memories_per_component(16)
-            .max_tables_per_component(16)
-            .total_component_instances(256)
-            .total_core_instances(2048)
-            .total_memories(512)
-            .total_tables(512)
-            .total_stacks(256)
+            .max_memories_per_component(16.min(memories))
+            .max_tables_per_component(16.min(memories))
+            .total_component_instances(memories / 2)
+            .total_core_instances(memories * 4)
+            .total_memories(memories)
+            .total_tables(memories)
+            .total_stacks(memories / 2)
             // Reusing a slot without page faults is most of the cost of a fresh
             // instance: keep pages resident and reset only the dirty ones, found with
             // Linux's PAGEMAP_SCAN (6.7+; `Auto` falls back to memset/madvise elsewhere).

@@ -11,5 +11,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // wasmtime builds an error, and with it a backtrace, each time a store is dropped:
+    // with `RUST_BACKTRACE` set (common on developers' machines) that was a fifth of a
+    // call's instructions (`benches/invoke`). Library backtraces are off unless asked
+    // for by name; panics still honour `RUST_BACKTRACE`.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: as above, no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     cli::main()
 }
