@@ -34,10 +34,12 @@ mod sign;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod trusted_root;
+mod verify;
 
 pub use keyless::{CertIdentity, KeylessError, verify_keyless};
 pub use sign::{SignError, sign_keyless};
 pub use trusted_root::TrustedRoot;
+pub use verify::{Artifact, VerificationPolicy, Verified, VerifyError, verify_bundle};
 
 use sigstore_protobuf_specs::dev::sigstore::{
     bundle::v1::{self as pb, bundle::Content, verification_material},
