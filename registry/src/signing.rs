@@ -144,6 +144,11 @@ impl PublicKey {
         })
     }
 
+    /// The DER SubjectPublicKeyInfo.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+
     pub fn to_pem(&self) -> String {
         x509_cert::der::pem::encode_string(
             "PUBLIC KEY",

@@ -4,8 +4,12 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Bundle, BundleError, CertIdentity, KeylessError, TrustedRoot, verify_keyless};
-use crate::signing::{PublicKey, SignatureError};
+use super::{
+    Bundle, BundleError, CertIdentity, KeylessError, TrustedRoot,
+    keyless::{verify_evidence, verify_keyless_artifact, verify_signed_content},
+    tlog::Signer,
+};
+use crate::signing::PublicKey;
 
 /// What was signed: the artifact's bytes, or only its SHA-256 digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +51,8 @@ pub enum VerifyError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Keyless(#[from] KeylessError),
-    #[error("the keyed signature does not verify")]
-    Key(#[source] SignatureError),
     #[error("the bundle is keyless (it has a certificate); a key was expected")]
     NotKeyed,
-    #[error(
-        "the bundle signs sha256:{found}, not this artifact (sha256:{expected}); the signature \
-         belongs to another artifact"
-    )]
-    DigestMismatch { expected: String, found: String },
     #[error("signed by {found_subject} ({found_issuer}), not by {subject} ({issuer})")]
     IdentityMismatch {
         subject: String,
@@ -63,21 +60,26 @@ pub enum VerifyError {
         found_subject: String,
         found_issuer: String,
     },
-    #[error("{0} is not supported")]
-    Unsupported(&'static str),
 }
 
 /// Verifies `bundle` for `artifact` under `policy`, offline, against `root`.
+///
+/// - [`VerificationPolicy::Identity`]: [`verify_keyless_artifact`], then the certificate's
+///   identity and issuer must be exactly the policy's.
+/// - [`VerificationPolicy::Key`]: the bundle must be keyed; its signature must verify with
+///   the key (over the artifact's bytes, or its digest for ECDSA P-256 and RSA keys; a
+///   DSSE envelope over its PAE, with the artifact among the statement's subjects); and
+///   every transparency-log entry and RFC 3161 timestamp it carries must verify against
+///   `root` and name this signature and key. A keyed bundle needs neither.
 pub fn verify_bundle(
     bundle: &Bundle,
     artifact: &Artifact,
     policy: &VerificationPolicy,
     root: &TrustedRoot,
 ) -> Result<Verified, VerifyError> {
-    let digest = artifact.digest();
     match policy {
         VerificationPolicy::Identity { subject, issuer } => {
-            let found = verify_keyless(bundle, &digest, root)?;
+            let found = verify_keyless_artifact(bundle, artifact, root)?;
             if &found.subject != subject || &found.issuer != issuer {
                 return Err(VerifyError::IdentityMismatch {
                     subject: subject.clone(),
@@ -92,19 +94,9 @@ pub fn verify_bundle(
             if bundle.is_keyless() {
                 return Err(VerifyError::NotKeyed);
             }
-            if let Some(found) = bundle.message_digest()
-                && found != digest
-            {
-                return Err(VerifyError::DigestMismatch {
-                    expected: hex::encode(digest),
-                    found: hex::encode(found),
-                });
-            }
-            let Artifact::Bytes(bytes) = artifact else {
-                return Err(VerifyError::Unsupported("keyed verification over a digest"));
-            };
-            key.verify(bytes, bundle.signature())
-                .map_err(VerifyError::Key)?;
+            let spki = key.to_der();
+            let content = verify_signed_content(bundle, artifact, spki)?;
+            verify_evidence(bundle, Signer::Key(spki), content, root)?;
             Ok(Verified::Key {
                 fingerprint: key.fingerprint(),
             })
