@@ -190,3 +190,77 @@ fn verify_chain_at(chain: &[Vec<u8>], time: i64) -> Result<(), String> {
     .map(|_| ())
     .map_err(|e| format!("its chain was not valid at {time}: {e:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    use x509_cert::der::{Any, asn1::GeneralizedTime};
+
+    use super::*;
+    use crate::sigstore_bundle::Bundle;
+
+    fn vector() -> (Vec<u8>, Vec<u8>, TrustedRoot) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/sigstore-conformance/bundle-verify/rekor2-happy-path");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("bundle.sigstore.json")).unwrap())
+                .unwrap();
+        let ts = json
+            .pointer("/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp")
+            .unwrap()
+            .as_str()
+            .unwrap();
+        let bundle = Bundle::from_json(json.to_string().as_bytes()).unwrap();
+        let root =
+            TrustedRoot::from_json(&std::fs::read(dir.join("trusted_root.json")).unwrap()).unwrap();
+        (
+            STANDARD.decode(ts).unwrap(),
+            bundle.signature().to_vec(),
+            root,
+        )
+    }
+
+    /// The response with its TSTInfo edited and everything else (signed attributes,
+    /// signature) kept.
+    fn with_tst_info(der: &[u8], edit: impl Fn(&mut TstInfo)) -> Vec<u8> {
+        let mut resp = TimeStampResp::from_der(der).unwrap();
+        let token = resp.time_stamp_token.as_mut().unwrap();
+        let mut sd: cms::signed_data::SignedData = token.content.decode_as().unwrap();
+        let octets: OctetString = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .unwrap()
+            .decode_as()
+            .unwrap();
+        let mut tst = TstInfo::from_der(octets.as_bytes()).unwrap();
+        edit(&mut tst);
+        let octets = OctetString::new(tst.to_der().unwrap()).unwrap();
+        sd.encap_content_info.econtent = Some(Any::encode_from(&octets).unwrap());
+        token.content = Any::encode_from(&sd).unwrap();
+        resp.to_der().unwrap()
+    }
+
+    #[test]
+    fn a_timestamp_verifies_and_its_signed_content_cannot_be_swapped() {
+        let (der, signature, root) = vector();
+        let t = verify_timestamp(&der, &signature, &root).unwrap();
+        assert_eq!(t, 1_749_729_740); // 2025-06-12T12:02:20Z, the suite's README says
+
+        // Unchanged content re-encodes to the same bytes (the edit below is the only change).
+        assert_eq!(with_tst_info(&der, |_| {}), der);
+
+        // A later time under the same signed attributes: the message-digest attribute no
+        // longer matches.
+        let later = with_tst_info(&der, |tst| {
+            let d = tst.gen_time.to_unix_duration() + std::time::Duration::from_secs(86_400);
+            tst.gen_time = GeneralizedTime::from_unix_duration(d).unwrap();
+        });
+        let err = verify_timestamp(&later, &signature, &root).unwrap_err();
+        assert!(err.contains("another TSTInfo"), "{err}");
+
+        // A timestamp of other data.
+        let err = verify_timestamp(&der, b"another signature", &root).unwrap_err();
+        assert!(err.contains("other data"), "{err}");
+    }
+}

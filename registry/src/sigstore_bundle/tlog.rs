@@ -359,9 +359,15 @@ pub(crate) fn verify_checkpoint(
             hex::encode(root_hash)
         ));
     }
+    // The origin names the log: its host, and for Rekor v1 ` - <tree ID>` after it.
+    let name = log_name(&log.base_url);
+    if origin != name && !origin.starts_with(&format!("{name} - ")) {
+        return Err(format!(
+            "checkpoint is from `{origin}`, not from log {name}"
+        ));
+    }
     let key = CosignVerificationKey::try_from_der(&log.spki_der)
         .map_err(|e| format!("log key of {} is not usable: {e}", log.base_url))?;
-    let name = log_name(&log.base_url);
     let mut failure = None;
     for line in signatures.lines() {
         let Some((line_name, sig)) = line
@@ -405,4 +411,246 @@ fn verify_set(entry: &TransparencyLogEntry, log: &LogKey, set: &[u8]) -> Result<
     CosignVerificationKey::try_from_der(&log.spki_der)
         .and_then(|key| key.verify_signature(Signature::Raw(set), payload.as_bytes()))
         .map_err(|e| format!("signed entry timestamp does not verify: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The entry bodies of the conformance suite's vectors, checked against what the
+    //! bundle signs, with one part changed at a time. (A changed body cannot be tested
+    //! through a whole bundle: its inclusion proof would fail first.)
+
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::sigstore_bundle::{Bundle, dsse};
+
+    fn bundle(vector: &str) -> Bundle {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/sigstore-conformance/bundle-verify")
+            .join(vector)
+            .join("bundle.sigstore.json");
+        Bundle::from_json(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn body(b: &Bundle) -> Vec<u8> {
+        b.as_proto()
+            .verification_material
+            .as_ref()
+            .unwrap()
+            .tlog_entries[0]
+            .canonicalized_body
+            .clone()
+    }
+
+    fn artifact_digest() -> [u8; 32] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/sigstore-conformance/bundle-verify/a.txt");
+        Sha256::digest(std::fs::read(path).unwrap()).into()
+    }
+
+    fn content(b: &Bundle) -> Content<'_> {
+        match b.dsse_envelope() {
+            Some(e) => Content::Dsse {
+                payload_type: &e.payload_type,
+                payload: &e.payload,
+                pae_digest: dsse::pae_digest(e),
+            },
+            None => Content::Message {
+                digest: artifact_digest(),
+            },
+        }
+    }
+
+    /// Runs `check` on the vector's body as is (accepted), then with each edit (refused).
+    fn check_edits(
+        vector: &str,
+        check: fn(&[u8], &Signed) -> Result<(), String>,
+        edits: &[(&str, &dyn Fn(&mut Value))],
+    ) {
+        let b = bundle(vector);
+        let leaf = b.leaf_certificate_der().unwrap();
+        let signed = Signed {
+            signature: b.signature(),
+            signer: Signer::Certificate(leaf),
+            content: content(&b),
+        };
+        let good = body(&b);
+        check(&good, &signed).unwrap();
+        for (what, edit) in edits {
+            let mut v: Value = serde_json::from_slice(&good).unwrap();
+            edit(&mut v);
+            let err = check(v.to_string().as_bytes(), &signed).unwrap_err();
+            println!("{vector}, {what}: {err}");
+        }
+        // Another signer (a certificate of the same shape, one byte changed).
+        let mut other = leaf.to_vec();
+        let last = other.len() - 1;
+        other[last] ^= 1;
+        let signed = Signed {
+            signer: Signer::Certificate(&other),
+            ..signed
+        };
+        assert!(check(&good, &signed).is_err(), "{vector}: another signer");
+    }
+
+    fn flip_b64(v: &mut Value, ptr: &str) {
+        let s = v.pointer_mut(ptr).unwrap();
+        let mut bytes = STANDARD.decode(s.as_str().unwrap()).unwrap();
+        bytes[0] ^= 1;
+        *s = STANDARD.encode(bytes).into();
+    }
+
+    fn check_v2_hashedrekord(body: &[u8], signed: &Signed) -> Result<(), String> {
+        check_rekor2(body, "hashedrekord", signed)
+    }
+
+    #[test]
+    fn rekor_v2_hashedrekord_body_must_name_this_digest_signature_and_signer() {
+        let spec = "/spec/hashedRekordV002";
+        let digest = format!("{spec}/data/digest");
+        let sig = format!("{spec}/signature/content");
+        for vector in ["rekor2-happy-path", "rekor2-dsse-happy-path"] {
+            check_edits(
+                vector,
+                check_v2_hashedrekord,
+                &[
+                    ("digest", &|v| flip_b64(v, &digest)),
+                    ("signature", &|v| flip_b64(v, &sig)),
+                    ("kind", &|v| v["apiVersion"] = "0.0.1".into()),
+                ],
+            );
+        }
+    }
+
+    /// A Rekor v2 `dsse` 0.0.2 body for the envelope of `rekor2-dsse-happy-path` (the
+    /// suite has no vector of this kind), made from its `hashedrekord` body.
+    fn check_v2_dsse(body: &[u8], signed: &Signed) -> Result<(), String> {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        let dsse = match v.pointer("/spec/hashedRekordV002") {
+            Some(h) => {
+                let Content::Dsse { payload, .. } = &signed.content else {
+                    unreachable!()
+                };
+                serde_json::json!({
+                    "apiVersion": "0.0.2", "kind": "dsse",
+                    "spec": {"dsseV002": {
+                        "payloadHash": {"algorithm": "SHA2_256",
+                                        "digest": STANDARD.encode(Sha256::digest(payload))},
+                        "signatures": [h["signature"]],
+                    }},
+                })
+            }
+            None => v,
+        };
+        check_rekor2(dsse.to_string().as_bytes(), "dsse", signed)
+    }
+
+    #[test]
+    fn rekor_v2_dsse_body_must_name_this_payload_signature_and_signer() {
+        check_edits(
+            "rekor2-dsse-happy-path",
+            check_v2_dsse,
+            &[
+                ("payload hash", &|v| {
+                    flip_b64(v, "/spec/hashedRekordV002/data/digest");
+                    let h = v["spec"]["hashedRekordV002"].take();
+                    let mut d = serde_json::json!({"dsseV002": {
+                        "payloadHash": {"algorithm": "SHA2_256", "digest": STANDARD.encode([0u8; 32])},
+                        "signatures": [h["signature"]],
+                    }});
+                    v["kind"] = "dsse".into();
+                    v["spec"] = d.take();
+                }),
+                ("signature", &|v| {
+                    flip_b64(v, "/spec/hashedRekordV002/signature/content")
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn rekor_v1_dsse_body_must_name_this_payload_signature_and_signer() {
+        check_edits(
+            "happy-path-intoto-in-dsse-v3",
+            check_dsse_v1,
+            &[
+                ("payload hash", &|v| {
+                    v["spec"]["payloadHash"]["value"] = hex::encode([0u8; 32]).into()
+                }),
+                ("signature", &|v| {
+                    flip_b64(v, "/spec/signatures/0/signature")
+                }),
+                ("two signatures", &|v| {
+                    let s = v["spec"]["signatures"][0].clone();
+                    v["spec"]["signatures"].as_array_mut().unwrap().push(s);
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn rekor_v1_intoto_body_must_name_this_payload_signature_and_signer() {
+        check_edits(
+            "intoto-with-custom-trust-root",
+            check_intoto_v2,
+            &[
+                ("payload hash", &|v| {
+                    v["spec"]["content"]["payloadHash"]["value"] = hex::encode([0u8; 32]).into()
+                }),
+                ("payload type", &|v| {
+                    v["spec"]["content"]["envelope"]["payloadType"] = "text/plain".into()
+                }),
+            ],
+        );
+    }
+
+    #[test]
+    fn rekor_v1_hashedrekord_body_must_name_this_digest_signature_and_signer() {
+        check_edits(
+            "happy-path-v0.3",
+            check_hashedrekord_v1,
+            &[
+                ("digest", &|v| {
+                    v["spec"]["data"]["hash"]["value"] = hex::encode([0u8; 32]).into()
+                }),
+                ("signature", &|v| flip_b64(v, "/spec/signature/content")),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_log_signature_line_must_carry_the_logs_name() {
+        let b = bundle("rekor2-happy-path");
+        let entry = &b
+            .as_proto()
+            .verification_material
+            .as_ref()
+            .unwrap()
+            .tlog_entries[0];
+        let proof = entry.inclusion_proof.as_ref().unwrap();
+        let envelope = &proof.checkpoint.as_ref().unwrap().envelope;
+        let root_json = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "../tests/sigstore-conformance/bundle-verify/rekor2-happy-path/trusted_root.json",
+        ))
+        .unwrap();
+        let root = crate::sigstore_bundle::TrustedRoot::from_json(&root_json).unwrap();
+        let log = root.tlog(&entry.log_id.as_ref().unwrap().key_id).unwrap();
+        let hash: [u8; 32] = proof.root_hash.as_slice().try_into().unwrap();
+        let size = proof.tree_size as u64;
+        verify_checkpoint(envelope, log, size, &hash).unwrap();
+        // The same valid signature under another name is not the log's.
+        let renamed = envelope.replace(
+            "\u{2014} log2025-alpha1.rekor.sigstage.dev ",
+            "\u{2014} log2025-alpha1.rekor.example.dev ",
+        );
+        assert_ne!(&renamed, envelope);
+        let err = verify_checkpoint(&renamed, log, size, &hash).unwrap_err();
+        assert!(err.contains("no signature by log"), "{err}");
+        // Nor is a checkpoint of another log's origin.
+        let other_origin =
+            envelope.replacen("log2025-alpha1.rekor.sigstage.dev\n", "other.dev\n", 1);
+        let err = verify_checkpoint(&other_origin, log, size, &hash).unwrap_err();
+        assert!(err.contains("not from log"), "{err}");
+    }
 }
