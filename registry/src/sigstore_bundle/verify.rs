@@ -230,6 +230,38 @@ mod tests {
         let good = json(v);
         verify(v, &good, &identity()).unwrap();
 
+        // A second entry that does not verify is not ignored.
+        let mut b = good.clone();
+        let mut second = b["verificationMaterial"]["tlogEntries"][0].clone();
+        let proof = &mut second["inclusionProof"];
+        let cp = proof["checkpoint"]["envelope"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        proof["checkpoint"]["envelope"] = cp.replacen("\n736\n", "\n737\n", 1).into();
+        b["verificationMaterial"]["tlogEntries"]
+            .as_array_mut()
+            .unwrap()
+            .push(second);
+        let err = verify(v, &b, &identity()).unwrap_err();
+        assert!(err.to_string().contains("checkpoint"), "{err}");
+
+        // The Rekor v2 log's key must have been valid at the timestamp's time.
+        let bundle = Bundle::from_json(good.to_string().as_bytes()).unwrap();
+        let mut r: Value =
+            serde_json::from_slice(&std::fs::read(dir(v).join("trusted_root.json")).unwrap())
+                .unwrap();
+        for tlog in r["tlogs"].as_array_mut().unwrap() {
+            tlog["publicKey"]["validFor"]["end"] = "2025-06-01T00:00:00Z".into();
+        }
+        let expired = TrustedRoot::from_json(r.to_string().as_bytes()).unwrap();
+        let err = verify_bundle(&bundle, &artifact(), &identity(), &expired).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("log2025-alpha1.rekor.sigstage.dev was not valid at"),
+            "{err}"
+        );
+
         // The checkpoint's log signature.
         let mut b = good.clone();
         let ptr = "/verificationMaterial/tlogEntries/0/inclusionProof/checkpoint/envelope";
@@ -281,6 +313,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no subject"), "{err}");
+
+        // The envelope's signature covers its payload (here one more byte, the
+        // statement unchanged otherwise).
+        let mut b = good.clone();
+        let payload = b["dsseEnvelope"]["payload"].as_str().unwrap();
+        let mut bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, payload).unwrap();
+        bytes.push(b' ');
+        b["dsseEnvelope"]["payload"] =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes).into();
+        let err = verify(v, &b, &identity()).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::Keyless(KeylessError::BadSignature(_))),
+            "{err}"
+        );
 
         // A DSSE attestation is never taken for a skill's signature.
         let envelope = crate::signing::Envelope::Bundle {
