@@ -100,16 +100,5 @@ fn run(args: Vec<String>) -> Result<(), String> {
     };
     verify_bundle(&bundle, &artifact, &policy, &root)
         .map(|_| ())
-        .map_err(|e| error_chain(&e))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
+        .map_err(|e| e.to_string())
 }

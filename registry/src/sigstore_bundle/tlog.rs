@@ -205,23 +205,32 @@ fn dsse_parts<'s>(signed: &'s Signed) -> Result<(&'s str, &'s [u8], &'s [u8; 32]
     }
 }
 
+/// The Rekor v1 `{algorithm, value}` at `ptr` is the payload's SHA-256.
+fn check_payload_hash(v: &serde_json::Value, ptr: &str, payload: &[u8]) -> Result<(), String> {
+    if field(v, &format!("{ptr}/algorithm"))? != "sha256"
+        || field(v, &format!("{ptr}/value"))? != hex::encode(Sha256::digest(payload))
+    {
+        return Err("body names another payload".into());
+    }
+    Ok(())
+}
+
+/// The one signature in the list at `ptr` (a bundle's envelope has exactly one).
+fn one_signature<'v>(v: &'v serde_json::Value, ptr: &str) -> Result<&'v serde_json::Value, String> {
+    match v.pointer(ptr).and_then(|s| s.as_array()).map(Vec::as_slice) {
+        Some([sig]) => Ok(sig),
+        Some(_) => Err("body must name exactly the envelope's one signature".into()),
+        None => Err("body has no signatures".into()),
+    }
+}
+
 /// A Rekor v1 `dsse`: the payload's hash and the envelope's signatures with verifiers.
 fn check_dsse_v1(body: &[u8], signed: &Signed) -> Result<(), String> {
     let v = json(body)?;
     check_kind(&v, "dsse", "0.0.1")?;
     let (_, payload, _) = dsse_parts(signed)?;
-    if field(&v, "/spec/payloadHash/algorithm")? != "sha256"
-        || field(&v, "/spec/payloadHash/value")? != hex::encode(Sha256::digest(payload))
-    {
-        return Err("body names another payload".into());
-    }
-    let sigs = v
-        .pointer("/spec/signatures")
-        .and_then(|s| s.as_array())
-        .ok_or("body has no signatures")?;
-    let [sig] = sigs.as_slice() else {
-        return Err("body must name exactly the envelope's one signature".into());
-    };
+    check_payload_hash(&v, "/spec/payloadHash", payload)?;
+    let sig = one_signature(&v, "/spec/signatures")?;
     if b64(field(sig, "/signature")?, "signature")? != signed.signature {
         return Err("body names another signature".into());
     }
@@ -234,11 +243,7 @@ fn check_intoto_v2(body: &[u8], signed: &Signed) -> Result<(), String> {
     let v = json(body)?;
     check_kind(&v, "intoto", "0.0.2")?;
     let (payload_type, payload, _) = dsse_parts(signed)?;
-    if field(&v, "/spec/content/payloadHash/algorithm")? != "sha256"
-        || field(&v, "/spec/content/payloadHash/value")? != hex::encode(Sha256::digest(payload))
-    {
-        return Err("body names another payload".into());
-    }
+    check_payload_hash(&v, "/spec/content/payloadHash", payload)?;
     if field(&v, "/spec/content/envelope/payloadType")? != payload_type {
         return Err("body names another payload type".into());
     }
@@ -247,13 +252,7 @@ fn check_intoto_v2(body: &[u8], signed: &Signed) -> Result<(), String> {
     {
         return Err("body names another payload".into());
     }
-    let sigs = v
-        .pointer("/spec/content/envelope/signatures")
-        .and_then(|s| s.as_array())
-        .ok_or("body has no signatures")?;
-    let [sig] = sigs.as_slice() else {
-        return Err("body must name exactly the envelope's one signature".into());
-    };
+    let sig = one_signature(&v, "/spec/content/envelope/signatures")?;
     let once = b64(field(sig, "/sig")?, "signature")?;
     let sig_bytes = BASE64
         .decode(&once)
@@ -462,12 +461,11 @@ mod tests {
         }
     }
 
+    /// A named change to an entry body.
+    type Edit<'a> = (&'a str, &'a dyn Fn(&mut Value));
+
     /// Runs `check` on the vector's body as is (accepted), then with each edit (refused).
-    fn check_edits(
-        vector: &str,
-        check: fn(&[u8], &Signed) -> Result<(), String>,
-        edits: &[(&str, &dyn Fn(&mut Value))],
-    ) {
+    fn check_edits(vector: &str, check: fn(&[u8], &Signed) -> Result<(), String>, edits: &[Edit]) {
         let b = bundle(vector);
         let leaf = b.leaf_certificate_der().unwrap();
         let signed = Signed {

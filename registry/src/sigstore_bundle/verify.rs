@@ -182,26 +182,22 @@ mod tests {
         let bundle = Bundle::from_json(good.to_string().as_bytes()).unwrap();
         verify_bundle(&bundle, &digest, &keyed(v), &root(v)).unwrap();
 
-        let mut bad_set = good.clone();
-        flip(
-            &mut bad_set,
-            "/verificationMaterial/tlogEntries/0/inclusionPromise/signedEntryTimestamp",
-        );
-        let err = verify(v, &bad_set, &keyed(v)).unwrap_err();
-        assert!(err.to_string().contains("signed entry timestamp"), "{err}");
-
-        let mut bad_ts = good.clone();
-        flip(
-            &mut bad_ts,
-            "/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp",
-        );
-        let err = verify(v, &bad_ts, &keyed(v)).unwrap_err();
-        assert!(err.to_string().contains("timestamp"), "{err}");
-
-        // Another key's entry: the body must name this key.
-        let mut other_sig = good.clone();
-        flip(&mut other_sig, "/messageSignature/signature");
-        assert!(verify(v, &other_sig, &keyed(v)).is_err());
+        for (ptr, needle) in [
+            (
+                "/verificationMaterial/tlogEntries/0/inclusionPromise/signedEntryTimestamp",
+                "signed entry timestamp",
+            ),
+            (
+                "/verificationMaterial/timestampVerificationData/rfc3161Timestamps/0/signedTimestamp",
+                "timestamp",
+            ),
+            ("/messageSignature/signature", "signature"),
+        ] {
+            let mut bad = good.clone();
+            flip(&mut bad, ptr);
+            let err = verify(v, &bad, &keyed(v)).unwrap_err();
+            assert!(err.to_string().contains(needle), "{ptr}: {err}");
+        }
     }
 
     #[test]
