@@ -34,7 +34,9 @@ use sigstore::crypto::signing_key::ecdsa::{ECDSAKeys, EllipticCurve};
 use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
 use zeroize::Zeroizing;
 
-use crate::sigstore_bundle::Bundle;
+use crate::sigstore_bundle::{
+    Artifact, Bundle, KeylessError, TrustedRoot, VerificationPolicy, VerifyError, verify_bundle,
+};
 
 /// Media type of a cosign simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -170,6 +172,11 @@ impl PublicKey {
         })
     }
 
+    /// The DER SubjectPublicKeyInfo.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+
     pub fn to_pem(&self) -> String {
         x509_cert::der::pem::encode_string(
             "PUBLIC KEY",
@@ -289,12 +296,26 @@ impl Envelope {
     }
 
     /// Check that this is a signature by `key` over the manifest `manifest_bytes`
-    /// whose digest is `manifest_digest`.
+    /// whose digest is `manifest_digest`. A bundle's transparency-log entries and
+    /// timestamps, if it has any, are checked against the public-good trusted root.
     pub fn verify_with_key(
         &self,
         manifest_bytes: &[u8],
         manifest_digest: &str,
         key: &PublicKey,
+    ) -> Result<(), SignatureError> {
+        self.verify_with_key_in(manifest_bytes, manifest_digest, key, None)
+    }
+
+    /// [`Envelope::verify_with_key`], checking a keyed bundle's transparency-log entries
+    /// and RFC 3161 timestamps (a keyed bundle needs none, but those it has must verify)
+    /// against `root`, or the public-good root when `None`.
+    pub fn verify_with_key_in(
+        &self,
+        manifest_bytes: &[u8],
+        manifest_digest: &str,
+        key: &PublicKey,
+        root: Option<&TrustedRoot>,
     ) -> Result<(), SignatureError> {
         check_manifest_digest(manifest_bytes, manifest_digest)?;
         match self {
@@ -318,17 +339,38 @@ impl Envelope {
                             .into(),
                     ));
                 }
-                let digest = bundle.message_digest().ok_or_else(|| {
-                    SignatureError::Malformed("the bundle has no SHA-256 message digest".into())
-                })?;
-                let signed = format!("sha256:{}", hex::encode(digest));
-                if signed != manifest_digest {
-                    return Err(SignatureError::WrongDigest {
-                        signed,
-                        expected: manifest_digest.to_string(),
-                    });
+                if let Some(found) = bundle.message_digest() {
+                    let signed = format!("sha256:{}", hex::encode(found));
+                    if signed != manifest_digest {
+                        return Err(SignatureError::WrongDigest {
+                            signed,
+                            expected: manifest_digest.to_string(),
+                        });
+                    }
                 }
-                key.verify(manifest_bytes, bundle.signature())
+                let public_good;
+                let root = match root {
+                    Some(r) => r,
+                    None => {
+                        public_good = TrustedRoot::public_good();
+                        &public_good
+                    }
+                };
+                let policy = VerificationPolicy::Key(key.clone());
+                match verify_bundle(
+                    &bundle,
+                    &Artifact::Bytes(manifest_bytes.to_vec()),
+                    &policy,
+                    root,
+                ) {
+                    Ok(_) => Ok(()),
+                    Err(VerifyError::Keyless(KeylessError::BadSignature(_))) => {
+                        Err(SignatureError::BadSignature {
+                            fingerprint: key.fingerprint(),
+                        })
+                    }
+                    Err(e) => Err(SignatureError::Malformed(format!("Sigstore bundle: {e}"))),
+                }
             }
         }
     }
@@ -353,7 +395,15 @@ impl Envelope {
         };
         Some(
             Bundle::from_json(bundle.as_bytes())
-                .map_err(|e| SignatureError::Malformed(format!("Sigstore bundle: {e}"))),
+                .map_err(|e| SignatureError::Malformed(format!("Sigstore bundle: {e}")))
+                .and_then(|b| match b.dsse_envelope() {
+                    // An attestation is a statement about the skill (provenance, say), not
+                    // the publisher's signature of its manifest.
+                    Some(_) => Err(SignatureError::Malformed(
+                        "a DSSE attestation, not a signature of the skill's manifest".into(),
+                    )),
+                    None => Ok(b),
+                }),
         )
     }
 }

@@ -271,7 +271,12 @@ impl Rule {
             });
         }
         for (_, key) in &self.keys {
-            match envelope.verify_with_key(manifest_bytes, digest, key) {
+            match envelope.verify_with_key_in(
+                manifest_bytes,
+                digest,
+                key,
+                self.trusted_root.as_deref(),
+            ) {
                 Ok(()) => {
                     return Ok(Signer::Key {
                         fingerprint: key.fingerprint(),

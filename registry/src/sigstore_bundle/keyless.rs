@@ -2,29 +2,25 @@
 //!
 //! The rules follow sigstore-python and sigstore-go. The `sigstore` crate's
 //! `bundle::verify::Verifier` is not used because it checks neither the inclusion proof
-//! nor the signed entry timestamp, and checks the certificate chain at the certificate's
-//! issue time instead of the log's.
+//! nor the signed entry timestamp, checks the certificate chain at the certificate's issue
+//! time instead of the log's, and knows neither Rekor v2 nor RFC 3161 timestamps.
 
 use std::time::Duration;
 
-use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
-use p256::{
-    ecdsa::{Signature as P256Signature, VerifyingKey, signature::hazmat::PrehashVerifier},
-    pkcs8::DecodePublicKey,
-};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use sigstore::crypto::{CosignVerificationKey, Signature};
-use sigstore_protobuf_specs::dev::sigstore::rekor::v1::TransparencyLogEntry;
+use sigstore_protobuf_specs::dev::sigstore::bundle::v1::VerificationMaterial;
 use x509_cert::{
     Certificate,
-    der::{Decode, DecodePem, Encode, asn1::Utf8StringRef, oid::ObjectIdentifier},
+    der::{Decode, Encode, asn1::Utf8StringRef, oid::ObjectIdentifier},
     ext::pkix::{KeyUsage, SubjectAltName, name::GeneralName},
 };
 
 use super::{
-    Bundle, BundleError, TrustedRoot, merkle,
+    Artifact, Bundle, BundleError, TrustedRoot, dsse, keys,
     sct::verify_embedded_scts,
-    trusted_root::{CertAuthority, LogKey},
+    timestamp,
+    tlog::{self, Content, Signed, Signer},
+    trusted_root::CertAuthority,
 };
 
 /// Who signed: the OIDC issuer that vouched for the signer, and the signer's identity (the
@@ -51,8 +47,18 @@ pub enum KeylessError {
          belongs to another artifact"
     )]
     DigestMismatch { expected: String, found: String },
-    #[error("the signature does not verify with the signing certificate's key: {0}")]
+    #[error("the signature does not verify with the signer's key: {0}")]
     BadSignature(String),
+    #[error("the DSSE envelope is not one chitin accepts: {0}")]
+    Dsse(String),
+    #[error("invalid RFC 3161 timestamp: {0}")]
+    InvalidTimestamp(String),
+    #[error(
+        "nothing proves when the signature was made: a keyless bundle needs an RFC 3161 \
+         timestamp from a timestamp authority of the trusted root, or a Rekor v1 entry with \
+         a signed inclusion promise"
+    )]
+    NoVerifiedTime,
     #[error("malformed signing certificate: {0}")]
     Certificate(String),
     #[error(
@@ -64,8 +70,8 @@ pub enum KeylessError {
     InvalidLogEntry(String),
     #[error(
         "the signing certificate was valid from {not_before} to {not_after} (Unix seconds) but \
-         the log entry was integrated at {integrated_time}: the signature was not made while \
-         the certificate was valid"
+         a log entry or timestamp puts the signature at {integrated_time}: the signature was \
+         not made while the certificate was valid"
     )]
     NotValidAtLogTime {
         not_before: i64,
@@ -97,27 +103,34 @@ pub(crate) const OID_ISSUER_V1: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
 
 /// Verifies a keyless bundle for `manifest_digest`, fully offline, and returns who signed.
+/// The same as [`verify_keyless_artifact`] with only the artifact's digest.
+pub fn verify_keyless(
+    bundle: &Bundle,
+    manifest_digest: &[u8; 32],
+    root: &TrustedRoot,
+) -> Result<CertIdentity, KeylessError> {
+    verify_keyless_artifact(bundle, &Artifact::Digest(*manifest_digest), root)
+}
+
+/// Verifies a keyless bundle for `artifact`, fully offline, and returns who signed.
 ///
 /// Checked, in order:
-/// 1. the bundle's `messageDigest` (when present) equals `manifest_digest`, and the
-///    signature verifies over it with the leaf certificate's ECDSA P-256 key;
-/// 2. at least one Rekor v1 `hashedrekord` entry whose log is in `root` and valid at the
-///    entry's `integratedTime`, whose body names this digest, signature and certificate,
-///    whose RFC 6962 inclusion proof leads to its root hash, whose checkpoint is signed by
-///    the log's key for that root hash and tree size, and whose signed entry timestamp
-///    (inclusion promise) verifies when present;
-/// 3. the leaf certificate was valid at that `integratedTime`, has the digitalSignature key
-///    usage and code-signing extended key usage, and chains to a Fulcio CA of `root` that
-///    was valid then (so an expired short-lived certificate is fine when the log proves it
-///    was used in time);
+/// 1. the signature, with the leaf certificate's key (see [`verify_signed_content`]);
+/// 2. every RFC 3161 timestamp and every transparency-log entry (see [`verify_evidence`]),
+///    of which there must be at least one log entry and one verified time: an RFC 3161
+///    time, or the integrated time of a Rekor v1 entry whose inclusion promise verifies;
+/// 3. at each verified time, the leaf certificate was valid, and it chains to a Fulcio
+///    CA of `root` that was valid then (so an expired short-lived certificate is fine
+///    when the log or a timestamp authority proves it was used in time); it has the
+///    digitalSignature key usage and the code-signing extended key usage;
 /// 4. when `root` lists CT logs, an embedded SCT from one of them verifies;
 /// 5. the identity: the email or URI SAN, and the issuer from Fulcio's extension
 ///    1.3.6.1.4.1.57264.1.8, or the older 1.3.6.1.4.1.57264.1.1.
 ///
-/// Not checked: who the identity is (the caller's policy decides) and RFC 3161 timestamps.
-pub fn verify_keyless(
+/// Not checked: who the identity is (the caller's policy decides).
+pub fn verify_keyless_artifact(
     bundle: &Bundle,
-    manifest_digest: &[u8; 32],
+    artifact: &Artifact,
     root: &TrustedRoot,
 ) -> Result<CertIdentity, KeylessError> {
     let Some(leaf_der) = bundle.leaf_certificate_der() else {
@@ -125,59 +138,44 @@ pub fn verify_keyless(
             bundle.key_hint().unwrap_or_default().to_string(),
         ));
     };
-
-    // 1. Digest and signature. A bundle without a stated digest is still bound to the
-    // manifest by the signature check, which uses `manifest_digest`.
-    if let Some(found) = bundle.message_digest()
-        && &found != manifest_digest
-    {
-        return Err(KeylessError::DigestMismatch {
-            expected: hex::encode(manifest_digest),
-            found: hex::encode(found),
-        });
-    }
     let leaf = Certificate::from_der(leaf_der)
         .map_err(|e| KeylessError::Certificate(format!("not DER X.509: {e}")))?;
-    verify_signature(&leaf, bundle.signature(), manifest_digest)?;
+    let spki = leaf
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| KeylessError::Certificate(e.to_string()))?;
 
-    // 2. A transparency-log entry that proves when the signature was made.
-    let entries = &bundle
-        .as_proto()
-        .verification_material
-        .as_ref()
-        .expect("checked when parsed")
-        .tlog_entries;
-    if entries.is_empty() {
+    // 1. What was signed, and the signature.
+    let signer = Signer::Certificate(leaf_der);
+    let content = verify_signed_content(bundle, artifact, &spki)?;
+
+    // 2. When: timestamps and log entries.
+    if material(bundle).tlog_entries.is_empty() {
         return Err(KeylessError::NoLogEntry);
     }
-    let mut reasons = Vec::new();
-    let mut integrated_time = None;
-    for entry in entries {
-        match verify_tlog_entry(entry, bundle, leaf_der, manifest_digest, root) {
-            Ok(t) => {
-                integrated_time = Some(t);
-                break;
-            }
-            Err(reason) => reasons.push(format!("entry {}: {reason}", entry.log_index)),
-        }
+    let times = verify_evidence(bundle, signer, content, root)?;
+    if times.is_empty() {
+        return Err(KeylessError::NoVerifiedTime);
     }
-    let Some(integrated_time) = integrated_time else {
-        return Err(KeylessError::InvalidLogEntry(reasons.join("; ")));
-    };
 
-    // 3. The certificate at the time the log saw the signature.
+    // 3. The certificate at each time the signature is proven to have existed.
     let validity = &leaf.tbs_certificate.validity;
     let not_before = validity.not_before.to_unix_duration().as_secs() as i64;
     let not_after = validity.not_after.to_unix_duration().as_secs() as i64;
-    if integrated_time < not_before || integrated_time > not_after {
-        return Err(KeylessError::NotValidAtLogTime {
-            not_before,
-            not_after,
-            integrated_time,
-        });
+    let mut ca = None;
+    for &t in &times {
+        if t < not_before || t > not_after {
+            return Err(KeylessError::NotValidAtLogTime {
+                not_before,
+                not_after,
+                integrated_time: t,
+            });
+        }
+        ca = Some(verify_chain(leaf_der, root, t)?);
     }
+    let ca = ca.expect("at least one time");
     check_key_usage(&leaf)?;
-    let ca = verify_chain(leaf_der, root, integrated_time)?;
 
     // 4. Certificate transparency.
     if !root.ctlogs.is_empty() {
@@ -199,219 +197,89 @@ pub fn verify_keyless(
     identity(&leaf)
 }
 
-/// The ECDSA P-256 signature over the digest (the message itself is not at hand).
-fn verify_signature(
-    leaf: &Certificate,
-    signature: &[u8],
-    digest: &[u8; 32],
-) -> Result<(), KeylessError> {
-    let spki = leaf
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| KeylessError::Certificate(e.to_string()))?;
-    let key = VerifyingKey::from_public_key_der(&spki).map_err(|e| {
-        KeylessError::Certificate(format!(
-            "the key is not ECDSA P-256, which chitin uses: {e}"
-        ))
-    })?;
-    let sig = P256Signature::from_der(signature)
-        .map_err(|e| KeylessError::BadSignature(format!("not a DER ECDSA signature: {e}")))?;
-    key.verify_prehash(digest, &sig)
-        .map_err(|e| KeylessError::BadSignature(e.to_string()))
+pub(crate) fn material(bundle: &Bundle) -> &VerificationMaterial {
+    bundle
+        .as_proto()
+        .verification_material
+        .as_ref()
+        .expect("checked when parsed")
 }
 
-/// Checks one log entry and returns its integrated time.
-fn verify_tlog_entry(
-    entry: &TransparencyLogEntry,
-    bundle: &Bundle,
-    leaf_der: &[u8],
-    digest: &[u8; 32],
-    root: &TrustedRoot,
-) -> Result<i64, String> {
-    match &entry.kind_version {
-        Some(kv) if kv.kind == "hashedrekord" && kv.version == "0.0.1" => {}
-        Some(kv) => {
-            return Err(format!(
-                "kind {} {} is not supported (only Rekor v1 hashedrekord 0.0.1)",
-                kv.kind, kv.version
-            ));
-        }
-        None => return Err("no kindVersion".into()),
-    }
-    let log_id = entry.log_id.as_ref().map(|l| l.key_id.as_slice());
-    let log = log_id.and_then(|id| root.tlog(id)).ok_or_else(|| {
-        format!(
-            "log {} is not in the trusted root",
-            hex::encode(log_id.unwrap_or_default())
+/// Checks what the bundle signs against `artifact`, and the signature with the signer's
+/// key (`spki_der`):
+/// - a message signature: its `messageDigest` (when present) is the artifact's SHA-256,
+///   and the signature verifies over the artifact's bytes, or over its digest when only
+///   the digest is given (ECDSA P-256 and RSA keys; see `keys`);
+/// - a DSSE envelope: an in-toto statement with the artifact's SHA-256 among its
+///   subjects, and the signature verifies over the envelope's PAE.
+pub(crate) fn verify_signed_content<'b>(
+    bundle: &'b Bundle,
+    artifact: &Artifact,
+    spki_der: &[u8],
+) -> Result<Content<'b>, KeylessError> {
+    let digest = artifact.digest();
+    if let Some(envelope) = bundle.dsse_envelope() {
+        let sig = dsse::check_envelope(envelope, &digest).map_err(KeylessError::Dsse)?;
+        keys::verify_message(
+            spki_der,
+            &dsse::pae(&envelope.payload_type, &envelope.payload),
+            sig,
         )
-    })?;
-    let t = entry.integrated_time;
-    if t <= 0 {
-        return Err("no integratedTime".into());
+        .map_err(KeylessError::BadSignature)?;
+        return Ok(Content::Dsse {
+            payload_type: &envelope.payload_type,
+            payload: &envelope.payload,
+            pae_digest: dsse::pae_digest(envelope),
+        });
     }
-    if !log.valid.contains(t) {
-        return Err(format!("log {} was not valid at {t}", log.base_url));
-    }
-
-    check_body(
-        &entry.canonicalized_body,
-        bundle.signature(),
-        leaf_der,
-        digest,
-    )?;
-
-    let proof = entry
-        .inclusion_proof
-        .as_ref()
-        .ok_or("no inclusion proof; offline verification needs one")?;
-    let root_hash: merkle::Hash = proof
-        .root_hash
-        .as_slice()
-        .try_into()
-        .map_err(|_| "inclusion proof root hash is not 32 bytes")?;
-    let hashes = proof
-        .hashes
-        .iter()
-        .map(|h| h.as_slice().try_into())
-        .collect::<Result<Vec<merkle::Hash>, _>>()
-        .map_err(|_| "inclusion proof hash is not 32 bytes")?;
-    let (index, size) = (
-        u64::try_from(proof.log_index).map_err(|_| "negative log index")?,
-        u64::try_from(proof.tree_size).map_err(|_| "negative tree size")?,
-    );
-    let leaf = merkle::leaf_hash(&entry.canonicalized_body);
-    let computed = merkle::root_from_inclusion_proof(index, size, leaf, &hashes)?;
-    if computed != root_hash {
-        return Err("inclusion proof does not lead to its root hash".into());
-    }
-    let checkpoint = proof
-        .checkpoint
-        .as_ref()
-        .ok_or("inclusion proof has no checkpoint")?;
-    verify_checkpoint(&checkpoint.envelope, log, size, &root_hash)?;
-
-    if let Some(promise) = &entry.inclusion_promise {
-        verify_set(entry, log, &promise.signed_entry_timestamp)?;
-    }
-    Ok(t)
-}
-
-/// The entry must be about this artifact, signature and certificate; otherwise a valid
-/// entry for something else could be attached (CVE-2022-36056).
-fn check_body(
-    body: &[u8],
-    signature: &[u8],
-    leaf_der: &[u8],
-    digest: &[u8; 32],
-) -> Result<(), String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let field = |ptr: &str| {
-        v.pointer(ptr)
-            .and_then(|x| x.as_str())
-            .ok_or_else(|| format!("body has no {ptr}"))
-    };
-    if field("/kind")? != "hashedrekord" || field("/apiVersion")? != "0.0.1" {
-        return Err("body is not a hashedrekord 0.0.1".into());
-    }
-    if field("/spec/data/hash/algorithm")? != "sha256"
-        || !field("/spec/data/hash/value")?.eq_ignore_ascii_case(&hex::encode(digest))
+    if let Some(found) = bundle.message_digest()
+        && found != digest
     {
-        return Err("body names another artifact digest".into());
+        return Err(KeylessError::DigestMismatch {
+            expected: hex::encode(digest),
+            found: hex::encode(found),
+        });
     }
-    let sig = BASE64
-        .decode(field("/spec/signature/content")?)
-        .map_err(|e| format!("body signature is not base64: {e}"))?;
-    if sig != signature {
-        return Err("body names another signature".into());
+    match artifact {
+        Artifact::Bytes(bytes) => keys::verify_message(spki_der, bytes, bundle.signature()),
+        Artifact::Digest(d) => keys::verify_sha256_digest(spki_der, d, bundle.signature()),
     }
-    let pem = BASE64
-        .decode(field("/spec/signature/publicKey/content")?)
-        .map_err(|e| format!("body public key is not base64: {e}"))?;
-    let cert = Certificate::from_pem(&pem)
-        .and_then(|c| c.to_der())
-        .map_err(|e| format!("body public key is not a PEM certificate: {e}"))?;
-    if cert != leaf_der {
-        return Err("body names another certificate".into());
-    }
-    Ok(())
+    .map_err(KeylessError::BadSignature)?;
+    Ok(Content::Message { digest })
 }
 
-/// A checkpoint is a signed note (<https://github.com/transparency-dev/formats>): the
-/// lines `origin`, `tree size`, `base64 root hash` (and optional more), a blank line, then
-/// lines `— <name> <base64(4-byte key hint || signature)>`. Rekor v1's key hint is the
-/// first 4 bytes of its log ID.
-fn verify_checkpoint(
-    envelope: &str,
-    log: &LogKey,
-    tree_size: u64,
-    root_hash: &[u8; 32],
-) -> Result<(), String> {
-    let split = envelope
-        .find("\n\n")
-        .ok_or("checkpoint has no blank line before its signatures")?;
-    // The signed text is the note including its last newline.
-    let (note, signatures) = (&envelope[..split + 1], &envelope[split + 2..]);
-    let mut lines = note.lines();
-    let origin = lines.next().unwrap_or_default();
-    if origin.is_empty() {
-        return Err("checkpoint has no origin".into());
-    }
-    let size: u64 = lines
-        .next()
-        .and_then(|l| l.parse().ok())
-        .ok_or("checkpoint tree size is not a number")?;
-    let hash = lines
-        .next()
-        .and_then(|l| BASE64.decode(l).ok())
-        .ok_or("checkpoint root hash is not base64")?;
-    if size != tree_size || hash != root_hash {
-        return Err(format!(
-            "checkpoint is for tree size {size} and root {}, not the proof's {tree_size} and {}",
-            hex::encode(&hash),
-            hex::encode(root_hash)
-        ));
-    }
-    let key = CosignVerificationKey::try_from_der(&log.spki_der)
-        .map_err(|e| format!("log key of {} is not usable: {e}", log.base_url))?;
-    for line in signatures.lines() {
-        let Some((_name, sig)) = line
-            .strip_prefix("\u{2014} ")
-            .and_then(|rest| rest.split_once(' '))
-        else {
-            continue;
-        };
-        let Ok(sig) = BASE64.decode(sig) else {
-            continue;
-        };
-        if sig.len() > 4 && log.log_id.get(..4) == Some(&sig[..4]) {
-            return key
-                .verify_signature(Signature::Raw(&sig[4..]), note.as_bytes())
-                .map_err(|e| format!("checkpoint signature does not verify: {e}"));
+/// Verifies every RFC 3161 timestamp and every transparency-log entry of the bundle (one
+/// that does not verify refuses the bundle: nothing in it is ignored) and returns the
+/// verified times: each timestamp's, and each Rekor v1 entry's integrated time that the
+/// log signed (its inclusion promise).
+pub(crate) fn verify_evidence(
+    bundle: &Bundle,
+    signer: Signer,
+    content: Content,
+    root: &TrustedRoot,
+) -> Result<Vec<i64>, KeylessError> {
+    let material = material(bundle);
+    let mut times = Vec::new();
+    if let Some(data) = &material.timestamp_verification_data {
+        for (i, ts) in data.rfc3161_timestamps.iter().enumerate() {
+            let t = timestamp::verify_timestamp(&ts.signed_timestamp, bundle.signature(), root)
+                .map_err(|e| KeylessError::InvalidTimestamp(format!("timestamp {i}: {e}")))?;
+            times.push(t);
         }
     }
-    Err(format!(
-        "checkpoint has no signature by log {}",
-        log.base_url
-    ))
-}
-
-/// The signed entry timestamp is the log's signature over the RFC 8785 canonical JSON of
-/// body, integratedTime, logID (hex) and logIndex. Written out by hand: the values are
-/// base64, hex and integers, which need no escaping, and the keys are already in
-/// canonical (sorted) order.
-fn verify_set(entry: &TransparencyLogEntry, log: &LogKey, set: &[u8]) -> Result<(), String> {
-    let payload = format!(
-        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-        BASE64.encode(&entry.canonicalized_body),
-        entry.integrated_time,
-        hex::encode(&log.log_id),
-        entry.log_index
-    );
-    CosignVerificationKey::try_from_der(&log.spki_der)
-        .and_then(|key| key.verify_signature(Signature::Raw(set), payload.as_bytes()))
-        .map_err(|e| format!("signed entry timestamp does not verify: {e}"))
+    let signed = Signed {
+        signature: bundle.signature(),
+        signer,
+        content,
+    };
+    let timestamps = times.clone();
+    for entry in &material.tlog_entries {
+        let t = tlog::verify_entry(entry, &signed, root, &timestamps).map_err(|reason| {
+            KeylessError::InvalidLogEntry(format!("entry {}: {reason}", entry.log_index))
+        })?;
+        times.extend(t);
+    }
+    Ok(times)
 }
 
 fn check_key_usage(leaf: &Certificate) -> Result<(), KeylessError> {

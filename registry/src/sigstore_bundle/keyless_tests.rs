@@ -218,7 +218,7 @@ fn entry_for_another_artifact_is_refused() {
 }
 
 #[test]
-fn entry_without_proof_or_checkpoint_is_refused_but_promise_is_optional() {
+fn entry_without_proof_checkpoint_or_promise_is_refused() {
     let sigstore = TestSigstore::new();
     let bundle = sigstore.sign(MANIFEST, EMAIL, ISSUER);
     let root = sigstore.trusted_root();
@@ -228,10 +228,13 @@ fn entry_without_proof_or_checkpoint_is_refused_but_promise_is_optional() {
         Bundle::from_json(v.to_string().as_bytes()).unwrap()
     };
 
+    // Without the log's signed promise the integrated time is only a claim: with no RFC
+    // 3161 timestamp either, nothing proves when the certificate was used.
     let no_promise = edit(&|e| {
         e.as_object_mut().unwrap().remove("inclusionPromise");
     });
-    verify_keyless(&no_promise, &digest(MANIFEST), &root).unwrap();
+    let err = verify_keyless(&no_promise, &digest(MANIFEST), &root).unwrap_err();
+    assert!(matches!(err, KeylessError::NoVerifiedTime), "{err}");
 
     let no_proof = edit(&|e| {
         e.as_object_mut().unwrap().remove("inclusionProof");

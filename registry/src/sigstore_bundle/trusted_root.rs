@@ -8,10 +8,9 @@ use sigstore_protobuf_specs::dev::sigstore::{
 
 use super::KeylessError;
 
-/// The Sigstore public-good trusted root shipped with chitin. Source: the `sigstore` crate
-/// 0.14.0 on crates.io, `trust_root/prod/trusted_root.json`, copied 2026-11-21: a snapshot
-/// of the TUF target of tuf-repo-cdn.sigstore.dev from before October 2025 (see
-/// `data/README.md`). Refresh it from the Sigstore TUF repository when keys rotate.
+/// The Sigstore public-good trusted root shipped with chitin: sigstore-python 4.5.1's
+/// embedded snapshot of the TUF target of tuf-repo-cdn.sigstore.dev, copied 2026-12-01
+/// (see `data/README.md`). Refresh it from the Sigstore TUF repository when keys rotate.
 const PUBLIC_GOOD_JSON: &[u8] = include_bytes!("../../data/sigstore-public-good-trusted-root.json");
 
 /// A parsed Sigstore trusted root.
@@ -20,6 +19,8 @@ pub struct TrustedRoot {
     pub(crate) tlogs: Vec<LogKey>,
     pub(crate) ctlogs: Vec<LogKey>,
     pub(crate) cas: Vec<CertAuthority>,
+    /// RFC 3161 timestamp authorities.
+    pub(crate) tsas: Vec<CertAuthority>,
 }
 
 /// A transparency log's key (Rekor or CT) and when it may be used.
@@ -32,7 +33,8 @@ pub(crate) struct LogKey {
     pub(crate) base_url: String,
 }
 
-/// A Fulcio CA: its chain, issuing certificate first and root last.
+/// A Fulcio CA or a timestamp authority: its chain, issuing (or signing) certificate
+/// first and root last.
 #[derive(Debug, Clone)]
 pub(crate) struct CertAuthority {
     pub(crate) chain_der: Vec<Vec<u8>>,
@@ -40,23 +42,30 @@ pub(crate) struct CertAuthority {
     pub(crate) uri: String,
 }
 
-/// A validity window in Unix seconds; open ends are unbounded.
+/// A validity window in Unix seconds, both ends included (the spec's `TimeRange` is a
+/// closed interval); an open end is unbounded. The start is required.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
-    pub(crate) start: Option<i64>,
+    pub(crate) start: i64,
     pub(crate) end: Option<i64>,
 }
 
 impl Window {
     pub(crate) fn contains(&self, t: i64) -> bool {
-        self.start.is_none_or(|s| s <= t) && self.end.is_none_or(|e| t <= e)
+        self.start <= t && self.end.is_none_or(|e| t <= e)
     }
 
-    fn from_proto(range: Option<&TimeRange>) -> Window {
-        Window {
-            start: range.and_then(|r| r.start.as_ref()).map(|t| t.seconds),
+    /// A missing start is refused rather than read as "since always": a key or authority
+    /// is trusted only from a stated time on.
+    fn from_proto(range: Option<&TimeRange>, what: &str) -> Result<Window, KeylessError> {
+        let start = range
+            .and_then(|r| r.start.as_ref())
+            .map(|t| t.seconds)
+            .ok_or_else(|| KeylessError::TrustedRoot(format!("{what} has no validFor.start")))?;
+        Ok(Window {
+            start,
             end: range.and_then(|r| r.end.as_ref()).map(|t| t.seconds),
-        }
+        })
     }
 }
 
@@ -77,29 +86,14 @@ impl TrustedRoot {
         }
         let tlogs = root.tlogs.iter().map(log_key).collect::<Result<_, _>>()?;
         let ctlogs = root.ctlogs.iter().map(log_key).collect::<Result<_, _>>()?;
-        let cas = root
-            .certificate_authorities
-            .iter()
-            .map(|ca| {
-                let chain_der: Vec<Vec<u8>> = ca
-                    .cert_chain
-                    .as_ref()
-                    .map(|c| c.certificates.iter().map(|c| c.raw_bytes.clone()).collect())
-                    .unwrap_or_default();
-                if chain_der.is_empty() {
-                    return Err(KeylessError::TrustedRoot(format!(
-                        "certificate authority {} has no certificates",
-                        ca.uri
-                    )));
-                }
-                Ok(CertAuthority {
-                    chain_der,
-                    valid: Window::from_proto(ca.valid_for.as_ref()),
-                    uri: ca.uri.clone(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(TrustedRoot { tlogs, ctlogs, cas })
+        let cas = authorities(&root.certificate_authorities, "certificate authority")?;
+        let tsas = authorities(&root.timestamp_authorities, "timestamp authority")?;
+        Ok(TrustedRoot {
+            tlogs,
+            ctlogs,
+            cas,
+            tsas,
+        })
     }
 
     /// The Sigstore public-good trusted root (Fulcio, Rekor and CT logs at sigstore.dev),
@@ -119,6 +113,32 @@ impl TrustedRoot {
     }
 }
 
+fn authorities(
+    list: &[pb::CertificateAuthority],
+    what: &str,
+) -> Result<Vec<CertAuthority>, KeylessError> {
+    list.iter()
+        .map(|ca| {
+            let chain_der: Vec<Vec<u8>> = ca
+                .cert_chain
+                .as_ref()
+                .map(|c| c.certificates.iter().map(|c| c.raw_bytes.clone()).collect())
+                .unwrap_or_default();
+            if chain_der.is_empty() {
+                return Err(KeylessError::TrustedRoot(format!(
+                    "{what} {} has no certificates",
+                    ca.uri
+                )));
+            }
+            Ok(CertAuthority {
+                chain_der,
+                valid: Window::from_proto(ca.valid_for.as_ref(), &format!("{what} {}", ca.uri))?,
+                uri: ca.uri.clone(),
+            })
+        })
+        .collect()
+}
+
 fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, KeylessError> {
     let key = log.public_key.as_ref();
     let spki_der = key
@@ -132,7 +152,10 @@ fn log_key(log: &TransparencyLogInstance) -> Result<LogKey, KeylessError> {
     Ok(LogKey {
         log_id,
         spki_der,
-        valid: Window::from_proto(key.and_then(|k| k.valid_for.as_ref())),
+        valid: Window::from_proto(
+            key.and_then(|k| k.valid_for.as_ref()),
+            &format!("the key of log {}", log.base_url),
+        )?,
         base_url: log.base_url.clone(),
     })
 }
