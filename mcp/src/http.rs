@@ -166,6 +166,15 @@ impl Front {
         if request.method() != http::Method::POST {
             return self.service.handle(request).await;
         }
+        // A body announced too large is refused before a byte of it is read.
+        let announced = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| n > self.max_body_bytes as u64) {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
         // rmcp answers a body that is not a JSON-RPC message with a plain-text 4xx;
         // JSON-RPC clients expect a JSON-RPC error (-32700 / -32600), so the body is
         // read here (bounded) and checked first.

@@ -381,17 +381,21 @@ fn http_server() -> HttpServer {
     }
 }
 
-/// One raw HTTP/1.1 POST; the status code.
+/// One raw HTTP/1.1 POST of an `initialize` request; the status code.
 fn post_status(url: &str, headers: &[(&str, &str)]) -> u16 {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    post_raw(url, headers, body.len(), body)
+}
+
+/// One raw HTTP/1.1 POST announcing `length` bytes and sending `body`; the status.
+fn post_raw(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> u16 {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
     let mut req = format!(
         "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
+         Accept: application/json, text/event-stream\r\nContent-Length: {length}\r\nConnection: close\r\n",
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -507,4 +511,19 @@ fn modern_clients_discover_and_call_statelessly() {
         let refused = client(&args, &["call", "files__write", "{}"]);
         assert_eq!(refused["isError"], true, "{refused}");
     }
+}
+
+/// The HTTP transport's bounds: a body announced over 4 MiB is refused with 413 before
+/// it is read, and beyond 64 open sessions a new one gets 503.
+#[test]
+fn http_bounds_request_bodies_and_sessions() {
+    let server = http_server();
+    let bearer = format!("Bearer {}", server.token);
+    let auth = [("Authorization", bearer.as_str())];
+    // Announced, never sent: the server must answer without waiting for it.
+    assert_eq!(post_raw(&server.url, &auth, 4 * 1024 * 1024 + 1, ""), 413);
+    for i in 0..64 {
+        assert_eq!(post_status(&server.url, &auth), 200, "session {i}");
+    }
+    assert_eq!(post_status(&server.url, &auth), 503);
 }
