@@ -186,6 +186,14 @@ fn an_ask_tool_is_approved_through_elicitation() {
     assert_ne!(result["results"][0]["isError"], true, "{result:#}");
     let declined = over_stdio(&user, &["elicit", "probe__noop", "{}", "decline"]);
     assert_eq!(declined["results"][0]["isError"], true, "{declined:#}");
+    // `always` is stored: a later server run calls the tool without asking, even for
+    // a client that cannot be asked (which was refused before).
+    let before = over_stdio(&user, &["call", "probe__noop", "{}"]);
+    assert_eq!(before["isError"], true, "{before:#}");
+    let always = over_stdio(&user, &["elicit", "probe__noop", "{}", "always"]);
+    assert_ne!(always["results"][0]["isError"], true, "{always:#}");
+    let later = over_stdio(&user, &["call", "probe__noop", "{}"]);
+    assert_ne!(later["isError"], true, "{later:#}");
     let audit = audit_log(&user);
     assert!(
         audit
