@@ -186,24 +186,14 @@ pub fn create_private_dir(path: &Path) -> Result<(), HostError> {
     Ok(())
 }
 
-/// Write a file so that readers see the old content or the new, never a mix: a temp file
-/// in the same folder, fsync, rename.
+/// Write a private file atomically ([`chitin_registry::atomic::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    use std::io::Write;
-    let io = |e| HostError::Io(path.to_path_buf(), e);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    chitin_registry::atomic::write(path, bytes).map_err(|e| HostError::Io(path.to_path_buf(), e))
 }
 
 /// [`write_atomic`] for a file the user hands on (a built or packed skill): readable
 /// by others like any file a compiler writes (mode 0644), not private like a temp file.
 pub fn write_atomic_shared(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    use std::os::unix::fs::PermissionsExt;
-    write_atomic(path, bytes)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+    chitin_registry::atomic::write_with_mode(path, bytes, 0o644)
         .map_err(|e| HostError::Io(path.to_path_buf(), e))
 }

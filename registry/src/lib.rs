@@ -20,6 +20,7 @@
 //! ```
 
 pub mod artifact;
+pub mod atomic;
 pub mod component;
 pub mod findings;
 pub mod http_path;

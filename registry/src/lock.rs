@@ -77,13 +77,9 @@ impl LockFile {
             "# chitin.lock: written by chitin; `chitin skill install --locked` reproduces it.\n{}",
             toml::to_string_pretty(self).expect("lock serializes")
         );
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let io = |e| RegistryError::Io(path.to_path_buf(), e);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
-        Ok(())
+        // Readable by others like any project file (it is meant to be committed).
+        crate::atomic::write_with_mode(path, text.as_bytes(), 0o644)
+            .map_err(|e| RegistryError::Io(path.to_path_buf(), e))
     }
 
     /// What differs between this lock (wanted) and what is installed.

@@ -569,18 +569,8 @@ pub fn store_credentials(
     config["auths"][registry] = serde_json::json!({ "auth": auth });
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
-    }
-    std::io::Write::write_all(&mut tmp, config.to_string().as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    // Credentials: readable by the owner only.
+    crate::atomic::write(path, config.to_string().as_bytes()).map_err(io)
 }
 
 /// Credentials for a registry: `CHITIN_REGISTRY_USERNAME`/`CHITIN_REGISTRY_PASSWORD`,

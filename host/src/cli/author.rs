@@ -503,10 +503,10 @@ fn cargo_bin() -> PathBuf {
 /// `name` on PATH, or in one of `extra`.
 fn find_program(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(extra.iter().cloned())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    let dirs =
+        std::env::join_paths(std::env::split_paths(&path).chain(extra.iter().cloned())).ok()?;
+    let cwd = std::env::current_dir().ok()?;
+    which::which_in(name, Some(dirs), cwd).ok()
 }
 
 fn need(name: &str, extra: &[PathBuf], lang: Lang, install: &str) -> Result<PathBuf, AuthorError> {

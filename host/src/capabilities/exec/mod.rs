@@ -120,21 +120,15 @@ impl ExecPolicy {
 }
 
 /// Look a bare program name up on `path_var`, like `execvp` would, but in the host.
+/// Only absolute entries of the PATH count: a relative one (`.`, empty) would find a
+/// program by the host's current folder.
 fn find_program(program: &str, path_var: Option<&str>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.starts_with('/') {
-        let p = PathBuf::from(program);
-        return is_exec(&p).then_some(p);
-    }
-    path_var?
-        .split(':')
-        .filter(|d| d.starts_with('/'))
-        .map(|d| Path::new(d).join(program))
-        .find(|p| is_exec(p))
+    let absolute = std::env::join_paths(
+        std::env::split_paths(path_var.unwrap_or_default()).filter(|d| d.is_absolute()),
+    )
+    .ok()?;
+    // `which` checks the file is executable; an absolute program is taken as given.
+    which::which_in(program, Some(absolute), "/").ok()
 }
 
 /// Kills a program's process group when the call is done with it.
@@ -389,6 +383,40 @@ mod tests {
                 processes: contain::PROGRAM_PROCESSES,
             },
         }
+    }
+
+    #[test]
+    fn programs_are_found_on_absolute_path_entries_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("chitin-test-program");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let absolute = dir.path().to_str().unwrap();
+        // The same folder named relative to `/`, where a relative entry would resolve.
+        let relative = absolute.trim_start_matches('/');
+        for (name, path_var, found) in [
+            ("chitin-test-program", Some(absolute), true),
+            ("chitin-test-program", Some(relative), false),
+            (
+                "chitin-test-program",
+                Some(&*format!(".:{relative}")),
+                false,
+            ),
+            ("chitin-test-program", None, false),
+            ("true", Some("/usr/bin:/bin"), true),
+            ("/bin/sh", None, true),
+            ("/no/such/program", Some("/usr/bin"), false),
+        ] {
+            assert_eq!(
+                find_program(name, path_var).is_some(),
+                found,
+                "{name} on {path_var:?}"
+            );
+        }
+        // Not executable: not a program.
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(find_program("chitin-test-program", Some(absolute)).is_none());
     }
 
     async fn run(
