@@ -33,6 +33,19 @@ use clap::{Args, ValueEnum};
 
 use super::{Exit, exit};
 
+// One module per language, and the tools they share.
+mod c;
+mod js;
+mod python;
+mod rust;
+mod tools;
+
+use c::*;
+use js::*;
+use python::*;
+use rust::*;
+use tools::*;
+
 #[derive(Args)]
 pub struct NewArgs {
     /// The skill's name: lowercase letters, digits, `-` and `_`, starting with a letter.
@@ -130,25 +143,28 @@ pub enum AuthorError {
 
 /// The WIT contract the host implements (`wit/`), written out for builds and projects.
 const WIT_FILES: &[(&str, &str)] = &[
-    ("skill.wit", include_str!("../../../wit/skill.wit")),
-    ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
+    ("skill.wit", include_str!("../../../../wit/skill.wit")),
+    ("deps/cli.wit", include_str!("../../../../wit/deps/cli.wit")),
     (
         "deps/clocks.wit",
-        include_str!("../../../wit/deps/clocks.wit"),
+        include_str!("../../../../wit/deps/clocks.wit"),
     ),
     (
         "deps/filesystem.wit",
-        include_str!("../../../wit/deps/filesystem.wit"),
+        include_str!("../../../../wit/deps/filesystem.wit"),
     ),
-    ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
-    ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+    (
+        "deps/http.wit",
+        include_str!("../../../../wit/deps/http.wit"),
+    ),
+    ("deps/io.wit", include_str!("../../../../wit/deps/io.wit")),
     (
         "deps/random.wit",
-        include_str!("../../../wit/deps/random.wit"),
+        include_str!("../../../../wit/deps/random.wit"),
     ),
     (
         "deps/sockets.wit",
-        include_str!("../../../wit/deps/sockets.wit"),
+        include_str!("../../../../wit/deps/sockets.wit"),
     ),
 ];
 
@@ -156,72 +172,78 @@ const WIT_FILES: &[(&str, &str)] = &[
 const JS_SDK: &[(&str, &str)] = &[
     (
         "chitin.js",
-        include_str!("../../../skills-sdk/js/chitin.js"),
+        include_str!("../../../../skills-sdk/js/chitin.js"),
     ),
     (
         "chitin-http.js",
-        include_str!("../../../skills-sdk/js/chitin-http.js"),
+        include_str!("../../../../skills-sdk/js/chitin-http.js"),
     ),
     (
         "chitin-node.mjs",
-        include_str!("../../../skills-sdk/js/chitin-node.mjs"),
+        include_str!("../../../../skills-sdk/js/chitin-node.mjs"),
     ),
 ];
 const PY_SDK: &[(&str, &str)] = &[(
     "chitin.py",
-    include_str!("../../../skills-sdk/python/chitin.py"),
+    include_str!("../../../../skills-sdk/python/chitin.py"),
 )];
 const C_SDK: &[(&str, &str)] = &[
-    ("chitin.h", include_str!("../../../skills-sdk/c/chitin.h")),
-    ("chitin.c", include_str!("../../../skills-sdk/c/chitin.c")),
+    (
+        "chitin.h",
+        include_str!("../../../../skills-sdk/c/chitin.h"),
+    ),
+    (
+        "chitin.c",
+        include_str!("../../../../skills-sdk/c/chitin.c"),
+    ),
 ];
 
 /// Calls componentize-js' `componentize()`; paths come in the environment.
-const COMPONENTIZE_JS: &str = include_str!("../../../skills-sdk/js/componentize.mjs");
+const COMPONENTIZE_JS: &str = include_str!("../../../../skills-sdk/js/componentize.mjs");
 
 /// The project templates: `(path, text)`, with `{{name}}`, `{{memory}}` and `{{sdk}}`
 /// replaced.
 fn template(lang: Lang) -> Vec<(&'static str, &'static str)> {
     let mut files = vec![
-        ("skill.toml", include_str!("../../templates/skill.toml")),
-        (".gitignore", include_str!("../../templates/gitignore")),
+        ("skill.toml", include_str!("../../../templates/skill.toml")),
+        (".gitignore", include_str!("../../../templates/gitignore")),
     ];
     files.extend_from_slice(match lang {
         Lang::Rust => &[
             (
                 "Cargo.toml",
-                include_str!("../../templates/rust/Cargo.toml"),
+                include_str!("../../../templates/rust/Cargo.toml"),
             ),
             (
                 "src/lib.rs",
-                include_str!("../../templates/rust/src/lib.rs"),
+                include_str!("../../../templates/rust/src/lib.rs"),
             ),
         ][..],
         Lang::Js => &[
-            ("skill.js", include_str!("../../templates/js/skill.js")),
+            ("skill.js", include_str!("../../../templates/js/skill.js")),
             (
                 "skill.test.mjs",
-                include_str!("../../templates/js/skill.test.mjs"),
+                include_str!("../../../templates/js/skill.test.mjs"),
             ),
             (
                 "package.json",
-                include_str!("../../templates/js/package.json"),
+                include_str!("../../../templates/js/package.json"),
             ),
         ][..],
         Lang::Python => &[
-            ("app.py", include_str!("../../templates/python/app.py")),
+            ("app.py", include_str!("../../../templates/python/app.py")),
             (
                 "test_app.py",
-                include_str!("../../templates/python/test_app.py"),
+                include_str!("../../../templates/python/test_app.py"),
             ),
         ][..],
         Lang::C => &[
-            ("skill.c", include_str!("../../templates/c/skill.c")),
+            ("skill.c", include_str!("../../../templates/c/skill.c")),
             (
                 "test_skill.c",
-                include_str!("../../templates/c/test_skill.c"),
+                include_str!("../../../templates/c/test_skill.c"),
             ),
-            ("Makefile", include_str!("../../templates/c/Makefile")),
+            ("Makefile", include_str!("../../../templates/c/Makefile")),
         ][..],
     });
     files
@@ -483,472 +505,6 @@ fn sdk_dir(dir: &Path, work: &Path, lang: Lang) -> anyhow::Result<PathBuf> {
         }
     }
     Ok(sdk)
-}
-
-// ------------------------------------------------------------------ tools
-
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
-fn cargo_bin() -> PathBuf {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cargo"))
-        .join("bin")
-}
-
-/// `name` on PATH, or in one of `extra`.
-fn find_program(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs =
-        std::env::join_paths(std::env::split_paths(&path).chain(extra.iter().cloned())).ok()?;
-    let cwd = std::env::current_dir().ok()?;
-    which::which_in(name, Some(dirs), cwd).ok()
-}
-
-fn need(name: &str, extra: &[PathBuf], lang: Lang, install: &str) -> Result<PathBuf, AuthorError> {
-    find_program(name, extra).ok_or_else(|| AuthorError::MissingTool {
-        tool: format!("`{name}`"),
-        lang: lang.label(),
-        install: install.to_string(),
-    })
-}
-
-/// Run a tool: its stdout on success; on failure an error with the end of its output.
-fn run(cmd: &mut Command, tool: &str) -> Result<String, AuthorError> {
-    let out = cmd.output().map_err(|e| AuthorError::ToolFailed {
-        tool: tool.to_string(),
-        status: format!("could not start: {e}"),
-        output: String::new(),
-    })?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
-    }
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    // The end of a long log is where the error is.
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
-    Err(AuthorError::ToolFailed {
-        tool: tool.to_string(),
-        status: out.status.to_string(),
-        output: tail,
-    })
-}
-
-fn read_output(path: &Path) -> Result<Vec<u8>, AuthorError> {
-    std::fs::read(path).map_err(|_| AuthorError::NoOutput(path.to_path_buf()))
-}
-
-// ------------------------------------------------------------------ Rust
-
-const WASM_TARGET: &str = "wasm32-wasip2";
-
-/// Initial linear memory of a Rust skill: its 1 MiB stack, its data and room for the
-/// heap of a typical call. wasi-libc's malloc starts in the free part of the initial
-/// memory, so a call that stays within it never runs `memory.grow`, and a reused pool
-/// slot keeps its size from call to call: no `mprotect` to shrink it at instantiation
-/// and grow it again, which was a third of a fresh instance's cost. Keep in step with
-/// scripts/build-skills.sh.
-const RUST_INITIAL_MEMORY: u32 = 2 << 20;
-
-/// The rustflags of every Rust skill build; `extra` comes first.
-fn rust_flags(extra: &[&str]) -> OsString {
-    let initial = format!("link-arg=--initial-memory={RUST_INITIAL_MEMORY}");
-    let flags: Vec<String> = extra
-        .iter()
-        .copied()
-        .chain(["-C", initial.as_str()])
-        .map(|f| format!("{f:?}"))
-        .collect();
-    format!("target.{WASM_TARGET}.rustflags=[{}]", flags.join(", ")).into()
-}
-
-/// How to run cargo for the wasm target: rustup's cargo when it has `wasm32-wasip2`,
-/// otherwise Debian's Rust with std rebuilt from its sources (offline machines; see
-/// scripts/build-skills.sh, which does the same).
-struct RustToolchain {
-    cargo: PathBuf,
-    env: Vec<(&'static str, OsString)>,
-    build_args: Vec<OsString>,
-}
-
-impl RustToolchain {
-    fn find() -> Result<Self, AuthorError> {
-        let lang = Lang::Rust;
-        let rustup_ready = Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| l.trim() == WASM_TARGET)
-            })
-            .unwrap_or(false);
-        if rustup_ready {
-            return Ok(Self {
-                cargo: "cargo".into(),
-                env: Vec::new(),
-                build_args: vec!["--config".into(), rust_flags(&[])],
-            });
-        }
-        let install = "rustup target add wasm32-wasip2\n    (offline: scripts/setup.sh installs Debian's rustc-web, cargo-web, rust-web-src, lld-22 and wasi-libc, and wasm-component-ld)";
-        let missing = |tool: &str| AuthorError::MissingTool {
-            tool: tool.to_string(),
-            lang: lang.label(),
-            install: install.to_string(),
-        };
-        if find_program("cargo", &[]).is_none() {
-            return Err(missing("`cargo`"));
-        }
-        let sysroot = Command::new("/usr/bin/rustc")
-            .args(["--print", "sysroot"])
-            .output()
-            .ok()
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-        let has_src =
-            sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/Cargo.lock").exists());
-        if !Path::new("/usr/bin/cargo").exists() || !has_src {
-            return Err(missing("the wasm32-wasip2 target of Rust"));
-        }
-        if !Path::new("/usr/lib/wasm32-wasi/libc.a").exists() {
-            return Err(missing("wasi-libc (/usr/lib/wasm32-wasi/libc.a)"));
-        }
-        if find_program("lld-22", &[]).is_none() {
-            return Err(missing("`lld-22`"));
-        }
-        let linker = need(
-            "wasm-component-ld",
-            &[cargo_bin()],
-            lang,
-            "cargo install --locked wasm-component-ld@0.5.17",
-        )?;
-        // /usr/bin first, so that cargo's own calls to rustc get Debian's too.
-        let mut path = OsString::from("/usr/bin:");
-        path.push(std::env::var_os("PATH").unwrap_or_default());
-        Ok(Self {
-            cargo: "/usr/bin/cargo".into(),
-            env: vec![("PATH", path), ("RUSTC_BOOTSTRAP", "1".into())],
-            build_args: vec![
-                "-Zbuild-std=std,panic_abort".into(),
-                "--config".into(),
-                format!("target.{WASM_TARGET}.linker=\"{}\"", linker.display()).into(),
-                "--config".into(),
-                rust_flags(&["-L", "/usr/lib/wasm32-wasi"]),
-            ],
-        })
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.cargo);
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd
-    }
-}
-
-fn build_rust(dir: &Path) -> Result<Vec<u8>, Exit> {
-    let manifest = dir.join("Cargo.toml");
-    let rust = RustToolchain::find()?;
-    let metadata = run(
-        rust.command()
-            .args([
-                "metadata",
-                "--no-deps",
-                "--format-version",
-                "1",
-                "--manifest-path",
-            ])
-            .arg(&manifest),
-        "cargo metadata",
-    )?;
-    let meta: serde_json::Value =
-        serde_json::from_str(&metadata).context("reading the output of cargo metadata")?;
-    let target_dir = PathBuf::from(meta["target_directory"].as_str().unwrap_or("target"));
-    let want = manifest.canonicalize().unwrap_or(manifest.clone());
-    let crate_name = meta["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["manifest_path"].as_str().map(PathBuf::from).as_ref() == Some(&want))
-        .and_then(|p| p["name"].as_str())
-        .context("Cargo.toml has no [package]; a skill is one cdylib crate")?
-        .to_string();
-    let mut cmd = rust.command();
-    cmd.args([
-        "build",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "--manifest-path",
-    ])
-    .arg(&manifest)
-    .args(&rust.build_args);
-    run(&mut cmd, "cargo build")?;
-    let built = target_dir
-        .join(WASM_TARGET)
-        .join("release")
-        .join(format!("{}.wasm", crate_name.replace('-', "_")));
-    Ok(read_output(&built).map_err(|_| {
-        anyhow::anyhow!(
-            "{} was not produced: is the crate a cdylib (`[lib] crate-type = [\"cdylib\"]`)?",
-            built.display()
-        )
-    })?)
-}
-
-// ------------------------------------------------------------------ JavaScript
-
-fn js_toolchain() -> PathBuf {
-    std::env::var_os("CHITIN_JS_TOOLCHAIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cache/chitin/js"))
-}
-
-fn build_js(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit> {
-    let lang = Lang::Js;
-    let node = need(
-        "node",
-        &[],
-        lang,
-        "sudo apt-get install nodejs   (Node.js 18 or newer)",
-    )?;
-    let toolchain = js_toolchain();
-    let componentize =
-        toolchain.join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
-    if !componentize.exists() {
-        return Err(AuthorError::MissingTool {
-            tool: format!("componentize-js 0.23.0 (looked in {})", toolchain.display()),
-            lang: lang.label(),
-            install: format!(
-                "scripts/setup.sh, or: npm install --prefix {} @bytecodealliance/componentize-js@0.23.0",
-                toolchain.display()
-            ),
-        }
-        .into());
-    }
-    let wit = write_wit(work, manifest)?;
-    // componentize-js resolves relative imports inside the source's folder only: stage
-    // the project's modules with the SDK next to them.
-    let src = work.join("src");
-    copy_sources(dir, &src, &["js", "mjs", "json"])?;
-    let sdk = sdk_dir(dir, work, lang)?;
-    for (file, _) in JS_SDK {
-        if sdk.join(file).exists() {
-            std::fs::copy(sdk.join(file), src.join(file))?;
-        }
-    }
-    let out = work.join("raw.wasm");
-    // Engine features the manifest does not allow would add imports it does not cover.
-    let disable = if manifest.capabilities.http.is_empty() {
-        "http,fetch-event"
-    } else {
-        "fetch-event"
-    };
-    let mut cmd = Command::new(node);
-    cmd.args(["--input-type=module", "-e", COMPONENTIZE_JS])
-        .env("CHITIN_COMPONENTIZE", &componentize)
-        .env("CHITIN_SOURCE", src.join("skill.js"))
-        .env("CHITIN_WIT", &wit)
-        .env("CHITIN_WORLD", "skill-build")
-        .env("CHITIN_DISABLE_FEATURES", disable)
-        .env("CHITIN_OUT", &out);
-    run(&mut cmd, "componentize-js")?;
-    Ok(read_output(&out)?)
-}
-
-/// Copy the files with one of `exts` (recursively, skipping build output and
-/// dependencies) from `from` into `to`.
-fn copy_sources(from: &Path, to: &Path, exts: &[&str]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if entry.file_type()?.is_dir() {
-            if !matches!(
-                name.as_ref(),
-                "node_modules" | "target" | "wit" | "__pycache__"
-            ) && !name.starts_with('.')
-            {
-                copy_sources(&path, &to.join(&*name), exts)?;
-            }
-        } else if path
-            .extension()
-            .is_some_and(|e| exts.iter().any(|x| e == *x))
-        {
-            std::fs::copy(&path, to.join(&*name))?;
-        }
-    }
-    Ok(())
-}
-
-// ------------------------------------------------------------------ Python
-
-fn build_python(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit> {
-    let lang = Lang::Python;
-    let toolchain = std::env::var_os("CHITIN_PY_TOOLCHAIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cache/chitin/py"));
-    let componentize_py = need(
-        "componentize-py",
-        &[toolchain.join("bin")],
-        lang,
-        &format!(
-            "scripts/setup.sh, or: python3 -m venv {0} && {0}/bin/pip install componentize-py==0.25.1",
-            toolchain.display()
-        ),
-    )?;
-    let wit = write_wit(work, manifest)?;
-    let sdk = sdk_dir(dir, work, lang)?;
-    // Build from a copy of the modules: componentize-py's Python writes __pycache__
-    // next to the sources it imports.
-    let src = work.join("src");
-    copy_sources(dir, &src, &["py"])?;
-    let out = work.join("raw.wasm");
-    let mut cmd = Command::new(componentize_py);
-    cmd.arg("-d")
-        .arg(&wit)
-        .args(["-w", "skill-build", "componentize", "-p"])
-        .arg(&src)
-        .arg("-p")
-        .arg(&sdk)
-        .args(["app", "-o"])
-        .arg(&out);
-    run(&mut cmd, "componentize-py")?;
-    Ok(read_output(&out)?)
-}
-
-// ------------------------------------------------------------------ C
-
-/// The project's C sources: `*.c` in its folder, except native tests (`test_*.c`,
-/// `*_test.c`).
-fn c_sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "c"))
-        .filter(|p| {
-            let stem = p.file_stem().unwrap_or_default().to_string_lossy();
-            !stem.starts_with("test_") && !stem.ends_with("_test")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn build_c(dir: &Path, manifest: &Manifest, work: &Path) -> Result<Vec<u8>, Exit> {
-    let lang = Lang::C;
-    let apt = "sudo apt-get install clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc";
-    let clang = need("clang-19", &[], lang, apt)?;
-    need("wasm-ld-19", &[], lang, apt)?;
-    let builtins =
-        Path::new("/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a");
-    if !builtins.exists() {
-        return Err(AuthorError::MissingTool {
-            tool: "the wasm32 compiler runtime of clang 19".into(),
-            lang: lang.label(),
-            install: apt.into(),
-        }
-        .into());
-    }
-    if !Path::new("/usr/include/wasm32-wasi/stdio.h").exists() {
-        return Err(AuthorError::MissingTool {
-            tool: "wasi-libc (/usr/include/wasm32-wasi)".into(),
-            lang: lang.label(),
-            install: apt.into(),
-        }
-        .into());
-    }
-    let wit_bindgen = need(
-        "wit-bindgen",
-        &[cargo_bin()],
-        lang,
-        "cargo install --locked wit-bindgen-cli@0.46.0",
-    )?;
-    let wasm_tools = need(
-        "wasm-tools",
-        &[cargo_bin()],
-        lang,
-        "cargo install --locked wasm-tools@1.240.0",
-    )?;
-
-    let wit = write_wit(work, manifest)?;
-    let gen_dir = work.join("gen");
-    run(
-        Command::new(wit_bindgen)
-            .arg("c")
-            .arg(&wit)
-            // wasi:cli 0.2.12 mentions the unstable timezone interface; wit-bindgen's
-            // parser needs the feature on to read the package at all.
-            .args([
-                "--world",
-                "skill-build",
-                "--features",
-                "clocks-timezone",
-                "--out-dir",
-            ])
-            .arg(&gen_dir),
-        "wit-bindgen c",
-    )?;
-    let sdk = sdk_dir(dir, work, lang)?;
-    let mut sources = c_sources(dir);
-    if !dir.join("chitin.c").exists() {
-        sources.push(sdk.join("chitin.c"));
-    }
-    let core = work.join("core.wasm");
-    let mut cmd = Command::new(clang);
-    cmd.args([
-        "--target=wasm32-wasi",
-        "--sysroot=/usr",
-        "-I/usr/include/wasm32-wasi",
-        "-mexec-model=reactor",
-        "-O2",
-        "-std=c11",
-        "-D_GNU_SOURCE",
-    ])
-    .arg("-I")
-    .arg(dir)
-    .arg("-I")
-    .arg(&sdk)
-    .arg("-I")
-    .arg(&gen_dir);
-    if !manifest.capabilities.exec.is_empty() {
-        cmd.arg("-DCHITIN_HAS_EXEC");
-    }
-    cmd.arg("-o")
-        .arg(&core)
-        .args(&sources)
-        .arg(gen_dir.join("skill_build.c"))
-        .arg(gen_dir.join("skill_build_component_type.o"));
-    run(&mut cmd, "clang-19")?;
-
-    // wasi-libc speaks wasi_snapshot_preview1; the adapter (shipped with wasmtime's
-    // crates, same release as the host) turns that into WASI 0.2 imports.
-    let adapter = work.join("wasi_snapshot_preview1.reactor.wasm");
-    std::fs::write(
-        &adapter,
-        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    )?;
-    let raw = work.join("raw.wasm");
-    let mut adapt = OsString::from("wasi_snapshot_preview1=");
-    adapt.push(&adapter);
-    run(
-        Command::new(wasm_tools)
-            .args(["component", "new"])
-            .arg(&core)
-            .arg("--adapt")
-            .arg(adapt)
-            .arg("-o")
-            .arg(&raw),
-        "wasm-tools component new",
-    )?;
-    Ok(read_output(&raw)?)
 }
 
 #[cfg(test)]
