@@ -6,6 +6,10 @@
 //! Rust, Go) or Unix sockets (Node's child processes), which the runtime's own event
 //! loop can read and write directly; those are used that way. Anything else (a
 //! terminal, a file) falls back to tokio's blocking streams.
+//!
+//! Polling a pipe needs it non-blocking, which is a flag of the open file the server
+//! shares with whoever else holds that end: in practice nobody (the client holds the
+//! other end), and the server reads and writes nothing else through it.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
