@@ -262,21 +262,6 @@ impl StreamState {
         }
     }
 
-    /// Feed one event's data. Returns `true` at `message_stop`.
-    pub fn push_data(
-        &mut self,
-        data: &str,
-        on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<bool, WireError> {
-        if data.trim().is_empty() {
-            return Ok(false);
-        }
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| WireError::Protocol(format!("a streamed event is not JSON: {e}")))?;
-        self.push(&v, on_event)?;
-        Ok(self.done)
-    }
-
     /// Feed one parsed event.
     pub fn push(
         &mut self,
@@ -370,39 +355,6 @@ impl StreamState {
             on_event(StreamEvent::Reasoning(t.to_string()));
         }
     }
-
-    /// The stream ended: the complete reply.
-    pub fn finish(self) -> Result<ModelReply, WireError> {
-        if !self.done && self.stop_reason.is_none() {
-            return Err(WireError::Protocol(
-                "the stream ended before the answer was complete".into(),
-            ));
-        }
-        let mut tool_calls = Vec::new();
-        for (_, b) in self.blocks {
-            if let Block::ToolUse { start, json } = b {
-                // The input streams as JSON pieces; a server that sent it whole in the
-                // start block has no pieces.
-                let input = if json.trim().is_empty() {
-                    start
-                        .get("input")
-                        .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
-                        .map(Value::to_string)
-                        .unwrap_or_default()
-                } else {
-                    json
-                };
-                tool_calls.push(tool_call(&start, input, self.id_base + tool_calls.len())?);
-            }
-        }
-        Ok(ModelReply {
-            content: self.content,
-            reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
-            finish: finish_of(self.stop_reason.as_deref(), !tool_calls.is_empty()),
-            usage: self.usage,
-            tool_calls,
-        })
-    }
 }
 
 fn no_index(event: &str) -> WireError {
@@ -443,15 +395,52 @@ pub(crate) async fn chat(
 }
 
 impl http::ReplyStream for StreamState {
+    /// Feed one event's data. Returns `true` at `message_stop`.
     fn push_data(
         &mut self,
         data: &str,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<bool, WireError> {
-        StreamState::push_data(self, data, on_event)
+        if data.trim().is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| WireError::Protocol(format!("a streamed event is not JSON: {e}")))?;
+        self.push(&v, on_event)?;
+        Ok(self.done)
     }
+
+    /// The stream ended: the complete reply.
     fn finish(self) -> Result<ModelReply, WireError> {
-        StreamState::finish(self)
+        if !self.done && self.stop_reason.is_none() {
+            return Err(WireError::Protocol(
+                "the stream ended before the answer was complete".into(),
+            ));
+        }
+        let mut tool_calls = Vec::new();
+        for (_, b) in self.blocks {
+            if let Block::ToolUse { start, json } = b {
+                // The input streams as JSON pieces; a server that sent it whole in the
+                // start block has no pieces.
+                let input = if json.trim().is_empty() {
+                    start
+                        .get("input")
+                        .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+                        .map(Value::to_string)
+                        .unwrap_or_default()
+                } else {
+                    json
+                };
+                tool_calls.push(tool_call(&start, input, self.id_base + tool_calls.len())?);
+            }
+        }
+        Ok(ModelReply {
+            content: self.content,
+            reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
+            finish: finish_of(self.stop_reason.as_deref(), !tool_calls.is_empty()),
+            usage: self.usage,
+            tool_calls,
+        })
     }
 }
 
@@ -459,6 +448,7 @@ impl http::ReplyStream for StreamState {
 mod tests {
     use super::*;
     use crate::message::ToolDef;
+    use crate::provider::http::ReplyStream;
     use crate::provider::profile::Dialect;
 
     fn call(id: &str, name: &str, args: &str) -> ToolCall {

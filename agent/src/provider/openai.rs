@@ -271,26 +271,6 @@ impl StreamState {
         }
     }
 
-    /// Feed one event's data. Returns `true` at `[DONE]`.
-    pub fn push_data(
-        &mut self,
-        data: &str,
-        on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<bool, WireError> {
-        let data = data.trim();
-        if data == "[DONE]" {
-            self.done = true;
-            return Ok(true);
-        }
-        if data.is_empty() {
-            return Ok(false);
-        }
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| WireError::Protocol(format!("a streamed chunk is not JSON: {e}")))?;
-        self.push(&v, on_event)?;
-        Ok(false)
-    }
-
     /// Feed one parsed chunk.
     pub fn push(
         &mut self,
@@ -394,50 +374,6 @@ impl StreamState {
         merge_name(&mut p.name, name);
         p.arguments.push_str(&args);
     }
-
-    /// The stream ended: the complete reply.
-    pub fn finish(self) -> Result<ModelReply, WireError> {
-        let nothing = self.content.is_empty() && self.calls.is_empty() && self.legacy.is_none();
-        if !self.done && self.finish_reason.is_none() && nothing {
-            // llama-cpp-python does this when it cannot stream with tools.
-            return Err(WireError::Protocol(
-                "the server closed the stream without sending anything; if it cannot stream \
-                 (with tools), add the profile again with --no-stream"
-                    .into(),
-            ));
-        }
-        if !self.done && self.finish_reason.is_none() {
-            return Err(WireError::Protocol(
-                "the stream ended before the answer was complete".into(),
-            ));
-        }
-        let mut calls = self.calls;
-        if calls.is_empty()
-            && let Some(l) = self.legacy
-        {
-            calls.push(l);
-        }
-        let mut tool_calls = Vec::with_capacity(calls.len());
-        for (n, p) in calls.into_iter().enumerate() {
-            if p.name.is_empty() {
-                return Err(WireError::Protocol(
-                    "a streamed tool call has no function name".into(),
-                ));
-            }
-            tool_calls.push(ToolCall {
-                id: p.id.unwrap_or_else(|| format!("call_{}", self.id_base + n)),
-                name: p.name,
-                arguments: non_empty_args(p.arguments),
-            });
-        }
-        Ok(ModelReply {
-            content: self.content,
-            reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
-            finish: finish_of(self.finish_reason.as_deref(), !tool_calls.is_empty()),
-            usage: self.usage,
-            tool_calls,
-        })
-    }
 }
 
 /// A streamed name piece: equal to the name so far it is a repeat, else appended.
@@ -484,15 +420,68 @@ pub(crate) async fn chat(
 }
 
 impl http::ReplyStream for StreamState {
+    /// Feed one event's data. Returns `true` at `[DONE]`.
     fn push_data(
         &mut self,
         data: &str,
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<bool, WireError> {
-        StreamState::push_data(self, data, on_event)
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(true);
+        }
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(data)
+            .map_err(|e| WireError::Protocol(format!("a streamed chunk is not JSON: {e}")))?;
+        self.push(&v, on_event)?;
+        Ok(false)
     }
+
+    /// The stream ended: the complete reply.
     fn finish(self) -> Result<ModelReply, WireError> {
-        StreamState::finish(self)
+        let nothing = self.content.is_empty() && self.calls.is_empty() && self.legacy.is_none();
+        if !self.done && self.finish_reason.is_none() && nothing {
+            // llama-cpp-python does this when it cannot stream with tools.
+            return Err(WireError::Protocol(
+                "the server closed the stream without sending anything; if it cannot stream \
+                 (with tools), add the profile again with --no-stream"
+                    .into(),
+            ));
+        }
+        if !self.done && self.finish_reason.is_none() {
+            return Err(WireError::Protocol(
+                "the stream ended before the answer was complete".into(),
+            ));
+        }
+        let mut calls = self.calls;
+        if calls.is_empty()
+            && let Some(l) = self.legacy
+        {
+            calls.push(l);
+        }
+        let mut tool_calls = Vec::with_capacity(calls.len());
+        for (n, p) in calls.into_iter().enumerate() {
+            if p.name.is_empty() {
+                return Err(WireError::Protocol(
+                    "a streamed tool call has no function name".into(),
+                ));
+            }
+            tool_calls.push(ToolCall {
+                id: p.id.unwrap_or_else(|| format!("call_{}", self.id_base + n)),
+                name: p.name,
+                arguments: non_empty_args(p.arguments),
+            });
+        }
+        Ok(ModelReply {
+            content: self.content,
+            reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
+            finish: finish_of(self.finish_reason.as_deref(), !tool_calls.is_empty()),
+            usage: self.usage,
+            tool_calls,
+        })
     }
 }
 
@@ -500,6 +489,7 @@ impl http::ReplyStream for StreamState {
 mod tests {
     use super::*;
     use crate::message::ToolDef;
+    use crate::provider::http::ReplyStream;
     use crate::provider::profile::Dialect;
 
     fn profile() -> Profile {
