@@ -166,9 +166,9 @@ impl Approvals {
         pre_approved: Vec<String>,
         session: &str,
     ) -> Result<Self, ApprovalError> {
-        let conn = Connection::open(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(SCHEMA)?;
+        // Shared with the sessions, the skill store and the audit log: opened the same way.
+        let conn =
+            chitin_registry::store::open_db(db, &format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
         Ok(Self {
             config,
             pre_approved,

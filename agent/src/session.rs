@@ -143,13 +143,14 @@ pub fn check_name(name: &str) -> Result<(), SessionError> {
 impl SessionStore {
     /// Open the session tables in the database at `path` (created if needed).
     pub fn open(path: &Path) -> Result<Self, SessionError> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // WAL so readers never block the writer; FULL so an event the user saw is on
-        // disk before the next request goes out.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
+        // The database is shared with the skill store, the audit log and approvals:
+        // opened as they open it (WAL so readers never block the writer, FULL so an
+        // event the user saw is on disk before the next request goes out, and waiting
+        // on other openers rather than failing).
+        let conn = chitin_registry::store::open_db(
+            path,
+            &format!("PRAGMA foreign_keys = ON; BEGIN IMMEDIATE; {SCHEMA} COMMIT;"),
+        )?;
         Ok(Self { conn })
     }
 
@@ -511,6 +512,38 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `chitin agent`, `chitin mcp` and installs open the same chitin.db at once: the
+    /// first open of a new file (switching it to WAL, creating the tables) must make the
+    /// others wait, not fail with "database is locked".
+    #[test]
+    fn concurrent_first_opens_of_one_database_all_succeed() {
+        use crate::approval::{ApprovalConfig, Approvals};
+        for round in 0..60 {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("chitin.db");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|i| {
+                    let (db, start) = (db.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        if i % 2 == 0 {
+                            SessionStore::open(&db).map(drop).map_err(|e| e.to_string())
+                        } else {
+                            Approvals::open(&db, ApprovalConfig::default(), vec![], "s")
+                                .map(drop)
+                                .map_err(|e| e.to_string())
+                        }
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert!(opened.is_ok(), "round {round}: {opened:?}");
+            }
+        }
+    }
 
     fn call(id: &str) -> ToolCall {
         ToolCall {
