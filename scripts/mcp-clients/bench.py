@@ -6,14 +6,18 @@
 With --modern the client speaks protocol 2026-07-28 (stateless, no `initialize`)
 through the SDK's `Client`; without it, 2025-11-25 with a session.
 
-Prints one JSON object: p50/p99/min of N sequential calls in one session (ms), and,
-with --concurrent, calls per second over S seconds with C sessions calling at once.
+Prints one JSON object: p50/p99/min of N sequential calls in one session (ms), the
+server's CPU time per call over those calls (µs: its threads' run time from
+/proc/PID/task/*/schedstat; the server is this process's child over stdio, or
+--server-pid over HTTP), and, with --concurrent, calls per second over S seconds with
+C sessions calling at once.
 The same script drives every server compared (chitin, Wassette), so the client's own
 cost is the same on every line. Used by tests/benches/mcp.rs.
 """
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -70,6 +74,31 @@ async def connect_modern(opts, stack):
     return await stack.enter_async_context(Client(transport, mode="2026-07-28", client_info=info))
 
 
+def server_pid(opts):
+    """The server's pid: given, or this process's only child (the stdio server)."""
+    if opts.server_pid:
+        return opts.server_pid
+    children = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            children += [int(c) for c in f.read().split()]
+    return children[0] if len(children) == 1 else None
+
+
+def cpu_ns(pid):
+    """Run time of every thread of `pid` so far, in ns (None if it cannot be read)."""
+    if pid is None:
+        return None
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return total
+
+
 def quantile(samples, q):
     s = sorted(samples)
     return s[round((len(s) - 1) * q)]
@@ -80,17 +109,23 @@ async def sequential(opts, args):
         session = await connect(opts, stack)
         for _ in range(opts.warmup):
             await call(session, opts.name, args)
+        pid = server_pid(opts)
+        cpu_before = cpu_ns(pid)
         times = []
         for _ in range(opts.calls):
             started = time.perf_counter()
             await call(session, opts.name, args)
             times.append((time.perf_counter() - started) * 1000.0)
-    return {
+        cpu_after = cpu_ns(pid)
+    out = {
         "calls": len(times),
         "p50_ms": quantile(times, 0.5),
         "p99_ms": quantile(times, 0.99),
         "min_ms": min(times),
     }
+    if cpu_before is not None and cpu_after is not None:
+        out["server_cpu_us_per_call"] = (cpu_after - cpu_before) / 1000.0 / len(times)
+    return out
 
 
 async def call(session, name, args):
@@ -134,6 +169,7 @@ if __name__ == "__main__":
     p.add_argument("--http")
     p.add_argument("--sse")
     p.add_argument("--token", default="")
+    p.add_argument("--server-pid", type=int, default=0)
     p.add_argument("--modern", action="store_true")
     p.add_argument("name")
     p.add_argument("args")

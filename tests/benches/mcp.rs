@@ -63,6 +63,11 @@ fn row(name: &str, v: &Value) {
         s["p50_ms"].as_f64().unwrap(),
         s["p99_ms"].as_f64().unwrap()
     );
+    // What the server itself spent: the client's share of the latency is the same for
+    // every server, this part is not.
+    if let Some(cpu) = s["server_cpu_us_per_call"].as_f64() {
+        print!("  server CPU {cpu:>5.0} µs/call");
+    }
     if let Some(c) = v.get("concurrent") {
         print!(
             "  {:>6.0} calls/s with {} clients",
@@ -219,14 +224,22 @@ fn main() {
     for (k, v) in &user.env {
         cmd.env(k, v);
     }
-    let _http = Server(cmd.spawn().unwrap());
+    let http = Server(cmd.spawn().unwrap());
+    let pid = http.0.id().to_string();
     wait_for_port(&addr);
     let url = format!("http://{addr}/mcp");
     row(
         "chitin mcp, Streamable HTTP",
         &client(
             &user,
-            &["--http", &url, "--token", "bench-token"],
+            &[
+                "--http",
+                &url,
+                "--token",
+                "bench-token",
+                "--server-pid",
+                &pid,
+            ],
             "probe__noop",
             &["--concurrent", &CLIENTS.to_string()],
         ),
@@ -235,7 +248,14 @@ fn main() {
         "chitin mcp, Streamable HTTP, protocol 2026-07-28",
         &client(
             &user,
-            &["--http", &url, "--token", "bench-token"],
+            &[
+                "--http",
+                &url,
+                "--token",
+                "bench-token",
+                "--server-pid",
+                &pid,
+            ],
             "probe__noop",
             &["--modern", "--concurrent", &CLIENTS.to_string()],
         ),
@@ -258,7 +278,7 @@ fn main() {
         &client(&user, &["--stdio", &stdio], "noop", &[]),
     );
     // Wassette's HTTP transport is the older SSE one, on a fixed address.
-    let _sse = Server(
+    let sse = Server(
         Command::new(&wassette)
             .args(["serve", "--http", "--plugin-dir"])
             .arg(&plugins)
@@ -267,12 +287,13 @@ fn main() {
             .spawn()
             .unwrap(),
     );
+    let pid = sse.0.id().to_string();
     wait_for_port("127.0.0.1:9001");
     row(
         "Wassette, HTTP+SSE (noop component)",
         &client(
             &user,
-            &["--sse", "http://127.0.0.1:9001/sse"],
+            &["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid],
             "noop",
             &["--concurrent", &CLIENTS.to_string()],
         ),
