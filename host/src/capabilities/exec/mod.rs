@@ -17,7 +17,7 @@ use crate::bindings::chitin::skill::exec::{Host, Output};
 use crate::bindings::chitin::skill::types::Error as SkillError;
 use crate::grants::{Grants, Preopen};
 use crate::state::CallState;
-use chitin_registry::Access;
+use chitin_registry::{Access, Capability};
 
 /// The per-call exec policy: a copy of the relevant grants.
 pub struct ExecPolicy {
@@ -290,7 +290,7 @@ impl Host for CallState {
         let (path, dir) = match self.exec.check(&program, &args, cwd.as_deref()) {
             Ok(ok) => ok,
             Err(reason) => {
-                self.deny("exec", reason.clone());
+                self.deny(Capability::Exec, reason.clone());
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
         };
@@ -305,7 +305,7 @@ impl Host for CallState {
             Ok(ran) => ran,
             Err(RunError::Unconfined) => {
                 let reason = format!("`{program}` cannot be confined: {}", RunError::Unconfined);
-                self.deny("exec", reason.clone());
+                self.deny(Capability::Exec, reason.clone());
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
             Err(e @ RunError::Timeout) => {
@@ -323,7 +323,7 @@ impl Host for CallState {
         };
         if let Some(stop) = ran.signal.and_then(|s| limits.rlimits.explain(s)) {
             let detail = format!("`{program}` was stopped by the kernel: {stop}");
-            self.deny("limits", detail.clone());
+            self.deny(crate::audit::DenialKind::Limits, detail.clone());
             return Err(SkillError::Failed(detail));
         }
         if ran.status != Some(0)
@@ -332,7 +332,7 @@ impl Host for CallState {
             // The kernel's refusal reaches the skill as the program's own error; the
             // audit log records what the program said about it.
             self.deny(
-                "exec",
+                Capability::Exec,
                 format!(
                     "`{program}` (confined to the skill's folders, with no network) \
                      failed with a refusal: {line}"

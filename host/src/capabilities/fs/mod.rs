@@ -30,7 +30,7 @@ pub mod resolve;
 use crate::HostError;
 use crate::grants::Preopen;
 use crate::state::CallState;
-use chitin_registry::Access;
+use chitin_registry::{Access, Capability};
 
 /// Preopen each granted folder with its permissions.
 pub fn preopen(builder: &mut WasiCtxBuilder, preopens: &[Preopen]) -> Result<(), HostError> {
@@ -59,7 +59,7 @@ fn audited<T>(
             let code = state.filesystem().convert_error_code(e)?;
             if matches!(code, ErrorCode::NotPermitted | ErrorCode::Access) {
                 state.deny(
-                    "fs",
+                    Capability::Fs,
                     format!("{op} `{path}`: outside the granted folders or their access"),
                 );
             }
@@ -115,7 +115,7 @@ pub fn add_audit_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<(
                 let borrowed = Resource::new_borrow(fd.rep());
                 if let Some(kind) = special_file(state, borrowed, path_flags, &path).await {
                     state.deny(
-                        "fs",
+                        Capability::Fs,
                         format!(
                             "{op} `{path}`: a {kind}; only regular files and folders can be \
                              opened (opening one could block the host)"
