@@ -15,6 +15,8 @@
 //! - the audit trail: every method that can be refused is wrapped so that a refusal
 //!   (`not-permitted` or `access`) is recorded as a denial with the operation and path.
 
+use std::path::{Path, PathBuf};
+
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
@@ -28,9 +30,74 @@ pub mod disk;
 pub mod resolve;
 
 use crate::HostError;
-use crate::grants::Preopen;
+use crate::grants::HostEnv;
 use crate::state::CallState;
-use chitin_registry::{Access, Capability};
+use chitin_registry::{Access, Capability, FsGrant, FsRoot};
+use resolve::{Lookup, ResolvedDir};
+
+/// A folder made visible to the skill.
+#[derive(Debug, Clone)]
+pub struct Preopen {
+    /// The real folder, read back from the open folder (see [`fs::resolve`]).
+    pub host_path: PathBuf,
+    /// Where the skill sees it.
+    pub guest_path: String,
+    pub access: Access,
+    /// The folder itself, open since it was checked.
+    pub(crate) dir: ResolvedDir,
+}
+
+/// Resolve the declared folders on this machine. Fails when a declared folder does not
+/// exist, leads through a link that a skill may have planted, or exposes the host (see
+/// [`resolve`]), naming it. Called for every call: a folder is checked as it is now,
+/// not as it was at install.
+pub fn grant(declared: &[FsGrant], env: &HostEnv) -> Result<Vec<Preopen>, HostError> {
+    let mut preopens = Vec::new();
+    for grant in declared {
+        let (root, lookup) = match grant.path.root {
+            FsRoot::Workspace => (env.workspace.as_path(), Lookup::Beneath),
+            FsRoot::Home => (env.home.as_path(), Lookup::Beneath),
+            FsRoot::Absolute => (Path::new("/"), Lookup::NoSymlinks),
+        };
+        let dir = resolve::resolve(root, &grant.path.relative, lookup, &env.protected).map_err(
+            |source| HostError::GrantRefused {
+                declared: grant.path.to_string(),
+                source,
+            },
+        )?;
+        preopens.push(Preopen {
+            host_path: dir.real.clone(),
+            guest_path: grant.path.mount_point(),
+            access: grant.access,
+            dir,
+        });
+    }
+    Ok(preopens)
+}
+
+/// Map a path as the skill sees it to the real path, if it lies in a granted folder.
+/// The result is checked again after resolving symlinks.
+pub fn host_path_for<'a>(preopens: &'a [Preopen], guest: &str) -> Option<(PathBuf, &'a Preopen)> {
+    let best = preopens
+        .iter()
+        .filter(|p| {
+            guest == p.guest_path
+                || guest
+                    .strip_prefix(p.guest_path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/') || p.guest_path == "/")
+        })
+        .max_by_key(|p| p.guest_path.len())?;
+    let rest = &guest[best.guest_path.len()..];
+    let mut host = best.host_path.clone();
+    for part in rest.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if part == ".." {
+            return None;
+        }
+        host.push(part);
+    }
+    let real = host.canonicalize().ok()?;
+    real.starts_with(&best.host_path).then_some((real, best))
+}
 
 /// Preopen each granted folder with its permissions.
 pub fn preopen(builder: &mut WasiCtxBuilder, preopens: &[Preopen]) -> Result<(), HostError> {
