@@ -95,9 +95,9 @@ impl Grants {
     /// it is now, not as it was at install.
     pub fn from_manifest(manifest: &Manifest, env: &HostEnv) -> Result<Self, HostError> {
         let caps = &manifest.capabilities;
-        let preopens = fs::grant(&caps.fs, env)?;
-        let env_pairs = env::grant(&caps.env, env);
-        let secrets = secrets::grant(&caps.secrets, env);
+        let preopens = fs::grant(&caps.fs, &env.workspace, &env.home, &env.protected)?;
+        let env_pairs = env::grant(&caps.env, &env.vars);
+        let secrets = secrets::grant(&caps.secrets, &env.secrets);
         Ok(Self {
             skill: manifest.skill.name.to_string(),
             preopens,

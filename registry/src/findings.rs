@@ -5,17 +5,9 @@
 use serde::Serialize;
 
 use crate::Manifest;
+pub use crate::capability::Risk;
 use crate::capability::{self, Capability};
 use crate::imports::ImportCheck;
-
-/// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Risk {
-    High,
-    Medium,
-    Low,
-}
 
 /// One thing worth a second look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

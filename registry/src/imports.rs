@@ -7,22 +7,8 @@
 use serde::Serialize;
 
 use crate::Manifest;
-use crate::capability::{self, Capability};
-
-/// How an import relates to the declaration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImportClass {
-    /// Always available and harmless without grants: stdio, clocks, random, the
-    /// environment (only granted names are visible), files (only granted folders).
-    Baseline,
-    /// Covered by a declared capability.
-    Covered(Capability),
-    /// Needs a capability the manifest does not declare.
-    Undeclared(Capability),
-    /// Not part of the platform at all (`wit/skill.wit`).
-    Refused,
-}
+use crate::capability;
+pub use crate::capability::ImportClass;
 
 /// One import and its classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +81,7 @@ pub fn check_imports(imports: &[String], manifest: &Manifest) -> Vec<ImportCheck
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Capability;
 
     #[test]
     fn classifies_against_the_declaration() {

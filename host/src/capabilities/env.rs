@@ -2,15 +2,16 @@
 //! machine, with the host's values, and nothing else (not `PATH`, not a secret).
 //! Programs it runs get the same variables (`capabilities::exec`).
 
+use std::collections::BTreeMap;
+
 use chitin_registry::EnvName;
 
-use crate::grants::HostEnv;
-
-/// The declared names that are set here, with their values; unset ones are left out.
-pub fn grant(declared: &[EnvName], env: &HostEnv) -> Vec<(String, String)> {
+/// The declared names that are set in the host's `vars`, with their values; unset
+/// ones are left out.
+pub fn grant(declared: &[EnvName], vars: &BTreeMap<String, String>) -> Vec<(String, String)> {
     declared
         .iter()
-        .filter_map(|n| env.vars.get(n.as_str()).map(|v| (n.to_string(), v.clone())))
+        .filter_map(|n| vars.get(n.as_str()).map(|v| (n.to_string(), v.clone())))
         .collect()
 }
 
@@ -20,17 +21,14 @@ mod tests {
 
     #[test]
     fn only_declared_names_that_are_set() {
-        let env = HostEnv {
-            vars: [
-                ("LANG", "C"),
-                ("PATH", "/usr/bin"),
-                ("TOKEN", "s3cr3t"),
-                ("EMPTY", ""),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
-            ..Default::default()
-        };
+        let vars: BTreeMap<String, String> = [
+            ("LANG", "C"),
+            ("PATH", "/usr/bin"),
+            ("TOKEN", "s3cr3t"),
+            ("EMPTY", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
         // (declared, what the skill sees)
         type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
         let cases: &[Case] = &[
@@ -46,7 +44,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            assert_eq!(grant(&names, &env), want, "{declared:?}");
+            assert_eq!(grant(&names, &vars), want, "{declared:?}");
         }
     }
 }

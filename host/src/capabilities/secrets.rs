@@ -8,7 +8,6 @@ use std::path::Path;
 use chitin_registry::SecretGrant;
 
 use crate::HostError;
-use crate::grants::HostEnv;
 
 /// Read a secrets file: TOML, `NAME = "value"` per line. Refused when other users could
 /// read it, like ssh refuses a world-readable key.
@@ -60,14 +59,14 @@ impl std::fmt::Debug for ResolvedSecret {
     }
 }
 
-/// Pair each declared secret with its value on this machine.
-pub fn grant(declared: &[SecretGrant], env: &HostEnv) -> Vec<ResolvedSecret> {
+/// Pair each declared secret with its value in `values` (the user's secrets file, then
+/// the environment); an empty value counts as unset.
+pub fn grant(declared: &[SecretGrant], values: &BTreeMap<String, String>) -> Vec<ResolvedSecret> {
     declared
         .iter()
         .map(|s| ResolvedSecret {
             grant: s.clone(),
-            value: env
-                .secrets
+            value: values
                 .get(s.name.as_str())
                 .cloned()
                 .filter(|v| !v.is_empty()),

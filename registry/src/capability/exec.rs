@@ -15,10 +15,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capability::Capability;
-use crate::findings::Risk;
+use super::{Capability, ImportClass, Risk};
 use crate::glob::glob_match;
-use crate::imports::ImportClass;
 
 /// One program the skill may run, with the arguments it may pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

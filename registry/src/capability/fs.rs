@@ -15,8 +15,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::findings::Risk;
-use crate::imports::ImportClass;
+use super::{ImportClass, Risk};
 
 /// One folder the skill may use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,10 +14,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capability::Capability;
-use crate::findings::Risk;
+use super::{Capability, ImportClass, Risk};
 use crate::glob::glob_match;
-use crate::imports::ImportClass;
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -180,6 +180,30 @@ impl<'de> Deserialize<'de> for Ceiling {
     }
 }
 
+/// How much an audit finding matters (see [`crate::findings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    High,
+    Medium,
+    Low,
+}
+
+/// How a component's import relates to the declaration (see [`crate::imports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportClass {
+    /// Always available and harmless without grants: stdio, clocks, random, the
+    /// environment (only granted names are visible), files (only granted folders).
+    Baseline,
+    /// Covered by a declared capability.
+    Covered(Capability),
+    /// Needs a capability the manifest does not declare.
+    Undeclared(Capability),
+    /// Not part of the platform at all (`wit/skill.wit`).
+    Refused,
+}
+
 /// One declared entry of any capability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {

@@ -17,8 +17,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Risk;
 use super::http::Scheme;
-use crate::findings::Risk;
 use crate::{Capabilities, EnvName, HostPattern, HttpPattern, ManifestError};
 
 /// A secret the host adds to outgoing requests.

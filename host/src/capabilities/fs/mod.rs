@@ -30,7 +30,6 @@ pub mod disk;
 pub mod resolve;
 
 use crate::HostError;
-use crate::grants::HostEnv;
 use crate::state::CallState;
 use chitin_registry::{Access, Capability, FsGrant, FsRoot};
 use resolve::{Lookup, ResolvedDir};
@@ -47,24 +46,31 @@ pub struct Preopen {
     pub(crate) dir: ResolvedDir,
 }
 
-/// Resolve the declared folders on this machine. Fails when a declared folder does not
+/// Resolve the declared folders on this machine: `$WORKSPACE` and `$HOME` stand for
+/// `workspace` and `home`, and no folder may be, hold or lie in a `protected` path. Fails when a declared folder does not
 /// exist, leads through a link that a skill may have planted, or exposes the host (see
 /// [`resolve`]), naming it. Called for every call: a folder is checked as it is now,
 /// not as it was at install.
-pub fn grant(declared: &[FsGrant], env: &HostEnv) -> Result<Vec<Preopen>, HostError> {
+pub fn grant(
+    declared: &[FsGrant],
+    workspace: &Path,
+    home: &Path,
+    protected: &[PathBuf],
+) -> Result<Vec<Preopen>, HostError> {
     let mut preopens = Vec::new();
     for grant in declared {
         let (root, lookup) = match grant.path.root {
-            FsRoot::Workspace => (env.workspace.as_path(), Lookup::Beneath),
-            FsRoot::Home => (env.home.as_path(), Lookup::Beneath),
+            FsRoot::Workspace => (workspace, Lookup::Beneath),
+            FsRoot::Home => (home, Lookup::Beneath),
             FsRoot::Absolute => (Path::new("/"), Lookup::NoSymlinks),
         };
-        let dir = resolve::resolve(root, &grant.path.relative, lookup, &env.protected).map_err(
-            |source| HostError::GrantRefused {
-                declared: grant.path.to_string(),
-                source,
-            },
-        )?;
+        let dir =
+            resolve::resolve(root, &grant.path.relative, lookup, protected).map_err(|source| {
+                HostError::GrantRefused {
+                    declared: grant.path.to_string(),
+                    source,
+                }
+            })?;
         preopens.push(Preopen {
             host_path: dir.real.clone(),
             guest_path: grant.path.mount_point(),
@@ -375,5 +381,64 @@ async fn special_file(
         DescriptorType::CharacterDevice => Some("character device"),
         DescriptorType::BlockDevice => Some("block device"),
         DescriptorType::Fifo | DescriptorType::Unknown => Some("named pipe (FIFO) or special file"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest path maps into the granted folder that holds it most closely, and never
+    /// out of it: not by `..`, not through a link, not by a name that only starts like
+    /// a granted one.
+    #[test]
+    fn guest_paths_map_into_their_granted_folder_only() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().canonicalize().unwrap();
+        for d in ["ws/notes/sub", "outside"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        std::fs::write(base.join("ws/notes/a.md"), "").unwrap();
+        std::fs::write(base.join("outside/secret"), "").unwrap();
+        std::os::unix::fs::symlink(base.join("outside/secret"), base.join("ws/notes/link"))
+            .unwrap();
+        let granted = |relative: &[&str], guest: &str| {
+            let relative: Vec<String> = relative.iter().map(|s| s.to_string()).collect();
+            let dir = resolve::resolve(&base, &relative, Lookup::Beneath, &[]).unwrap();
+            Preopen {
+                host_path: dir.real.clone(),
+                guest_path: guest.into(),
+                access: Access::Read,
+                dir,
+            }
+        };
+        let preopens = [
+            granted(&["ws"], "/workspace"),
+            granted(&["ws", "notes"], "/workspace/notes"),
+        ];
+        // (guest path, the real path below `base` and the folder it is found through)
+        let cases: [(&str, Option<(&str, &str)>); 10] = [
+            (
+                "/workspace/notes/a.md",
+                Some(("ws/notes/a.md", "/workspace/notes")),
+            ),
+            ("/workspace/notes", Some(("ws/notes", "/workspace/notes"))),
+            ("/workspace", Some(("ws", "/workspace"))),
+            (
+                "/workspace/./notes/sub",
+                Some(("ws/notes/sub", "/workspace")),
+            ),
+            ("/workspace/notes/../notes/a.md", None),
+            ("/workspace/notes/link", None),
+            ("/workspace/missing", None),
+            ("/workspacex/a", None),
+            ("/outside/secret", None),
+            ("", None),
+        ];
+        for (guest, want) in cases {
+            let got = host_path_for(&preopens, guest).map(|(real, p)| (real, p.guest_path.clone()));
+            let want = want.map(|(real, through)| (base.join(real), through.to_string()));
+            assert_eq!(got, want, "{guest}");
+        }
     }
 }
