@@ -3,10 +3,12 @@
 //! `*` matches any text, `/` included, and `?` one character; everything else is
 //! literal. That is what SECURITY.md and the manifest documentation promise.
 //!
-//! Not `globset` (which the trust policy uses for repository and signer patterns):
-//! there `[`, `{`, `\\` and `**` are syntax, so a declared path such as `/v1/{id}` or an
-//! argument such as `--format=[%h]` would change meaning or be refused, and `**` next to
-//! other characters is an error. Declared patterns keep the simpler language.
+//! Not `globset` (which the trust policy uses for repository and signer patterns),
+//! because it would match other texts than the ones declared: there `[`, `{` and `\`
+//! are syntax (`/v1/{id}` would match `/v1/id` and not itself), and `?` stands for one
+//! byte, not one character (`a?c` would not match `aéc`). Feeding it an escaped
+//! translation would still differ on `?`, and compile a regex per declared pattern.
+//! The cases are in the table test below.
 
 /// Glob with `*` (any text, including `/`) and `?` (one character); everything else
 /// literal. Iterative with backtracking to the last `*`, so it is linear-ish and cannot
@@ -52,6 +54,10 @@ mod tests {
             ("/v1/{id}", "/v1/x", false),
             ("[ab]", "a", false),
             ("a**b", "a/x/b", true),
+            ("a?c", "aéc", true),
+            ("/v1/{id}", "/v1/id", false),
+            ("x\\y", "x\\y", true),
+            ("x\\y", "xy", false),
         ];
         for (pattern, text, matches) in cases {
             assert_eq!(glob_match(pattern, text), matches, "{pattern} / {text}");
