@@ -71,7 +71,7 @@ impl Stop {
     pub fn capability(&self) -> &'static str {
         match self {
             Stop::Crashed { .. } => "trap",
-            _ => "limits",
+            _ => DenialKind::Limits.as_str(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! One module per capability. Each turns its part of the [`Grants`](crate::Grants) into
 //! per-call state and enforces it on every use; refusals are recorded as denials.
+//! What each one declares, and how it is checked before anything runs, is in the
+//! module of the same name in `chitin_registry::capability`.
 
 pub mod env;
 pub mod exec;

@@ -10,6 +10,19 @@
 //! with their tests. [`crate::manifest`] holds the table that gathers them, and
 //! [`Grant`] one declared entry of any of them, for ceilings, consent lines and the
 //! [`CapabilityDiff`] of an update or a lock file.
+//!
+//! From manifest field to enforcement to tests, one capability at a time:
+//!
+//! | field     | declared, checked, audited (here) | resolved and enforced (`host/src/capabilities/`) |
+//! |-----------|-----------------------------------|--------------------------------------------------|
+//! | `fs`      | [`fs`]                            | `fs/` (grant, `resolve`, `disk`)                 |
+//! | `http`    | [`http`], [`crate::http_path`]    | `http.rs`                                        |
+//! | `exec`    | [`exec`]                          | `exec/` (`contain`, `landlock`)                  |
+//! | `env`     | [`env`](mod@env)                  | `env.rs` (and `exec` passes them on)             |
+//! | `secrets` | [`secrets`]                       | `secrets.rs` (values, redaction), `http.rs`      |
+//!
+//! Each module's unit tests sit next to it; the end-to-end ones, with real skills, are
+//! `tests/capability_matrix.rs` and `tests/attacks.rs`.
 
 pub mod env;
 pub mod exec;
@@ -180,7 +193,7 @@ impl<'de> Deserialize<'de> for Ceiling {
     }
 }
 
-/// How much an audit finding matters (see [`crate::findings`]).
+/// How much an audit finding matters (see [`crate::findings`](mod@crate::findings)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Risk {
