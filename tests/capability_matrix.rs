@@ -205,7 +205,7 @@ per_language! { async fn fs_absolute_path_outside_is_refused(fx, probe, lang) {
         assert!(message.contains(path) && message.contains(why), "{path}: {message}");
         assert!(!message.contains(SECRET), "{message}");
         assert!(
-            !r.denials.iter().any(|d| d.capability == "fs"),
+            !r.denials.iter().any(|d| d.capability == chitin_registry::Capability::Fs.into()),
             "the host was asked: {:?}",
             r.denials
         );

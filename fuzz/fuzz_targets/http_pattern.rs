@@ -3,7 +3,7 @@
 #![no_main]
 
 use chitin_registry::HttpPattern;
-use chitin_registry::manifest::glob_match;
+use chitin_registry::glob::glob_match;
 use libfuzzer_sys::fuzz_target;
 
 // Lines: the pattern, then a request's scheme, host, port and path.

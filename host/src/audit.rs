@@ -5,14 +5,55 @@ use std::path::Path;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use chitin_registry::Capability;
+
 use crate::HostError;
 
 /// A capability use the host refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Denial {
-    /// `fs`, `http`, `exec`, `env`, `secret`, `limits`...
-    pub capability: &'static str,
+    pub capability: DenialKind,
     pub detail: String,
+}
+
+/// What a denial is about: a declared capability, a limit, or the skill's own word.
+/// Stored in the audit log's `capability` column as `fs`, `http`, `exec`, `env`,
+/// `secrets`, `limits` or `reported`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DenialKind {
+    Capability(Capability),
+    /// A `[limits]` bound (the disk budget, a program's output).
+    Limits,
+    /// The skill said it was refused, before reaching the host.
+    Reported,
+}
+
+impl DenialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialKind::Capability(c) => c.as_str(),
+            DenialKind::Limits => "limits",
+            DenialKind::Reported => "reported",
+        }
+    }
+}
+
+impl From<Capability> for DenialKind {
+    fn from(c: Capability) -> Self {
+        DenialKind::Capability(c)
+    }
+}
+
+impl std::fmt::Display for DenialKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for DenialKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Denials kept per call, and the longest detail kept of each: a skill that loops on a
@@ -26,7 +67,7 @@ pub const MAX_DETAIL: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Denials {
     kept: Vec<Denial>,
-    dropped: std::collections::BTreeMap<&'static str, u64>,
+    dropped: std::collections::BTreeMap<DenialKind, u64>,
 }
 
 impl Denials {
@@ -158,7 +199,7 @@ impl AuditLog {
                     .execute(params![
                         skill,
                         tool,
-                        d.capability,
+                        d.capability.as_str(),
                         "denied",
                         d.detail,
                         caller
@@ -231,7 +272,7 @@ mod tests {
     fn records_and_lists_newest_first() {
         let mut log = AuditLog::in_memory().unwrap();
         let d = Denial {
-            capability: "http",
+            capability: Capability::Http.into(),
             detail: "evil.example".into(),
         };
         log.record("s", "", "t", std::slice::from_ref(&d), None)
@@ -250,9 +291,13 @@ mod tests {
     fn denials_of_a_call_are_bounded_in_count_and_size() {
         let mut denials = Denials::default();
         for i in 0..(MAX_DENIALS + 5000) {
-            let capability = if i % 2 == 0 { "fs" } else { "http" };
+            let capability = if i % 2 == 0 {
+                Capability::Fs
+            } else {
+                Capability::Http
+            };
             denials.push(Denial {
-                capability,
+                capability: capability.into(),
                 detail: "é".repeat(MAX_DETAIL),
             });
         }

@@ -1,17 +1,20 @@
 //! Grants: a skill's declared capabilities resolved against this machine — real folders
 //! for `$WORKSPACE` and `$HOME`, values for environment variables and secrets — and
 //! possibly narrowed by the user. A call's store is built from exactly this.
+//!
+//! Each capability resolves its own part next to its enforcement
+//! (`capabilities::{fs, env, secrets}::grant`); this module holds the machine's
+//! description ([`HostEnv`]) and the whole set ([`Grants`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chitin_registry::{Access, ExecGrant, FsRoot, HttpPattern, Limits, Manifest, SecretGrant};
+use chitin_registry::{ExecGrant, HttpPattern, Limits, Manifest};
 
 use crate::HostError;
-use crate::capabilities::fs::{
-    self,
-    resolve::{Lookup, ResolvedDir},
-};
+pub use crate::capabilities::fs::Preopen;
+pub use crate::capabilities::secrets::ResolvedSecret;
+use crate::capabilities::{env, fs, secrets};
 
 /// What the host knows about the machine when it resolves grants. Tests build this
 /// directly instead of touching the process environment.
@@ -67,36 +70,6 @@ impl HostEnv {
     }
 }
 
-/// A folder made visible to the skill.
-#[derive(Debug, Clone)]
-pub struct Preopen {
-    /// The real folder, read back from the open folder (see [`fs::resolve`]).
-    pub host_path: PathBuf,
-    /// Where the skill sees it.
-    pub guest_path: String,
-    pub access: Access,
-    /// The folder itself, open since it was checked.
-    pub(crate) dir: ResolvedDir,
-}
-
-/// A secret with its value, ready to be injected.
-#[derive(Clone)]
-pub struct ResolvedSecret {
-    pub grant: SecretGrant,
-    /// `None` when the user has not set it; requests then go out without it.
-    pub value: Option<String>,
-}
-
-impl std::fmt::Debug for ResolvedSecret {
-    // Never print secret values, even in debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolvedSecret")
-            .field("name", &self.grant.name)
-            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
 /// Everything one skill may use, resolved for this machine.
 #[derive(Debug, Clone)]
 pub struct Grants {
@@ -122,42 +95,9 @@ impl Grants {
     /// it is now, not as it was at install.
     pub fn from_manifest(manifest: &Manifest, env: &HostEnv) -> Result<Self, HostError> {
         let caps = &manifest.capabilities;
-        let mut preopens = Vec::new();
-        for grant in &caps.fs {
-            let (root, lookup) = match grant.path.root {
-                FsRoot::Workspace => (env.workspace.as_path(), Lookup::Beneath),
-                FsRoot::Home => (env.home.as_path(), Lookup::Beneath),
-                FsRoot::Absolute => (Path::new("/"), Lookup::NoSymlinks),
-            };
-            let dir = fs::resolve::resolve(root, &grant.path.relative, lookup, &env.protected)
-                .map_err(|source| HostError::GrantRefused {
-                    declared: grant.path.to_string(),
-                    source,
-                })?;
-            preopens.push(Preopen {
-                host_path: dir.real.clone(),
-                guest_path: grant.path.mount_point(),
-                access: grant.access,
-                dir,
-            });
-        }
-        let env_pairs = caps
-            .env
-            .iter()
-            .filter_map(|n| env.vars.get(n.as_str()).map(|v| (n.to_string(), v.clone())))
-            .collect();
-        let secrets = caps
-            .secrets
-            .iter()
-            .map(|s| ResolvedSecret {
-                grant: s.clone(),
-                value: env
-                    .secrets
-                    .get(s.name.as_str())
-                    .cloned()
-                    .filter(|v| !v.is_empty()),
-            })
-            .collect();
+        let preopens = fs::grant(&caps.fs, &env.workspace, &env.home, &env.protected)?;
+        let env_pairs = env::grant(&caps.env, &env.vars);
+        let secrets = secrets::grant(&caps.secrets, &env.secrets);
         Ok(Self {
             skill: manifest.skill.name.to_string(),
             preopens,
@@ -189,25 +129,6 @@ impl Grants {
     /// Map a path as the skill sees it to the real path, if it lies in a granted folder.
     /// The result is checked again after resolving symlinks.
     pub fn host_path_for(&self, guest: &str) -> Option<(PathBuf, &Preopen)> {
-        let best = self
-            .preopens
-            .iter()
-            .filter(|p| {
-                guest == p.guest_path
-                    || guest
-                        .strip_prefix(p.guest_path.as_str())
-                        .is_some_and(|rest| rest.starts_with('/') || p.guest_path == "/")
-            })
-            .max_by_key(|p| p.guest_path.len())?;
-        let rest = &guest[best.guest_path.len()..];
-        let mut host = best.host_path.clone();
-        for part in rest.split('/').filter(|c| !c.is_empty() && *c != ".") {
-            if part == ".." {
-                return None;
-            }
-            host.push(part);
-        }
-        let real = host.canonicalize().ok()?;
-        real.starts_with(&best.host_path).then_some((real, best))
+        fs::host_path_for(&self.preopens, guest)
     }
 }

@@ -16,8 +16,8 @@ use chitin_registry::signatures;
 use chitin_registry::signing::{BUNDLE_MEDIA_TYPE, Envelope};
 use chitin_registry::trust::{TrustPolicy, Verified};
 use chitin_registry::{
-    Capabilities, InstalledSkill, LockFile, Manifest, RegistryClient, RegistryError,
-    RegistryOptions, SkillRef, Store,
+    Capabilities, CapabilityDiff, InstalledSkill, LockFile, Manifest, RegistryClient,
+    RegistryError, RegistryOptions, SkillRef, Store,
 };
 
 use crate::{HostError, LoadedSkill, Runtime, Tool};
@@ -56,8 +56,7 @@ pub enum Trust {
 /// What a user must approve: added capabilities and tools of an update.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Diff {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
+    pub capabilities: CapabilityDiff,
     pub tools_added: Vec<String>,
     pub tools_changed: Vec<String>,
     pub tools_removed: Vec<String>,
@@ -66,7 +65,7 @@ pub struct Diff {
 impl Diff {
     /// Anything that widens what the skill may do, or what it tells the model.
     pub fn needs_consent(&self) -> bool {
-        !self.added.is_empty() || !self.tools_added.is_empty() || !self.tools_changed.is_empty()
+        self.capabilities.widens() || !self.tools_added.is_empty() || !self.tools_changed.is_empty()
     }
     pub fn is_empty(&self) -> bool {
         *self == Diff::default()
@@ -93,12 +92,9 @@ impl Prepared {
         let Some(prev) = &self.previous else {
             return Diff::default();
         };
-        let old = capability_lines(&prev.grants);
-        let new = capability_lines(&self.manifest.capabilities);
         let old_tools: Vec<Tool> = serde_json::from_value(prev.tools.clone()).unwrap_or_default();
         let mut diff = Diff {
-            added: new.iter().filter(|l| !old.contains(l)).cloned().collect(),
-            removed: old.iter().filter(|l| !new.contains(l)).cloned().collect(),
+            capabilities: CapabilityDiff::between(&prev.grants, &self.manifest.capabilities),
             ..Default::default()
         };
         for t in &self.tools {
@@ -119,16 +115,7 @@ impl Prepared {
 
 /// One line per declared capability, comparable across versions.
 pub fn capability_lines(c: &Capabilities) -> Vec<String> {
-    let mut out = Vec::new();
-    out.extend(c.fs.iter().map(|f| format!("fs {} {}", f.access, f.path)));
-    out.extend(c.http.iter().map(|h| format!("http {h}")));
-    out.extend(c.exec.iter().map(|e| format!("exec {}", e.display_line())));
-    out.extend(c.env.iter().map(|e| format!("env {e}")));
-    out.extend(c.secrets.iter().map(|s| {
-        let hosts: Vec<String> = s.hosts.iter().map(|h| h.to_string()).collect();
-        format!("secret {} → {} ({})", s.name, hosts.join(","), s.header)
-    }));
-    out
+    c.grants().iter().map(ToString::to_string).collect()
 }
 
 /// Installs into one store, with one runtime, under one trust policy.

@@ -33,7 +33,7 @@ pub mod state;
 
 use std::path::PathBuf;
 
-pub use audit::{AuditEntry, AuditLog, Denial};
+pub use audit::{AuditEntry, AuditLog, Denial, DenialKind};
 pub use bindings::{SkillError, ToolSpec};
 pub use engine::SkillEngine;
 pub use grants::{Grants, HostEnv, Preopen};

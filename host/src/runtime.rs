@@ -14,7 +14,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::HostError;
-use crate::audit::{AuditLog, Denial, Denials};
+use crate::audit::{AuditLog, Denial, DenialKind, Denials};
 use crate::bindings::{SkillError, SkillPre, ToolSpec};
 use crate::capabilities::exec::ExecPolicy;
 use crate::capabilities::fs::disk::DiskBudget;
@@ -71,7 +71,7 @@ impl Stop {
     pub fn capability(&self) -> &'static str {
         match self {
             Stop::Crashed { .. } => "trap",
-            _ => "limits",
+            _ => DenialKind::Limits.as_str(),
         }
     }
 }
@@ -228,7 +228,7 @@ impl Runtime {
                     // Refused before reaching the host (e.g. wasi-libc finds no preopen
                     // for an absolute path): keep a trace, marked as the skill's word.
                     let d = Denial {
-                        capability: "reported",
+                        capability: DenialKind::Reported,
                         detail: format!("the skill reported a denial: {msg}"),
                     };
                     self.record(grants, tool, std::slice::from_ref(&d), None);
@@ -349,7 +349,7 @@ impl Runtime {
             let mut state = store.into_data();
             if state.disk.exceeded() {
                 state.deny(
-                    "limits",
+                    DenialKind::Limits,
                     format!(
                         "the call tried to write more than its disk limit of {} into its \
                          folders; the writes past it failed",

@@ -7,7 +7,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::audit::{Denial, Denials};
+use crate::audit::{Denial, DenialKind, Denials};
 use crate::capabilities::exec::ExecPolicy;
 use crate::capabilities::fs::disk::DiskBudget;
 use crate::capabilities::http::HttpPolicy;
@@ -35,9 +35,12 @@ pub struct CallState {
 
 impl CallState {
     /// Record a refused capability use (also goes to the audit log after the call).
-    pub(crate) fn deny(&mut self, capability: &'static str, detail: String) {
+    pub(crate) fn deny(&mut self, capability: impl Into<DenialKind>, detail: String) {
         // Bounded in count and size by `Denials`.
-        self.denials.push(Denial { capability, detail });
+        self.denials.push(Denial {
+            capability: capability.into(),
+            detail,
+        });
     }
 }
 

@@ -7,21 +7,8 @@
 use serde::Serialize;
 
 use crate::Manifest;
-
-/// How an import relates to the declaration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImportClass {
-    /// Always available and harmless without grants: stdio, clocks, random, the
-    /// environment (only granted names are visible), files (only granted folders).
-    Baseline,
-    /// Covered by a declared capability.
-    Covered(&'static str),
-    /// Needs a capability the manifest does not declare.
-    Undeclared(&'static str),
-    /// Not part of the platform at all (`wit/skill.wit`).
-    Refused,
-}
+use crate::capability;
+pub use crate::capability::ImportClass;
 
 /// One import and its classification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,33 +50,12 @@ pub fn check_imports(imports: &[String], manifest: &Manifest) -> Vec<ImportCheck
                     ImportClass::Baseline,
                     "no access beyond the grants".to_string(),
                 ),
-                ("wasi:filesystem", _) => (
-                    ImportClass::Baseline,
-                    if caps.fs.is_empty() {
-                        "no folders declared: sees none".to_string()
-                    } else {
-                        format!("sees only the {} declared folder(s)", caps.fs.len())
-                    },
-                ),
+                ("wasi:filesystem", _) => capability::fs::import(&caps.fs),
                 ("chitin:skill", "log" | "types") => {
                     (ImportClass::Baseline, "host-side logging".to_string())
                 }
-                ("wasi:http", _) if !caps.http.is_empty() => (
-                    ImportClass::Covered("http"),
-                    format!("limited to {} declared URL pattern(s)", caps.http.len()),
-                ),
-                ("wasi:http", _) => (
-                    ImportClass::Undeclared("http"),
-                    "imports HTTP but declares no `http` destinations".to_string(),
-                ),
-                ("chitin:skill", "exec") if !caps.exec.is_empty() => (
-                    ImportClass::Covered("exec"),
-                    format!("limited to {} declared program(s)", caps.exec.len()),
-                ),
-                ("chitin:skill", "exec") => (
-                    ImportClass::Undeclared("exec"),
-                    "imports exec but declares no programs".to_string(),
-                ),
+                ("wasi:http", _) => capability::http::import(&caps.http),
+                ("chitin:skill", "exec") => capability::exec::import(&caps.exec),
                 // CPython's libc (componentize-py) imports the socket interfaces
                 // whether a skill uses them or not; the host links them with every
                 // address, bind and name lookup refused, so importing them grants nothing.
@@ -115,6 +81,7 @@ pub fn check_imports(imports: &[String], manifest: &Manifest) -> Vec<ImportCheck
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Capability;
 
     #[test]
     fn classifies_against_the_declaration() {
@@ -133,8 +100,8 @@ mod tests {
         .to_vec();
         let c = check_imports(&imports, &m);
         assert_eq!(c[0].class, ImportClass::Baseline);
-        assert_eq!(c[1].class, ImportClass::Covered("http"));
-        assert_eq!(c[2].class, ImportClass::Undeclared("exec"));
+        assert_eq!(c[1].class, ImportClass::Covered(Capability::Http));
+        assert_eq!(c[2].class, ImportClass::Undeclared(Capability::Exec));
         assert_eq!(c[3].class, ImportClass::Baseline);
         assert_eq!(c[4].class, ImportClass::Refused);
         assert_eq!(c.iter().filter(|c| c.is_problem()).count(), 2);

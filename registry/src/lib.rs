@@ -19,10 +19,30 @@
 //! assert!(!m.capabilities.http[0].matches("https", "evil.example", 443, "/v1/items"));
 //! ```
 
+/// Implements `Deserialize`/`Serialize` through `FromStr`/`Display`, so a bad value is
+/// reported by the TOML parser with its line and column.
+macro_rules! string_serde {
+    ($ty:ty) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
 pub mod artifact;
 pub mod atomic;
+pub mod capability;
 pub mod component;
 pub mod findings;
+pub mod glob;
 pub mod http_path;
 pub mod imports;
 pub mod lock;
@@ -36,8 +56,9 @@ pub mod store;
 pub mod trust;
 pub mod untrusted;
 
+pub use capability::{Capability, CapabilityDiff, Grant};
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
-pub use findings::{Finding, Risk, findings};
+pub use findings::{Area, Finding, Risk, findings};
 pub use imports::{ImportCheck, ImportClass, check_imports};
 pub use lock::{LockFile, LockedSkill};
 pub use manifest::{

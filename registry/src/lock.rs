@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::store::InstalledSkill;
-use crate::{Capabilities, RegistryError};
+use crate::{Capabilities, CapabilityDiff, RegistryError};
 
 /// `chitin.lock`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,8 +99,12 @@ impl LockFile {
                             want.digest
                         ));
                     }
-                    if have.grants != want.grants {
-                        out.push(format!("{}: grants differ from the lock file", want.name));
+                    let diff = CapabilityDiff::between(&want.grants, &have.grants);
+                    if !diff.is_empty() {
+                        out.push(format!(
+                            "{}: grants differ from the lock file (installed: {diff})",
+                            want.name
+                        ));
                     }
                 }
             }

@@ -37,6 +37,7 @@ use globset::GlobMatcher;
 use serde::{Deserialize, Serialize};
 
 use crate::Capabilities;
+pub use crate::capability::Ceiling;
 use crate::signing::{Envelope, PublicKey};
 use crate::sigstore_bundle::{TrustedRoot, verify_keyless};
 
@@ -119,33 +120,6 @@ pub enum TrustError {
     },
 }
 
-/// A capability kind a rule can deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Denied {
-    /// Any folder.
-    Fs,
-    /// Any read-write folder.
-    FsWrite,
-    Http,
-    Exec,
-    Env,
-    Secrets,
-}
-
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Denied::Fs => "folders (fs)",
-            Denied::FsWrite => "write access to folders (fs-write)",
-            Denied::Http => "HTTP (http)",
-            Denied::Exec => "programs (exec)",
-            Denied::Env => "environment variables (env)",
-            Denied::Secrets => "secrets (secrets)",
-        })
-    }
-}
-
 /// A keyless signer pattern.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,7 +147,7 @@ struct RuleFile {
     identities: Vec<IdentityPattern>,
     trusted_root: Option<String>,
     #[serde(default)]
-    deny: Vec<Denied>,
+    deny: Vec<Ceiling>,
     #[serde(default)]
     allow_signer_change: bool,
 }
@@ -194,7 +168,7 @@ pub struct Rule {
     pub trusted_root: Option<std::sync::Arc<TrustedRoot>>,
     /// `public-good`, or the trusted_root.json file, for display.
     pub trusted_root_name: String,
-    pub deny: Vec<Denied>,
+    pub deny: Vec<Ceiling>,
     pub allow_signer_change: bool,
     /// The one key given on the command line (`verify --key`), not a policy file's rule.
     pub given_key: bool,
@@ -487,7 +461,7 @@ impl TrustPolicy {
     ) -> Result<(), TrustError> {
         for rule in self.matching(repository) {
             for denied in &rule.deny {
-                if let Some(line) = first_use(capabilities, *denied) {
+                if let Some(line) = denied.first_use(capabilities) {
                     return Err(TrustError::Ceiling {
                         repository: repository.to_string(),
                         rule: rule.label(),
@@ -541,21 +515,6 @@ fn glob(pattern: &str) -> Result<GlobMatcher, globset::Error> {
 }
 
 /// The first declared capability of kind `denied`, as a line for the message.
-fn first_use(c: &Capabilities, denied: Denied) -> Option<String> {
-    match denied {
-        Denied::Fs => c.fs.first().map(|f| format!("fs {} {}", f.access, f.path)),
-        Denied::FsWrite => {
-            c.fs.iter()
-                .find(|f| f.access == crate::Access::ReadWrite)
-                .map(|f| format!("fs {} {}", f.access, f.path))
-        }
-        Denied::Http => c.http.first().map(|h| format!("http {h}")),
-        Denied::Exec => c.exec.first().map(|e| format!("exec {}", e.display_line())),
-        Denied::Env => c.env.first().map(|e| format!("env {e}")),
-        Denied::Secrets => c.secrets.first().map(|s| format!("secret {}", s.name)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

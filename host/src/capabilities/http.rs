@@ -28,8 +28,8 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 use super::secrets::Redactor;
 use crate::audit::{Denial, Denials};
 use crate::grants::ResolvedSecret;
-use chitin_registry::HttpPattern;
 use chitin_registry::http_path;
+use chitin_registry::{Capability, HttpPattern};
 
 /// Largest response body the host buffers to redact secrets from it.
 pub const MAX_REDACTED_BODY: usize = 32 << 20;
@@ -299,7 +299,7 @@ impl WasiHttpHooks for HttpPolicy {
             Ok(target) => target,
             Err(reason) => {
                 self.denials.lock().unwrap().push(Denial {
-                    capability: "http",
+                    capability: Capability::Http.into(),
                     detail: reason,
                 });
                 return Box::new(async { Err(HttpError::HttpRequestDenied) });
@@ -327,7 +327,7 @@ impl WasiHttpHooks for HttpPolicy {
             let (mut parts, body) = response.into_parts();
             if let Some(why) = not_redactable(&parts) {
                 denials.lock().unwrap().push(Denial {
-                    capability: "http",
+                    capability: Capability::Http.into(),
                     detail: format!(
                         "{target}: response refused: the request carried the secret {} and \
                          {why}, which the host cannot redact",

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chitin_registry::SecretGrant;
+
 use crate::HostError;
 
 /// Read a secrets file: TOML, `NAME = "value"` per line. Refused when other users could
@@ -37,6 +39,39 @@ pub fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, HostEr
         path: path.to_path_buf(),
         reason: format!("expected `NAME = \"value\"` lines: {e}"),
     })
+}
+
+/// A secret with its value, ready to be injected.
+#[derive(Clone)]
+pub struct ResolvedSecret {
+    pub grant: SecretGrant,
+    /// `None` when the user has not set it; requests then go out without it.
+    pub value: Option<String>,
+}
+
+impl std::fmt::Debug for ResolvedSecret {
+    // Never print secret values, even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedSecret")
+            .field("name", &self.grant.name)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Pair each declared secret with its value in `values` (the user's secrets file, then
+/// the environment); an empty value counts as unset.
+pub fn grant(declared: &[SecretGrant], values: &BTreeMap<String, String>) -> Vec<ResolvedSecret> {
+    declared
+        .iter()
+        .map(|s| ResolvedSecret {
+            grant: s.clone(),
+            value: values
+                .get(s.name.as_str())
+                .cloned()
+                .filter(|v| !v.is_empty()),
+        })
+        .collect()
 }
 
 /// Finds the secrets a request carried in its response, literally or encoded, and

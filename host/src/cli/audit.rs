@@ -274,7 +274,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
     {
         findings.push(chitin_registry::Finding {
             risk: chitin_registry::Risk::High,
-            area: "exec",
+            area: chitin_registry::Capability::Exec.into(),
             message,
         });
     }
@@ -283,7 +283,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             0,
             chitin_registry::Finding {
                 risk: chitin_registry::Risk::High,
-                area: "trust",
+                area: chitin_registry::Area::Trust,
                 message,
             },
         );

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use chitin_host::Grants;
 use chitin_registry::untrusted::{self, FIELD, TEXT};
-use chitin_registry::{Finding, Manifest, Risk, SecretGrant};
+use chitin_registry::{Finding, Grant, Manifest, Risk, SecretGrant};
 
 /// One field on one line: a name, a path, a reference, a log column.
 pub fn field(text: &str) -> Cow<'_, str> {
@@ -55,44 +55,39 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
     Ok(untrusted::json_for_terminal(&text).into_owned())
 }
 
-/// One line per capability: `(kind, text)`.
+/// One line per declared entry: `(kind, text)`, the kind being the capability's noun
+/// (`fs`, `http`, `exec`, `env`, `secret`). With `grants`, folders show the real folder
+/// they resolved to.
 pub fn capability_lines(
     manifest: &Manifest,
     grants: Option<&Grants>,
 ) -> Vec<(&'static str, String)> {
-    let caps = &manifest.capabilities;
-    let mut lines = Vec::new();
-    for (i, fs) in caps.fs.iter().enumerate() {
-        let real = grants
-            .and_then(|g| g.preopens.get(i))
-            .map(|p| format!(" = {}", p.host_path.display()))
-            .unwrap_or_default();
-        lines.push((
-            "fs",
-            format!(
-                "{:<10} {}{real} (seen as {})",
-                fs.access.to_string(),
-                fs.path,
-                fs.path.mount_point()
-            ),
-        ));
-    }
-    for h in &caps.http {
-        lines.push(("http", h.to_string()));
-    }
-    for e in &caps.exec {
-        lines.push(("exec", e.display_line()));
-    }
-    for e in &caps.env {
-        lines.push(("env", e.to_string()));
-    }
-    for s in &caps.secrets {
-        lines.push(("secret", secret_line(s)));
-    }
-    // Paths, URL paths and argument patterns are the skill's text.
-    lines
-        .into_iter()
-        .map(|(kind, text)| (kind, field(&text).into_owned()))
+    let mut folders = 0;
+    manifest
+        .capabilities
+        .grants()
+        .iter()
+        .map(|g| {
+            let text = match g {
+                Grant::Fs(fs) => {
+                    let real = grants
+                        .and_then(|g| g.preopens.get(folders))
+                        .map(|p| format!(" = {}", p.host_path.display()))
+                        .unwrap_or_default();
+                    folders += 1;
+                    format!(
+                        "{:<10} {}{real} (seen as {})",
+                        fs.access.to_string(),
+                        fs.path,
+                        fs.path.mount_point()
+                    )
+                }
+                Grant::Secret(s) => secret_line(s),
+                other => other.entry(),
+            };
+            // Paths, URL paths and argument patterns are the skill's text.
+            (g.capability().noun(), field(&text).into_owned())
+        })
         .collect()
 }
 
@@ -194,7 +189,7 @@ http = ["https://api.example.com/\u001b[2J*"]
         );
         let f = Finding {
             risk: Risk::High,
-            area: "tools",
+            area: chitin_registry::Area::Tools,
             message: "tool `x` says \u{1b}]52;c;eA==\u{7}\nfake".into(),
         };
         let line = finding_line(&f);

@@ -316,9 +316,16 @@ fn install_plan(prepared: &Prepared) -> String {
             field(&prev.version),
             field(&prev.manifest_digest)
         ));
+        let text = |g: &[chitin_registry::Grant]| -> Vec<String> {
+            g.iter().map(ToString::to_string).collect()
+        };
+        let (added, removed) = (
+            text(&diff.capabilities.added),
+            text(&diff.capabilities.removed),
+        );
         let lines = [
-            ("+", "", &diff.added),
-            ("-", "", &diff.removed),
+            ("+", "", &added),
+            ("-", "", &removed),
             ("+", "tool ", &diff.tools_added),
             ("~", "tool ", &diff.tools_changed),
             ("-", "tool ", &diff.tools_removed),
@@ -556,7 +563,11 @@ pub fn install(args: InstallArgs) -> Result<u8, Exit> {
             return Err(anyhow::anyhow!(
                 "the installed skills differ from {}:\n  {}",
                 lock_path.display(),
-                diffs.join("\n  ")
+                diffs
+                    .iter()
+                    .map(|d| field(d))
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
             )
             .into());
         }

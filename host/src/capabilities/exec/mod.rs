@@ -13,11 +13,13 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::audit::{Denial, DenialKind, Denials};
 use crate::bindings::chitin::skill::exec::{Host, Output};
 use crate::bindings::chitin::skill::types::Error as SkillError;
 use crate::grants::{Grants, Preopen};
 use crate::state::CallState;
-use chitin_registry::Access;
+use chitin_registry::{Access, Capability};
+use wasmtime::component::{HasData, Linker};
 
 /// The per-call exec policy: a copy of the relevant grants.
 pub struct ExecPolicy {
@@ -280,23 +282,66 @@ fn reports_a_refusal(stderr: &[u8]) -> Option<String> {
         .map(|l| l.chars().take(300).collect())
 }
 
-impl Host for CallState {
+/// What `chitin:skill/exec` sees of a call (in the style of wasmtime's host
+/// interfaces): the exec policy, the call's deadline and where refusals go; nothing
+/// else of the store.
+pub struct ExecView<'a> {
+    policy: &'a ExecPolicy,
+    deadline: Instant,
+    denials: &'a mut Denials,
+}
+
+impl ExecView<'_> {
+    fn deny(&mut self, kind: impl Into<DenialKind>, detail: String) {
+        self.denials.push(Denial {
+            capability: kind.into(),
+            detail,
+        });
+    }
+}
+
+impl CallState {
+    fn exec_view(&mut self) -> ExecView<'_> {
+        ExecView {
+            policy: &self.exec,
+            deadline: self.deadline,
+            denials: &mut self.denials,
+        }
+    }
+}
+
+struct HasExec;
+
+impl HasData for HasExec {
+    type Data<'a> = ExecView<'a>;
+}
+
+/// Link `chitin:skill/exec`, each call seeing only its [`ExecView`].
+pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    crate::bindings::chitin::skill::exec::add_to_linker::<CallState, HasExec>(
+        linker,
+        CallState::exec_view,
+    )
+}
+
+impl Host for ExecView<'_> {
     async fn run(
         &mut self,
         program: String,
         args: Vec<String>,
         cwd: Option<String>,
     ) -> Result<Output, SkillError> {
-        let (path, dir) = match self.exec.check(&program, &args, cwd.as_deref()) {
+        let policy = self.policy;
+        let (path, dir) = match policy.check(&program, &args, cwd.as_deref()) {
             Ok(ok) => ok,
             Err(reason) => {
-                self.deny("exec", reason.clone());
+                self.deny(Capability::Exec, reason.clone());
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
         };
-        let grants = &self.exec.grants;
+        let grants = &policy.grants;
         let limits = RunLimits {
-            output_cap: self.exec.output_cap,
+            output_cap: policy.output_cap,
             deadline: self.deadline,
             rlimits: contain::Rlimits::for_call(&grants.limits),
         };
@@ -305,7 +350,7 @@ impl Host for CallState {
             Ok(ran) => ran,
             Err(RunError::Unconfined) => {
                 let reason = format!("`{program}` cannot be confined: {}", RunError::Unconfined);
-                self.deny("exec", reason.clone());
+                self.deny(Capability::Exec, reason.clone());
                 return Err(SkillError::Denied(format!("exec denied: {reason}")));
             }
             Err(e @ RunError::Timeout) => {
@@ -323,7 +368,7 @@ impl Host for CallState {
         };
         if let Some(stop) = ran.signal.and_then(|s| limits.rlimits.explain(s)) {
             let detail = format!("`{program}` was stopped by the kernel: {stop}");
-            self.deny("limits", detail.clone());
+            self.deny(DenialKind::Limits, detail.clone());
             return Err(SkillError::Failed(detail));
         }
         if ran.status != Some(0)
@@ -332,7 +377,7 @@ impl Host for CallState {
             // The kernel's refusal reaches the skill as the program's own error; the
             // audit log records what the program said about it.
             self.deny(
-                "exec",
+                Capability::Exec,
                 format!(
                     "`{program}` (confined to the skill's folders, with no network) \
                      failed with a refusal: {line}"

@@ -15,6 +15,8 @@
 //! - the audit trail: every method that can be refused is wrapped so that a refusal
 //!   (`not-permitted` or `access`) is recorded as a denial with the operation and path.
 
+use std::path::{Path, PathBuf};
+
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
@@ -28,9 +30,80 @@ pub mod disk;
 pub mod resolve;
 
 use crate::HostError;
-use crate::grants::Preopen;
 use crate::state::CallState;
-use chitin_registry::Access;
+use chitin_registry::{Access, Capability, FsGrant, FsRoot};
+use resolve::{Lookup, ResolvedDir};
+
+/// A folder made visible to the skill.
+#[derive(Debug, Clone)]
+pub struct Preopen {
+    /// The real folder, read back from the open folder (see [`fs::resolve`]).
+    pub host_path: PathBuf,
+    /// Where the skill sees it.
+    pub guest_path: String,
+    pub access: Access,
+    /// The folder itself, open since it was checked.
+    pub(crate) dir: ResolvedDir,
+}
+
+/// Resolve the declared folders on this machine: `$WORKSPACE` and `$HOME` stand for
+/// `workspace` and `home`, and no folder may be, hold or lie in a `protected` path. Fails when a declared folder does not
+/// exist, leads through a link that a skill may have planted, or exposes the host (see
+/// [`resolve`]), naming it. Called for every call: a folder is checked as it is now,
+/// not as it was at install.
+pub fn grant(
+    declared: &[FsGrant],
+    workspace: &Path,
+    home: &Path,
+    protected: &[PathBuf],
+) -> Result<Vec<Preopen>, HostError> {
+    let mut preopens = Vec::new();
+    for grant in declared {
+        let (root, lookup) = match grant.path.root {
+            FsRoot::Workspace => (workspace, Lookup::Beneath),
+            FsRoot::Home => (home, Lookup::Beneath),
+            FsRoot::Absolute => (Path::new("/"), Lookup::NoSymlinks),
+        };
+        let dir =
+            resolve::resolve(root, &grant.path.relative, lookup, protected).map_err(|source| {
+                HostError::GrantRefused {
+                    declared: grant.path.to_string(),
+                    source,
+                }
+            })?;
+        preopens.push(Preopen {
+            host_path: dir.real.clone(),
+            guest_path: grant.path.mount_point(),
+            access: grant.access,
+            dir,
+        });
+    }
+    Ok(preopens)
+}
+
+/// Map a path as the skill sees it to the real path, if it lies in a granted folder.
+/// The result is checked again after resolving symlinks.
+pub fn host_path_for<'a>(preopens: &'a [Preopen], guest: &str) -> Option<(PathBuf, &'a Preopen)> {
+    let best = preopens
+        .iter()
+        .filter(|p| {
+            guest == p.guest_path
+                || guest
+                    .strip_prefix(p.guest_path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/') || p.guest_path == "/")
+        })
+        .max_by_key(|p| p.guest_path.len())?;
+    let rest = &guest[best.guest_path.len()..];
+    let mut host = best.host_path.clone();
+    for part in rest.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if part == ".." {
+            return None;
+        }
+        host.push(part);
+    }
+    let real = host.canonicalize().ok()?;
+    real.starts_with(&best.host_path).then_some((real, best))
+}
 
 /// Preopen each granted folder with its permissions.
 pub fn preopen(builder: &mut WasiCtxBuilder, preopens: &[Preopen]) -> Result<(), HostError> {
@@ -59,7 +132,7 @@ fn audited<T>(
             let code = state.filesystem().convert_error_code(e)?;
             if matches!(code, ErrorCode::NotPermitted | ErrorCode::Access) {
                 state.deny(
-                    "fs",
+                    Capability::Fs,
                     format!("{op} `{path}`: outside the granted folders or their access"),
                 );
             }
@@ -115,7 +188,7 @@ pub fn add_audit_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<(
                 let borrowed = Resource::new_borrow(fd.rep());
                 if let Some(kind) = special_file(state, borrowed, path_flags, &path).await {
                     state.deny(
-                        "fs",
+                        Capability::Fs,
                         format!(
                             "{op} `{path}`: a {kind}; only regular files and folders can be \
                              opened (opening one could block the host)"
@@ -308,5 +381,64 @@ async fn special_file(
         DescriptorType::CharacterDevice => Some("character device"),
         DescriptorType::BlockDevice => Some("block device"),
         DescriptorType::Fifo | DescriptorType::Unknown => Some("named pipe (FIFO) or special file"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest path maps into the granted folder that holds it most closely, and never
+    /// out of it: not by `..`, not through a link, not by a name that only starts like
+    /// a granted one.
+    #[test]
+    fn guest_paths_map_into_their_granted_folder_only() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().canonicalize().unwrap();
+        for d in ["ws/notes/sub", "outside"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        std::fs::write(base.join("ws/notes/a.md"), "").unwrap();
+        std::fs::write(base.join("outside/secret"), "").unwrap();
+        std::os::unix::fs::symlink(base.join("outside/secret"), base.join("ws/notes/link"))
+            .unwrap();
+        let granted = |relative: &[&str], guest: &str| {
+            let relative: Vec<String> = relative.iter().map(|s| s.to_string()).collect();
+            let dir = resolve::resolve(&base, &relative, Lookup::Beneath, &[]).unwrap();
+            Preopen {
+                host_path: dir.real.clone(),
+                guest_path: guest.into(),
+                access: Access::Read,
+                dir,
+            }
+        };
+        let preopens = [
+            granted(&["ws"], "/workspace"),
+            granted(&["ws", "notes"], "/workspace/notes"),
+        ];
+        // (guest path, the real path below `base` and the folder it is found through)
+        let cases: [(&str, Option<(&str, &str)>); 10] = [
+            (
+                "/workspace/notes/a.md",
+                Some(("ws/notes/a.md", "/workspace/notes")),
+            ),
+            ("/workspace/notes", Some(("ws/notes", "/workspace/notes"))),
+            ("/workspace", Some(("ws", "/workspace"))),
+            (
+                "/workspace/./notes/sub",
+                Some(("ws/notes/sub", "/workspace")),
+            ),
+            ("/workspace/notes/../notes/a.md", None),
+            ("/workspace/notes/link", None),
+            ("/workspace/missing", None),
+            ("/workspacex/a", None),
+            ("/outside/secret", None),
+            ("", None),
+        ];
+        for (guest, want) in cases {
+            let got = host_path_for(&preopens, guest).map(|(real, p)| (real, p.guest_path.clone()));
+            let want = want.map(|(real, through)| (base.join(real), through.to_string()));
+            assert_eq!(got, want, "{guest}");
+        }
     }
 }
