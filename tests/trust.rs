@@ -797,3 +797,192 @@ fn a_project_policy_is_read_first_and_policy_replaces_both() {
     assert_eq!(doc["rules"].as_array().unwrap().len(), 1);
     assert_eq!(doc["rules"][0]["repositories"], "only/**");
 }
+
+/// A private Sigstore serving Fulcio and Rekor on 127.0.0.1, and its trusted root in a
+/// file; the server keeps running on its own thread.
+fn served_sigstore(w: &World) -> (std::sync::Arc<TestSigstore>, String, std::path::PathBuf) {
+    let sigstore = std::sync::Arc::new(TestSigstore::new());
+    let root = w.user.home.path().join("private-root.json");
+    std::fs::write(&root, sigstore.trusted_root_json()).unwrap();
+    let runtime = rt();
+    let url = runtime.block_on(sigstore.clone().serve()).unwrap();
+    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    (sigstore, url, root)
+}
+
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GH_RELEASE: &str =
+    "https://github.com/acme/gh-issues/.github/workflows/release.yml@refs/tags/v1";
+
+/// `chitin skill attest` of `reference` as the CI job `workflow` of `repository`
+/// (`owner/name` on github.com).
+fn attest(
+    w: &World,
+    url: &str,
+    root: &Path,
+    reference: &str,
+    workflow: &str,
+    repository: &str,
+) -> std::process::Output {
+    use chitin_registry::sigstore_bundle::testing::test_id_token_with;
+    let predicate = w.user.ws.path().join("provenance.json");
+    std::fs::write(
+        &predicate,
+        serde_json::json!({
+            "buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "externalParameters": { "workflow": {
+                    "repository": format!("https://github.com/{repository}"),
+                    "path": ".github/workflows/release.yml", "ref": "refs/tags/v1" } },
+            },
+            "runDetails": { "builder": { "id": "https://github.com/actions/runner/github-hosted" } },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut ci = User::new();
+    ci.env.push((
+        "SIGSTORE_ID_TOKEN".into(),
+        test_id_token_with(
+            GITHUB_ISSUER,
+            workflow,
+            Some(("https://github.com", repository)),
+        ),
+    ));
+    ci.chitin(&[
+        "skill",
+        "attest",
+        &w.reg.repo(reference),
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--keyless",
+        "--fulcio-url",
+        url,
+        "--rekor-url",
+        url,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
+    let w = world();
+    let (_sigstore, url, root) = served_sigstore(&w);
+    let rule = w.rule(
+        "acme/*",
+        &[&w.acme],
+        &format!(
+            "trusted-root = \"{}\"\nprovenance = {{ builder = \"https://github.com/acme/gh-issues/.github/workflows/release.yml@refs/tags/*\", issuer = \"{GITHUB_ISSUER}\", source = \"github.com/acme/gh-issues\" }}",
+            root.display()
+        ),
+    );
+    w.trust(&rule);
+
+    // Signed by a trusted key, but without provenance: refused, saying what is required.
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no provenance") && err.contains("github.com/acme/gh-issues"),
+        "{err}"
+    );
+    assert!(w.nothing_stored());
+    let audit: Value = serde_json::from_str(&w.user.ok(&[
+        "skill",
+        "audit",
+        &w.reg.repo("acme/fs:0.1.0"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(audit["provenance"]["status"], "none", "{audit}");
+    assert!(audit["provenance"]["error"].is_string(), "{audit}");
+
+    // Attested by acme's release workflow, through Fulcio and Rekor: installs, and
+    // audit shows who built it from where (the source from the certificate).
+    let out = attest(
+        &w,
+        &url,
+        &root,
+        "acme/fs:0.1.0",
+        GH_RELEASE,
+        "acme/gh-issues",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("provenance: built by"),
+        "{}",
+        stderr(&out)
+    );
+    w.user.ok(&["run", "file-search", "list"]);
+    for target in ["file-search".to_string(), w.reg.repo("acme/fs:0.1.0")] {
+        let audit: Value =
+            serde_json::from_str(&w.user.ok(&["skill", "audit", &target, "--json"])).unwrap();
+        let p = &audit["provenance"];
+        assert_eq!(p["status"], "verified", "{target}: {audit}");
+        assert_eq!(p["attestations"][0]["builder"], GH_RELEASE);
+        assert_eq!(p["attestations"][0]["source"], "github.com/acme/gh-issues");
+        assert_eq!(p["attestations"][0]["source_from"], "certificate");
+        assert!(p["error"].is_null(), "{audit}");
+    }
+    let text = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(text.contains(&format!("by {GH_RELEASE}")), "{text}");
+
+    // Attested by a workflow of another repository: refused.
+    w.push(&w.version("0.1.0"), "acme/evil:0.1.0", Some(&w.acme));
+    let evil = GH_RELEASE.replace("acme/gh-issues", "evil/gh-issues");
+    let out = attest(&w, &url, &root, "acme/evil:0.1.0", &evil, "evil/gh-issues");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/evil:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("which is not"), "{}", stderr(&out));
+
+    // acme's own workflow, but a build from another source repository: refused.
+    w.push(&w.version("0.1.0"), "acme/fork:0.1.0", Some(&w.acme));
+    let out = attest(
+        &w,
+        &url,
+        &root,
+        "acme/fork:0.1.0",
+        GH_RELEASE,
+        "evil/gh-issues",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fork:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("built from github.com/evil/gh-issues"),
+        "{}",
+        stderr(&out)
+    );
+
+    // acme's genuine attestation of 0.1.0, copied onto another skill: refused.
+    let other = w.push(&w.version("0.1.1"), "acme/copy:0.1.1", Some(&w.acme));
+    let SkillRef::Oci(r) = w.reg.repo("acme/fs:0.1.0").parse().unwrap() else {
+        unreachable!()
+    };
+    let client = RegistryClient::for_ref(&r, &RegistryOptions::default()).unwrap();
+    let genuine = rt()
+        .block_on(client.fetch_attestations(&r.reference, &digest, &RegistryAuth::Anonymous))
+        .unwrap();
+    assert_eq!(genuine.len(), 1);
+    let SkillRef::Oci(copy) = w.reg.repo("acme/copy:0.1.1").parse().unwrap() else {
+        unreachable!()
+    };
+    let size = w.manifest_bytes("acme/copy", &other).len();
+    rt().block_on(client.push_attestation(
+        &copy.reference,
+        &other,
+        size,
+        genuine[0].as_bytes(),
+        chitin_registry::provenance::SLSA_PROVENANCE_V1,
+        &RegistryAuth::Anonymous,
+    ))
+    .unwrap();
+    let out = w.install("acme/copy:0.1.1", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no subject"), "{}", stderr(&out));
+}

@@ -28,6 +28,7 @@ pub mod imports;
 pub mod lock;
 pub mod manifest;
 pub mod oci;
+pub mod provenance;
 pub mod reference;
 pub mod signatures;
 pub mod signing;

@@ -71,6 +71,78 @@ struct Report {
     /// For installed skills: the tools `describe()` returned at install.
     tools: Vec<(String, String)>,
     signature: Signature,
+    provenance: ProvenanceReport,
+}
+
+/// What the audit says about how the skill was built.
+#[derive(serde::Serialize)]
+struct ProvenanceReport {
+    /// `verified` (some attestation verified), `none` (none found or none verifies), or
+    /// `not-applicable` (a local file).
+    status: &'static str,
+    /// The verified attestations.
+    attestations: Vec<ProvenanceView>,
+    /// Attestations that do not verify, and why.
+    unverified: Vec<String>,
+    /// What the trust policy requires, if anything.
+    required: Vec<String>,
+    /// Why the requirement is not met, when it is not.
+    error: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ProvenanceView {
+    builder: String,
+    issuer: String,
+    source: Option<String>,
+    source_from: Option<chitin_registry::provenance::SourceOrigin>,
+    builder_id: Option<String>,
+    predicate_type: String,
+}
+
+impl ProvenanceReport {
+    fn not_applicable() -> Self {
+        ProvenanceReport {
+            status: "not-applicable",
+            attestations: Vec::new(),
+            unverified: Vec::new(),
+            required: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn new(
+        found: Vec<Result<chitin_registry::provenance::Provenance, String>>,
+        required: Vec<String>,
+        error: Option<String>,
+    ) -> Self {
+        let mut attestations = Vec::new();
+        let mut unverified = Vec::new();
+        for f in found {
+            match f {
+                Ok(p) => attestations.push(ProvenanceView {
+                    builder: p.builder,
+                    issuer: p.issuer,
+                    source: p.source,
+                    source_from: p.source_from,
+                    builder_id: p.builder_id,
+                    predicate_type: p.predicate_type,
+                }),
+                Err(e) => unverified.push(e),
+            }
+        }
+        ProvenanceReport {
+            status: if attestations.is_empty() {
+                "none"
+            } else {
+                "verified"
+            },
+            attestations,
+            unverified,
+            required,
+            error,
+        }
+    }
 }
 
 /// What the audit says about who signed the skill.
@@ -118,6 +190,7 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         granted: None,
         tools: Vec::new(),
         signature: Signature::NotApplicable,
+        provenance: ProvenanceReport::not_applicable(),
     })
 }
 
@@ -142,6 +215,14 @@ async fn report_from_registry(
             reason: e.to_string(),
         },
     };
+    let provenance = ProvenanceReport::new(
+        policy.inspect_provenance(&signed.repository, &digest, &signed.attestations),
+        policy.provenance_required(&signed.repository),
+        policy
+            .check_provenance(&signed.repository, &digest, &signed.attestations)
+            .err()
+            .map(|e| e.to_string()),
+    );
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
     let config_digest = config_desc["digest"]
@@ -204,6 +285,7 @@ async fn report_from_registry(
         granted: None,
         tools: Vec::new(),
         signature,
+        provenance,
     })
 }
 
@@ -229,6 +311,30 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
             Some(v) => Signature::from(v.clone()),
             None => Signature::InstalledUnsigned,
         };
+        // What was verified at install (bundles kept; `run` checks them again).
+        let policy = super::trust::load_policy(None)?;
+        let kept: Vec<_> = installed
+            .signature
+            .iter()
+            .flat_map(|v| v.provenance.iter().cloned().map(Ok))
+            .collect();
+        let attestations: Vec<String> = installed
+            .signature
+            .iter()
+            .flat_map(|v| v.provenance.iter().map(|p| p.bundle.clone()))
+            .collect();
+        r.provenance = ProvenanceReport::new(
+            kept,
+            policy.provenance_required(&installed.repository),
+            policy
+                .check_provenance(
+                    &installed.repository,
+                    &installed.manifest_digest,
+                    &attestations,
+                )
+                .err()
+                .map(|e| e.to_string()),
+        );
         r.tools = installed
             .tools
             .as_array()
@@ -278,6 +384,16 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             message,
         });
     }
+    if report.provenance.error.is_some() {
+        findings.insert(
+            0,
+            chitin_registry::Finding {
+                risk: chitin_registry::Risk::High,
+                area: "trust",
+                message: "it lacks the build provenance your trust policy requires".into(),
+            },
+        );
+    }
     if let Some(message) = unsigned {
         findings.insert(
             0,
@@ -302,6 +418,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "problems": problems,
             "findings": findings,
             "signature": report.signature,
+            "provenance": report.provenance,
         });
         println!("{}", display::json(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
@@ -328,6 +445,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             println!("  signer   NONE: installed with --allow-unsigned")
         }
     }
+    print_provenance(&report.provenance);
     let manifest = match &report.manifest {
         Ok(m) => m,
         Err(e) => {
@@ -388,6 +506,42 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         );
     }
     Ok(if ok { exit::OK } else { exit::ERROR })
+}
+
+fn print_provenance(p: &ProvenanceReport) {
+    if p.status == "not-applicable" {
+        return;
+    }
+    if p.attestations.is_empty() {
+        println!("  built    none (no verified provenance attestation)");
+    }
+    for a in &p.attestations {
+        let source = match (&a.source, a.source_from) {
+            (Some(s), Some(chitin_registry::provenance::SourceOrigin::Certificate)) => {
+                format!("{} (from the certificate)", field(s))
+            }
+            (Some(s), _) => format!("{} (from the predicate)", field(s)),
+            (None, _) => "unknown".to_string(),
+        };
+        println!(
+            "  built    by {} (issuer {})
+           from {source}",
+            field(&a.builder),
+            field(&a.issuer)
+        );
+        if let Some(id) = &a.builder_id {
+            println!("           builder.id {}", field(id));
+        }
+    }
+    for u in &p.unverified {
+        println!("           an attestation does not verify: {}", field(u));
+    }
+    for r in &p.required {
+        println!("  requires {}", field(r));
+    }
+    if let Some(e) = &p.error {
+        println!("  NOT MET  {}", display::block(e, "           "));
+    }
 }
 
 pub fn pack(args: PackArgs) -> Result<u8, Exit> {

@@ -282,6 +282,9 @@ fn install_plan(prepared: &Prepared) -> String {
                 field(&v.signer.to_string()),
                 field(&v.rule)
             ));
+            for p in &v.provenance {
+                plan.push_str(&format!("  provenance: {}\n", field(&p.to_string())));
+            }
             if let Some(old) = prepared
                 .previous
                 .as_ref()

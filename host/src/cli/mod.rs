@@ -133,6 +133,8 @@ enum SkillCommand {
     Push(lifecycle::PushArgs),
     /// Sign a published skill with a key; stores the signature in the registry.
     Sign(trust::SignArgs),
+    /// Attach a keyless SLSA provenance attestation to a published skill.
+    Attest(trust::AttestArgs),
     /// Check a skill's signature against the trust policy (or one key).
     Verify(trust::VerifyArgs),
     /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
@@ -187,6 +189,7 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Push(args)) => lifecycle::push(args),
         Command::Skill(SkillCommand::Sign(args)) => trust::sign(args),
         Command::Skill(SkillCommand::Verify(args)) => trust::verify(args),
+        Command::Skill(SkillCommand::Attest(args)) => trust::attest(args),
         Command::Keygen(args) => trust::keygen(args),
         Command::Trust(TrustCommand::Show(args)) => trust::show(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),

@@ -75,6 +75,39 @@ pub struct SignArgs {
 }
 
 #[derive(Args)]
+pub struct AttestArgs {
+    /// The skill in a registry: `registry/repo:tag` or `registry/repo@sha256:…`.
+    reference: String,
+    /// The predicate (JSON): for SLSA provenance v1, `{buildDefinition, runDetails}` as
+    /// the build wrote it. The statement around it names the skill's manifest digest.
+    #[arg(long)]
+    predicate: PathBuf,
+    /// The predicate's type.
+    #[arg(long, default_value = chitin_registry::provenance::SLSA_PROVENANCE_V1)]
+    predicate_type: String,
+    /// Sign keyless (the only way: provenance is signed by the builder's CI identity,
+    /// from SIGSTORE_ID_TOKEN).
+    #[arg(long, required = true)]
+    keyless: bool,
+    /// The Fulcio to ask for a certificate.
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    /// The Rekor to log the attestation in.
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check the result against before publishing
+    /// [default: the public-good root].
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, builder, issuer, source,
+    /// predicate_type}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 pub struct VerifyArgs {
     /// `registry/repo:tag`, `…@sha256:…`, `…:^1.2` or `oci-layout:<dir>[:tag]`.
     reference: String,
@@ -117,6 +150,7 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
                 "trusted_root": r.trusted_root_name,
                 "deny": r.deny,
                 "allow_signer_change": r.allow_signer_change,
+                "provenance": r.provenance.as_ref().map(|p| json!({ "builder": p.pattern.builder, "issuer": p.pattern.issuer, "source": p.pattern.source })),
             })
         })
         .collect();
@@ -163,6 +197,9 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
         }
         if r.allow_signer_change {
             println!("  updates may change signer");
+        }
+        if let Some(p) = &r.provenance {
+            println!("  requires  {}", p.describe());
         }
     }
     Ok(exit::OK)
@@ -384,6 +421,95 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
         bundle: String::from_utf8(bundle.to_json()).expect("JSON is UTF-8"),
     };
     Ok((format!("{} (issuer {})", id.subject, id.issuer), envelope))
+}
+
+/// `chitin skill attest`: an in-toto statement about the skill's manifest digest with
+/// the given predicate, signed keyless, checked offline like an installer will, and
+/// attached to the skill as an OCI referrer.
+pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
+    use chitin_registry::provenance::MAX_ATTESTATION_BYTES;
+    use chitin_registry::sigstore_bundle::{TrustedRoot, attest_keyless};
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => bail_exit(
+            "attest the skill in its registry; `chitin skill export` carries the attestation",
+        )?,
+    };
+    let text = std::fs::read(&args.predicate)
+        .with_context(|| format!("reading {}", args.predicate.display()))?;
+    if text.len() > MAX_ATTESTATION_BYTES / 2 {
+        bail_exit("the predicate is larger than 128 KiB; is it the right file?")?;
+    }
+    let predicate: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not JSON", args.predicate.display()))?;
+    if !predicate.is_object() {
+        bail_exit(
+            "the predicate must be a JSON object (for SLSA v1: {buildDefinition, runDetails})",
+        )?;
+    }
+    let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+        anyhow::anyhow!(
+            "attesting needs an OIDC identity token in SIGSTORE_ID_TOKEN (CI systems such as \
+             GitHub Actions provide one): provenance is signed by the build's identity"
+        )
+    })?;
+    let root = match &args.trusted_root {
+        Some(path) => TrustedRoot::from_json(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => TrustedRoot::public_good(),
+    };
+    let rt = super::tokio()?;
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = rt.block_on(client.resolve(&target, &auth))?;
+    let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
+    chitin_registry::artifact::parse_remote(&bytes)
+        .with_context(|| format!("{} is not a chitin skill", args.reference))?;
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{
+            "name": target.repository(),
+            "digest": { "sha256": digest.trim_start_matches("sha256:") },
+        }],
+        "predicateType": args.predicate_type,
+        "predicate": predicate,
+    }))?;
+    let bundle = rt.block_on(attest_keyless(
+        &statement,
+        &token,
+        &args.fulcio_url,
+        &args.rekor_url,
+    ))?;
+    let bundle = String::from_utf8(bundle.to_json()).expect("JSON is UTF-8");
+    let found = chitin_registry::provenance::inspect(&bundle, &digest, &root).map_err(|e| {
+        anyhow::anyhow!("the new attestation does not verify against the trusted root: {e}")
+    })?;
+    rt.block_on(client.push_attestation(
+        &pinned.reference,
+        &digest,
+        bytes.len(),
+        bundle.as_bytes(),
+        &args.predicate_type,
+        &auth,
+    ))
+    .context("storing the attestation in the registry")?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": pinned.reference.whole(), "digest": digest,
+                    "builder": found.builder, "issuer": found.issuer, "source": found.source,
+                    "predicate_type": found.predicate_type })
+        );
+    } else {
+        eprintln!(
+            "    Attested {} ({digest})
+             {}",
+            target.repository(),
+            field(&found.to_string())
+        );
+    }
+    Ok(exit::OK)
 }
 
 fn bail_exit<T>(msg: &str) -> Result<T, Exit> {
