@@ -986,3 +986,109 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no subject"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_version_yanked_by_its_publisher_is_refused_and_flagged() {
+    let w = world();
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    let yank = |reference: &str, by: &Publisher, reason: &str| {
+        w.user.chitin(&[
+            "skill",
+            "yank",
+            &w.reg.repo(reference),
+            "--reason",
+            reason,
+            "--key",
+            by.key.to_str().unwrap(),
+        ])
+    };
+    let fresh_install = |reference: &str| {
+        let user = User::new();
+        std::fs::copy(
+            w.user.home.path().join("trust.toml"),
+            user.home.path().join("trust.toml"),
+        )
+        .unwrap();
+        user.chitin(&["skill", "install", &w.reg.repo(reference), "--yes"])
+    };
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "not-yanked", "{list}");
+
+    // Anyone who can push can attach a yank; one not signed by a trusted publisher is
+    // ignored, or they could deny service.
+    let out = yank("acme/fs:0.1.0", &w.other, "not really");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fresh_install("acme/fs:0.1.0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "not-yanked", "{list}");
+
+    // The publisher's own yank: install refuses, with the reason made inert.
+    let out = yank(
+        "acme/fs:0.1.0",
+        &w.acme,
+        "leaks tokens \x1b[2J\x1b]0;owned\x07 upgrade",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fresh_install("acme/fs:0.1.0");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("yanked by its publisher") && err.contains("leaks tokens"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+
+    // Installed already: list and audit flag it.
+    let out = w.user.chitin(&["skill", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0.1.0 YANKED"));
+    assert!(
+        stderr(&out).contains("was yanked by key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains('\x1b'), "{:?}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "yanked", "{list}");
+    let audit: Value =
+        serde_json::from_str(&w.user.ok(&["skill", "audit", "file-search", "--json"])).unwrap();
+    assert_eq!(audit["yank"]["status"], "yanked", "{audit}");
+    assert!(
+        audit["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("yanked"),
+        "{audit}"
+    );
+    let text = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(text.contains("YANKED"), "{text}");
+
+    // An update to a yanked version is refused too.
+    let updater = User::new();
+    std::fs::copy(
+        w.user.home.path().join("trust.toml"),
+        updater.home.path().join("trust.toml"),
+    )
+    .unwrap();
+    w.push(&w.version("0.2.0"), "acme/up:stable", Some(&w.acme));
+    updater.ok(&["skill", "install", &w.reg.repo("acme/up:stable"), "--yes"]);
+    w.push(&w.version("0.2.1"), "acme/up:stable", Some(&w.acme));
+    let out = yank("acme/up:stable", &w.acme, "broken build");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = updater.chitin(&["skill", "update", "--yes"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken build"), "{}", stderr(&out));
+
+    // Offline, list says it could not check, and still lists.
+    let World { reg, user, .. } = w;
+    drop(reg);
+    let out = user.chitin(&["skill", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "unknown", "{list}");
+}

@@ -15,7 +15,8 @@ use chitin_registry::oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
 use chitin_registry::provenance::PREDICATE_TYPE_ANNOTATION;
 use chitin_registry::signatures;
 use chitin_registry::signing::{BUNDLE_MEDIA_TYPE, Envelope};
-use chitin_registry::trust::{TrustPolicy, Verified};
+use chitin_registry::trust::{TrustError, TrustPolicy, Verified};
+use chitin_registry::yank::{self, YankCheck};
 use chitin_registry::{
     Capabilities, InstalledSkill, LockFile, Manifest, RegistryClient, RegistryError,
     RegistryOptions, SkillRef, Store,
@@ -186,6 +187,20 @@ impl Installer<'_> {
                         attestations,
                     };
                     let trust = self.judge(&manifest, pinned.tag.as_deref(), &remote)?;
+                    // A version its publisher withdrew does not install (nor update).
+                    let yanks = client
+                        .fetch_yanks(&pinned.reference, &digest, &auth)
+                        .await?;
+                    let check = yank::judge(self.policy, &r.repository(), &digest, &yanks);
+                    if let Some(y) = check.yanked {
+                        return Err(TrustError::Yanked {
+                            repository: r.repository(),
+                            digest,
+                            reason: y.reason,
+                            signer: Box::new(y.signer),
+                        }
+                        .into());
+                    }
                     let tmp = self.store.temp_file()?;
                     let size = remote.layer.size as u64;
                     client
@@ -487,6 +502,26 @@ pub async fn fetch_signed(
             })
         }
     }
+}
+
+/// The yanks of the skill `digest` in `repository` (`registry/repository`), judged by
+/// `policy`. Skills from an OCI layout have none.
+pub async fn check_yanks(
+    policy: &TrustPolicy,
+    repository: &str,
+    digest: &str,
+    options: &RegistryOptions,
+) -> Result<YankCheck, HostError> {
+    if repository.starts_with("oci-layout:") {
+        return Ok(YankCheck::default());
+    }
+    let SkillRef::Oci(r) = format!("{repository}@{digest}").parse::<SkillRef>()? else {
+        return Ok(YankCheck::default());
+    };
+    let client = RegistryClient::for_ref(&r, options)?;
+    let auth = auth_for(r.reference.resolve_registry());
+    let found = client.fetch_yanks(&r.reference, digest, &auth).await?;
+    Ok(yank::judge(policy, repository, digest, &found))
 }
 
 /// Load an installed skill, checking everything again: the stored OCI manifest

@@ -36,6 +36,7 @@ pub mod sigstore_bundle;
 pub mod store;
 pub mod trust;
 pub mod untrusted;
+pub mod yank;
 
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};
 pub use findings::{Finding, Risk, findings};

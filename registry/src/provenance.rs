@@ -272,7 +272,9 @@ mod tests {
         let evil_release = RELEASE.replace("acme/gh-issues", "evil/gh-issues");
         let branch = RELEASE.replace("refs/tags/v1", "refs/heads/main");
         let other_workflow = RELEASE.replace("release.yml", "test.yml");
-        let table: &[(&str, &str, Option<&str>, &str, Option<&str>)] = &[
+        // (builder, issuer, source, predicate type, refused because)
+        type Row<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
+        let table: &[Row] = &[
             (
                 RELEASE,
                 ISSUER,

@@ -122,6 +122,16 @@ pub enum TrustError {
         found: Vec<String>,
     },
     #[error(
+        "{repository}@{digest} was yanked by its publisher ({signer}): {reason}; install \
+         another version"
+    )]
+    Yanked {
+        repository: String,
+        digest: String,
+        reason: String,
+        signer: Box<Signer>,
+    },
+    #[error(
         "the update of `{name}` is signed by {new}, but the installed version by {installed}; \
          refusing a change of publisher (the rule {rule} would need `allow-signer-change = true`, \
          or remove the skill and install it again)"

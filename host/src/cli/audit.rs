@@ -72,6 +72,7 @@ struct Report {
     tools: Vec<(String, String)>,
     signature: Signature,
     provenance: ProvenanceReport,
+    yank: super::lifecycle::YankStatus,
 }
 
 /// What the audit says about how the skill was built.
@@ -191,6 +192,7 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         tools: Vec::new(),
         signature: Signature::NotApplicable,
         provenance: ProvenanceReport::not_applicable(),
+        yank: super::lifecycle::YankStatus::NotChecked,
     })
 }
 
@@ -222,6 +224,9 @@ async fn report_from_registry(
             .check_provenance(&signed.repository, &digest, &signed.attestations)
             .err()
             .map(|e| e.to_string()),
+    );
+    let yank = super::lifecycle::YankStatus::from(
+        chitin_host::install::check_yanks(&policy, &signed.repository, &digest, options).await,
     );
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
@@ -286,6 +291,7 @@ async fn report_from_registry(
         tools: Vec::new(),
         signature,
         provenance,
+        yank,
     })
 }
 
@@ -334,6 +340,14 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
                 )
                 .err()
                 .map(|e| e.to_string()),
+        );
+        let rt = super::tokio()?;
+        r.yank = super::lifecycle::yank_status(
+            &rt,
+            &policy,
+            &installed.repository,
+            &installed.manifest_digest,
+            &args.registry,
         );
         r.tools = installed
             .tools
@@ -384,6 +398,16 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             message,
         });
     }
+    if let super::lifecycle::YankStatus::Yanked { reason, .. } = &report.yank {
+        findings.insert(
+            0,
+            chitin_registry::Finding {
+                risk: chitin_registry::Risk::High,
+                area: "trust",
+                message: format!("its publisher yanked this version: {reason}"),
+            },
+        );
+    }
     if report.provenance.error.is_some() {
         findings.insert(
             0,
@@ -419,6 +443,7 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "findings": findings,
             "signature": report.signature,
             "provenance": report.provenance,
+            "yank": report.yank,
         });
         println!("{}", display::json(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
@@ -446,6 +471,16 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         }
     }
     print_provenance(&report.provenance);
+    match &report.yank {
+        super::lifecycle::YankStatus::Yanked { reason, signer } => {
+            println!("  YANKED   by {}: {}", field(signer), field(reason))
+        }
+        super::lifecycle::YankStatus::Unknown { error } => {
+            println!("  yanked?  could not check: {}", field(error))
+        }
+        super::lifecycle::YankStatus::NotYanked => println!("  yanked   no"),
+        super::lifecycle::YankStatus::NotChecked => {}
+    }
     let manifest = match &report.manifest {
         Ok(m) => m,
         Err(e) => {

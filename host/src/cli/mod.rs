@@ -135,6 +135,8 @@ enum SkillCommand {
     Sign(trust::SignArgs),
     /// Attach a keyless SLSA provenance attestation to a published skill.
     Attest(trust::AttestArgs),
+    /// Withdraw a published version: a signed yank that installers refuse it for.
+    Yank(trust::YankArgs),
     /// Check a skill's signature against the trust policy (or one key).
     Verify(trust::VerifyArgs),
     /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
@@ -190,6 +192,7 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Sign(args)) => trust::sign(args),
         Command::Skill(SkillCommand::Verify(args)) => trust::verify(args),
         Command::Skill(SkillCommand::Attest(args)) => trust::attest(args),
+        Command::Skill(SkillCommand::Yank(args)) => trust::yank(args),
         Command::Keygen(args) => trust::keygen(args),
         Command::Trust(TrustCommand::Show(args)) => trust::show(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),

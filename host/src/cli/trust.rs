@@ -361,7 +361,7 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
             (format!("key {}", key.public_key().fingerprint()), stored)
         }
         None => {
-            let bundle = rt.block_on(sign_keyless(&args, &bytes))?;
+            let bundle = rt.block_on(sign_keyless(&args.keyless_args(), &bytes))?;
             rt.block_on(client.push_signature(
                 &pinned.reference,
                 &digest,
@@ -393,7 +393,10 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
 /// Keyless: certificate, signature, log entry; then the bundle is verified offline
 /// like any installer will, so nothing unverifiable is published. Returns the signer
 /// and the envelope.
-async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(String, Envelope)> {
+async fn sign_keyless(
+    args: &KeylessArgs<'_>,
+    manifest: &[u8],
+) -> anyhow::Result<(String, Envelope)> {
     use chitin_registry::sigstore_bundle::{TrustedRoot, verify_keyless};
     let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
         anyhow::anyhow!(
@@ -401,7 +404,7 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
              such as GitHub Actions provide one); or sign with --key"
         )
     })?;
-    let root = match &args.trusted_root {
+    let root = match args.trusted_root {
         Some(path) => TrustedRoot::from_json(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
         )?,
@@ -410,8 +413,8 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
     let bundle = chitin_registry::sigstore_bundle::sign_keyless(
         manifest,
         &token,
-        &args.fulcio_url,
-        &args.rekor_url,
+        args.fulcio_url,
+        args.rekor_url,
     )
     .await?;
     let digest: [u8; 32] = sha2::Sha256::digest(manifest).into();
@@ -507,6 +510,123 @@ pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
              {}",
             target.repository(),
             field(&found.to_string())
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Where keyless signing goes, and the root to check the result against.
+struct KeylessArgs<'a> {
+    fulcio_url: &'a str,
+    rekor_url: &'a str,
+    trusted_root: Option<&'a Path>,
+}
+
+impl SignArgs {
+    fn keyless_args(&self) -> KeylessArgs<'_> {
+        KeylessArgs {
+            fulcio_url: &self.fulcio_url,
+            rekor_url: &self.rekor_url,
+            trusted_root: self.trusted_root.as_deref(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct YankArgs {
+    /// The version to withdraw: `registry/repo:tag` or `registry/repo@sha256:…`.
+    reference: String,
+    /// Why, shown to everyone who has it installed or tries to install it (one line, at
+    /// most 500 characters).
+    #[arg(long)]
+    reason: String,
+    /// Sign the yank with this private key, as the skill's own signature is made.
+    #[arg(long, required_unless_present = "keyless", conflicts_with = "keyless")]
+    key: Option<PathBuf>,
+    /// Sign the yank keyless (SIGSTORE_ID_TOKEN), as `skill sign --keyless`.
+    #[arg(long)]
+    keyless: bool,
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check a keyless signature against before publishing.
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, yank, signer}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `chitin skill yank`: attach a yank statement to the version and sign it like a skill,
+/// so installers whose policy trusts the signer refuse that digest.
+pub fn yank(args: YankArgs) -> Result<u8, Exit> {
+    use chitin_registry::yank::YankStatement;
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => bail_exit("yank the skill in its registry")?,
+    };
+    let key = match &args.key {
+        Some(path) => Some(read_private_key(path)?),
+        None => None,
+    };
+    let rt = super::tokio()?;
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = rt.block_on(client.resolve(&target, &auth))?;
+    let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
+    chitin_registry::artifact::parse_remote(&bytes)
+        .with_context(|| format!("{} is not a chitin skill", args.reference))?;
+    let statement = YankStatement::new(&target.repository(), &digest, &args.reason)
+        .map_err(|e| Exit(exit::USAGE, anyhow::anyhow!("{e}")))?;
+    let (yank_bytes, yank_digest) = rt
+        .block_on(client.push_yank(&pinned.reference, &digest, bytes.len(), &statement, &auth))
+        .context("storing the yank in the registry")?;
+    let at = pinned.reference.clone_with_digest(yank_digest.clone());
+    let signer = match &key {
+        Some(key) => {
+            sign_pinned(
+                &rt,
+                &client,
+                &auth,
+                &at,
+                &yank_bytes,
+                key,
+                SignatureForm::Both,
+            )?;
+            format!("key {}", key.public_key().fingerprint())
+        }
+        None => {
+            let keyless = KeylessArgs {
+                fulcio_url: &args.fulcio_url,
+                rekor_url: &args.rekor_url,
+                trusted_root: args.trusted_root.as_deref(),
+            };
+            let (signer, envelope) = rt.block_on(sign_keyless(&keyless, &yank_bytes))?;
+            rt.block_on(client.push_signature(
+                &at,
+                &yank_digest,
+                yank_bytes.len(),
+                &envelope,
+                &auth,
+            ))
+            .context("storing the yank's signature in the registry")?;
+            signer
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": pinned.reference.whole(), "digest": digest,
+                    "yank": yank_digest, "signer": signer })
+        );
+    } else {
+        eprintln!(
+            "      Yanked {} ({digest})
+             signed by {signer}",
+            target.repository()
         );
     }
     Ok(exit::OK)
