@@ -931,6 +931,22 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
     let text = w.user.ok(&["skill", "audit", "file-search"]);
     assert!(text.contains(&format!("by {GH_RELEASE}")), "{text}");
 
+    // The stored attestation is checked again at every load: one removed from the
+    // index, or replaced by another skill's, is refused.
+    let db = rusqlite::Connection::open(w.user.home.path().join("chitin.db")).unwrap();
+    let stored: String = db
+        .query_row("SELECT signature FROM skills", [], |r| r.get(0))
+        .unwrap();
+    let mut verified: Value = serde_json::from_str(&stored).unwrap();
+    verified.as_object_mut().unwrap().remove("provenance");
+    db.execute("UPDATE skills SET signature = ?1", [verified.to_string()])
+        .unwrap();
+    let err = w.user.fails(1, &["run", "file-search", "list"]);
+    assert!(err.contains("no provenance"), "{err}");
+    db.execute("UPDATE skills SET signature = ?1", [&stored])
+        .unwrap();
+    w.user.ok(&["run", "file-search", "list"]);
+
     // Attested by a workflow of another repository: refused.
     w.push(&w.version("0.1.0"), "acme/evil:0.1.0", Some(&w.acme));
     let evil = GH_RELEASE.replace("acme/gh-issues", "evil/gh-issues");
