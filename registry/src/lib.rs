@@ -35,6 +35,7 @@ pub mod signing;
 pub mod sigstore_bundle;
 pub mod store;
 pub mod trust;
+pub mod tuf;
 pub mod untrusted;
 pub mod yank;
 
