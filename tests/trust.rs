@@ -1108,3 +1108,89 @@ fn a_version_yanked_by_its_publisher_is_refused_and_flagged() {
     let list: Value = serde_json::from_str(&user.ok(&["skill", "list", "--json"])).unwrap();
     assert_eq!(list[0]["yank"]["status"], "unknown", "{list}");
 }
+
+#[test]
+fn the_public_good_root_is_refreshed_through_tuf_and_kept_when_offline() {
+    use chitin_registry::tuf::testing::TestTufRepo;
+    const ISSUER: &str = "https://token.actions.example.com";
+    const RELEASE: &str =
+        "https://git.example.com/acme/skills/.github/workflows/release.yml@refs/tags/v1";
+    let w = world();
+    // A private Sigstore stands in for the public-good one: its trusted root is the
+    // TUF repository's `trusted_root.json` target, served on 127.0.0.1.
+    let sigstore = TestSigstore::new();
+    let runtime = rt();
+    let (tuf, mirror) = runtime.block_on(async {
+        let tuf = TestTufRepo::new(&sigstore.trusted_root_json()).await;
+        let url = tuf.serve().await.unwrap();
+        (tuf, url)
+    });
+    let _serving = std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    let tuf_root = w.user.home.path().join("tuf-root.json");
+    std::fs::write(&tuf_root, &tuf.root_json).unwrap();
+    // A rule without `trusted-root`: the public-good root decides.
+    w.trust(&format!(
+        "[[rule]]\nrepositories = \"{}\"\nidentities = [{{ issuer = \"{ISSUER}\", subject = \"{RELEASE}\" }}]\n",
+        w.reg.repo("acme/*"),
+    ));
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", None);
+    let bytes = w.manifest_bytes("acme/fs", &digest);
+    let bundle = sigstore.sign(&bytes, RELEASE, ISSUER);
+    w.attach(
+        "acme/fs",
+        &digest,
+        &Envelope::Bundle {
+            bundle: String::from_utf8(bundle.to_json()).unwrap(),
+        },
+    );
+    // The shipped root does not know this Sigstore.
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let refresh = |mirror: &str, root: &Path| {
+        w.user.chitin(&[
+            "trust",
+            "refresh",
+            "--mirror",
+            mirror,
+            "--tuf-root",
+            root.to_str().unwrap(),
+        ])
+    };
+
+    // A repository signed by keys the starting root does not name is refused, and
+    // nothing changes.
+    let other = std::fs::read(&tuf_root).unwrap();
+    let foreign = rt().block_on(TestTufRepo::new(&sigstore.trusted_root_json()));
+    let foreign_root = w.user.home.path().join("foreign-root.json");
+    std::fs::write(&foreign_root, &foreign.root_json).unwrap();
+    let out = refresh(&mirror, &foreign_root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shipped with chitin stays in use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(other, std::fs::read(&tuf_root).unwrap());
+
+    // Refreshed through the TUF chain: `public-good` now means that root.
+    let out = refresh(&mirror, &tuf_root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.user.ok(&["run", "file-search", "list"]);
+    assert!(
+        w.user
+            .ok(&["trust", "show"])
+            .contains("refreshed through TUF")
+    );
+
+    // Offline: the refresh fails, says so, and the refreshed root stays in use.
+    let out = refresh("http://127.0.0.1:9", &tuf_root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refreshed earlier"),
+        "{}",
+        stderr(&out)
+    );
+    w.user.ok(&["run", "file-search", "list"]);
+}

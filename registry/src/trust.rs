@@ -263,6 +263,7 @@ impl Rule {
         envelope: &Envelope,
         manifest_bytes: &[u8],
         digest: &str,
+        public_good: &std::sync::Arc<TrustedRoot>,
     ) -> Result<Signer, String> {
         let mut reasons = Vec::new();
         let keyless = match envelope.bundle() {
@@ -281,7 +282,10 @@ impl Rule {
             if crate::artifact::sha256_digest(manifest_bytes) != digest {
                 return Err("the manifest bytes are not the ones the digest names".into());
             }
-            let root = self.trusted_root.clone().unwrap_or_else(public_good);
+            let root = self
+                .trusted_root
+                .clone()
+                .unwrap_or_else(|| public_good.clone());
             let id = verify_keyless(&bundle, &digest_bytes, &root).map_err(|e| e.to_string())?;
             let trusted = self
                 .identities
@@ -303,7 +307,7 @@ impl Rule {
                 manifest_bytes,
                 digest,
                 key,
-                self.trusted_root.as_deref(),
+                Some(self.trusted_root.as_deref().unwrap_or(public_good)),
             ) {
                 Ok(()) => {
                     return Ok(Signer::Key {
@@ -329,6 +333,9 @@ pub struct TrustPolicy {
     pub rules: Vec<Rule>,
     /// The files it was read from (existing or not), for messages.
     pub sources: Vec<PathBuf>,
+    /// What `public-good` means: a trusted root refreshed through TUF (`chitin trust
+    /// refresh`), or `None` for the one shipped with chitin.
+    pub public_good: Option<std::sync::Arc<TrustedRoot>>,
 }
 
 impl TrustPolicy {
@@ -417,6 +424,7 @@ impl TrustPolicy {
         Ok(TrustPolicy {
             rules,
             sources: vec![source.to_path_buf()],
+            public_good: None,
         })
     }
 
@@ -437,6 +445,7 @@ impl TrustPolicy {
                 given_key: true,
             }],
             sources: vec![PathBuf::from(label)],
+            public_good: None,
         }
     }
 
@@ -495,7 +504,7 @@ impl TrustPolicy {
         }
         let mut reasons = Vec::new();
         for envelope in envelopes {
-            match rule.accepts(envelope, manifest_bytes, digest) {
+            match rule.accepts(envelope, manifest_bytes, digest, &self.default_root()) {
                 Ok(signer) => {
                     return Ok(Verified {
                         signer,
@@ -530,7 +539,10 @@ impl TrustPolicy {
             let Some(required) = &rule.provenance else {
                 continue;
             };
-            let root = rule.trusted_root.clone().unwrap_or_else(public_good);
+            let root = rule
+                .trusted_root
+                .clone()
+                .unwrap_or_else(|| self.default_root());
             let mut found = Vec::new();
             let mut ok = None;
             for bundle in attestations {
@@ -580,7 +592,7 @@ impl TrustPolicy {
             .copied()
             .or_else(|| self.signing_rule(repository))
             .and_then(|r| r.trusted_root.clone())
-            .unwrap_or_else(public_good);
+            .unwrap_or_else(|| self.default_root());
         attestations
             .iter()
             .map(|b| crate::provenance::inspect(b, digest, &root))
@@ -597,6 +609,11 @@ impl TrustPolicy {
                     .map(|p| format!("{} (rule {})", p.describe(), r.label()))
             })
             .collect()
+    }
+
+    /// The root `public-good` stands for: the refreshed one if set, else the shipped one.
+    pub fn default_root(&self) -> std::sync::Arc<TrustedRoot> {
+        self.public_good.clone().unwrap_or_else(public_good)
     }
 
     /// Whether any rule covering `repository` requires provenance.

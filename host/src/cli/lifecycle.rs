@@ -24,6 +24,14 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// The options with no flags given (environment variables still apply).
+    pub fn default_options() -> RegistryOptions {
+        RegistryArgs {
+            insecure: Vec::new(),
+        }
+        .options()
+    }
+
     pub fn options(&self) -> RegistryOptions {
         let mut o = RegistryOptions {
             insecure: self.insecure.clone(),

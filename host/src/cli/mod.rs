@@ -113,6 +113,8 @@ enum SessionCommand {
 enum TrustCommand {
     /// Show the policy in force: its files and rules.
     Show(trust::ShowArgs),
+    /// Fetch Sigstore's trusted root through TUF (`public-good` then means it).
+    Refresh(trust::RefreshArgs),
 }
 
 #[derive(Subcommand)]
@@ -195,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Yank(args)) => trust::yank(args),
         Command::Keygen(args) => trust::keygen(args),
         Command::Trust(TrustCommand::Show(args)) => trust::show(args),
+        Command::Trust(TrustCommand::Refresh(args)) => trust::refresh(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),
         Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
         Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),

@@ -171,6 +171,16 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
         let state = if f.exists() { "" } else { "  (not present)" };
         println!("  {}{state}", f.display());
     }
+    println!(
+        "Sigstore public-good root: {}",
+        match &policy.public_good {
+            Some(_) => format!(
+                "refreshed through TUF ({})",
+                refreshed_root_path()?.display()
+            ),
+            None => "shipped with chitin (refresh with `chitin trust refresh`)".to_string(),
+        }
+    );
     if policy.rules.is_empty() {
         println!(
             "\nNo rules: nothing installs without --allow-unsigned. Add a [[rule]] naming a \
@@ -205,6 +215,89 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
     Ok(exit::OK)
 }
 
+#[derive(Args)]
+pub struct RefreshArgs {
+    /// The TUF repository to fetch `trusted_root.json` from (metadata at its root,
+    /// targets under `targets/`).
+    #[arg(long, default_value = chitin_registry::tuf::PUBLIC_GOOD_MIRROR)]
+    mirror: String,
+    /// The TUF root.json the chain starts from [default: Sigstore's, shipped with chitin].
+    #[arg(long)]
+    tuf_root: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{refreshed, mirror, path, error}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where a trusted root refreshed through TUF is kept; `public-good` in the policy means
+/// it when it exists.
+fn refreshed_root_path() -> anyhow::Result<PathBuf> {
+    Ok(super::chitin_home()?.join("sigstore/trusted_root.json"))
+}
+
+/// `chitin trust refresh`: fetch Sigstore's trusted root through TUF; when that fails
+/// (offline), say what stays in use.
+pub fn refresh(args: RefreshArgs) -> Result<u8, Exit> {
+    use chitin_registry::tuf::{SHIPPED_TUF_ROOT, refresh};
+    let root = match &args.tuf_root {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => SHIPPED_TUF_ROOT.to_vec(),
+    };
+    let path = refreshed_root_path()?;
+    let dir = path.parent().expect("a file in a folder").to_path_buf();
+    chitin_host::engine::create_private_dir(&dir)?;
+    // TUF metadata seen so far, per repository and starting root, so versions never go back.
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(args.mirror.as_bytes());
+    hasher.update(&root);
+    let datastore = dir.join("tuf").join(&hex::encode(hasher.finalize())[..16]);
+    std::fs::create_dir_all(&datastore)
+        .with_context(|| format!("creating {}", datastore.display()))?;
+    let rt = super::tokio()?;
+    let timeout = super::lifecycle::RegistryArgs::default_options().timeout;
+    match rt.block_on(refresh(&root, &args.mirror, &datastore, timeout)) {
+        Ok(bytes) => {
+            chitin_registry::atomic::write(&path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "refreshed": true, "mirror": args.mirror, "path": path })
+                );
+            } else {
+                eprintln!(
+                    "   Refreshed the Sigstore trusted root from {} (TUF verified)
+                                  into {}; rules with `public-good` use it",
+                    field(&args.mirror),
+                    path.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            let in_use = if path.exists() {
+                format!(
+                    "the one refreshed earlier ({}) stays in use",
+                    path.display()
+                )
+            } else {
+                "the one shipped with chitin stays in use".to_string()
+            };
+            if args.json {
+                let doc = json!({ "refreshed": false, "mirror": args.mirror,
+                                  "path": path.exists().then_some(&path), "error": e.to_string() });
+                println!("{}", untrusted::json_for_terminal(&doc.to_string()));
+            }
+            Err(Exit(
+                exit::ERROR,
+                anyhow::Error::new(e).context(format!(
+                    "could not refresh the Sigstore trusted root; {in_use}"
+                )),
+            ))
+        }
+    }
+}
+
 /// The user's policy file: `$CHITIN_TRUST_POLICY`, else
 /// `$XDG_CONFIG_HOME/chitin/trust.toml`, else `~/.config/chitin/trust.toml`.
 pub fn user_policy_path() -> anyhow::Result<PathBuf> {
@@ -226,7 +319,9 @@ pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
         if !file.exists() {
             bail!("the trust policy {} does not exist", file.display());
         }
-        return Ok(TrustPolicy::load(&[file.to_path_buf()])?);
+        let mut policy = TrustPolicy::load(&[file.to_path_buf()])?;
+        policy.public_good = refreshed_root()?;
+        return Ok(policy);
     }
     let mut files = Vec::new();
     if let Ok(cwd) = std::env::current_dir()
@@ -248,7 +343,29 @@ pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
         );
     }
     files.push(user);
-    Ok(TrustPolicy::load(&files)?)
+    let mut policy = TrustPolicy::load(&files)?;
+    policy.public_good = refreshed_root()?;
+    Ok(policy)
+}
+
+/// The trusted root `chitin trust refresh` stored, if any.
+fn refreshed_root()
+-> anyhow::Result<Option<std::sync::Arc<chitin_registry::sigstore_bundle::TrustedRoot>>> {
+    let path = refreshed_root_path()?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let root =
+        chitin_registry::sigstore_bundle::TrustedRoot::from_json(&bytes).with_context(|| {
+            format!(
+                "{} is not a usable trusted root; run `chitin trust refresh` again, or delete it \
+             to use the one shipped with chitin",
+                path.display()
+            )
+        })?;
+    Ok(Some(std::sync::Arc::new(root)))
 }
 
 /// The signing key's password: CHITIN_PASSWORD, COSIGN_PASSWORD, or asked for.
