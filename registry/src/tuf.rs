@@ -209,13 +209,12 @@ pub mod testing {
             .expect("sign root");
             let root_json = signed.buffer().clone();
             std::fs::write(dir.path().join("root.json"), &root_json).expect("write root");
-            let repo = TestTufRepo {
+            let mut repo = TestTufRepo {
                 dir,
                 key,
                 root_json,
                 version: 0,
             };
-            let mut repo = repo;
             repo.publish(trusted_root).await;
             repo
         }
