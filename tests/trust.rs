@@ -947,6 +947,34 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
         .unwrap();
     w.user.ok(&["run", "file-search", "list"]);
 
+    // `export` carries the attestation: an offline machine whose policy requires the
+    // same provenance for the layout installs it, and audits its provenance.
+    let layout = w.user.ws.path().join("layout");
+    w.user.ok(&[
+        "skill",
+        "export",
+        "file-search",
+        "-o",
+        layout.to_str().unwrap(),
+    ]);
+    let offline = User::new();
+    std::fs::write(
+        offline.home.path().join("trust.toml"),
+        rule.replace(
+            &w.reg.repo("acme/*"),
+            &format!("oci-layout:{}", layout.display()),
+        ),
+    )
+    .unwrap();
+    let reference = format!("oci-layout:{}:0.1.0", layout.display());
+    let audit: Value =
+        serde_json::from_str(&offline.ok(&["skill", "audit", &reference, "--json"])).unwrap();
+    assert_eq!(audit["provenance"]["status"], "verified", "{audit}");
+    assert!(audit["provenance"]["error"].is_null(), "{audit}");
+    assert_eq!(audit["yank"]["status"], "not-checked", "{audit}");
+    offline.ok(&["skill", "install", &reference, "--yes"]);
+    offline.ok(&["run", "file-search", "list"]);
+
     // Attested by a workflow of another repository: refused.
     w.push(&w.version("0.1.0"), "acme/evil:0.1.0", Some(&w.acme));
     let evil = GH_RELEASE.replace("acme/gh-issues", "evil/gh-issues");

@@ -225,9 +225,14 @@ async fn report_from_registry(
             .err()
             .map(|e| e.to_string()),
     );
-    let yank = super::lifecycle::YankStatus::from(
-        chitin_host::install::check_yanks(&policy, &signed.repository, &digest, options).await,
-    );
+    // An OCI layout carries no yanks: nothing to ask.
+    let yank = if signed.repository.starts_with("oci-layout:") {
+        super::lifecycle::YankStatus::NotChecked
+    } else {
+        super::lifecycle::YankStatus::from(
+            chitin_host::install::check_yanks(&policy, &signed.repository, &digest, options).await,
+        )
+    };
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
     let config_digest = config_desc["digest"]
