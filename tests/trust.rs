@@ -797,3 +797,428 @@ fn a_project_policy_is_read_first_and_policy_replaces_both() {
     assert_eq!(doc["rules"].as_array().unwrap().len(), 1);
     assert_eq!(doc["rules"][0]["repositories"], "only/**");
 }
+
+/// A private Sigstore serving Fulcio and Rekor on 127.0.0.1, and its trusted root in a
+/// file; the server keeps running on its own thread.
+fn served_sigstore(w: &World) -> (std::sync::Arc<TestSigstore>, String, std::path::PathBuf) {
+    let sigstore = std::sync::Arc::new(TestSigstore::new());
+    let root = w.user.home.path().join("private-root.json");
+    std::fs::write(&root, sigstore.trusted_root_json()).unwrap();
+    let runtime = rt();
+    let url = runtime.block_on(sigstore.clone().serve()).unwrap();
+    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    (sigstore, url, root)
+}
+
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GH_RELEASE: &str =
+    "https://github.com/acme/gh-issues/.github/workflows/release.yml@refs/tags/v1";
+
+/// `chitin skill attest` of `reference` as the CI job `workflow` of `repository`
+/// (`owner/name` on github.com).
+fn attest(
+    w: &World,
+    url: &str,
+    root: &Path,
+    reference: &str,
+    workflow: &str,
+    repository: &str,
+) -> std::process::Output {
+    use chitin_registry::sigstore_bundle::testing::test_id_token_with;
+    let predicate = w.user.ws.path().join("provenance.json");
+    std::fs::write(
+        &predicate,
+        serde_json::json!({
+            "buildDefinition": {
+                "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+                "externalParameters": { "workflow": {
+                    "repository": format!("https://github.com/{repository}"),
+                    "path": ".github/workflows/release.yml", "ref": "refs/tags/v1" } },
+            },
+            "runDetails": { "builder": { "id": "https://github.com/actions/runner/github-hosted" } },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut ci = User::new();
+    ci.env.push((
+        "SIGSTORE_ID_TOKEN".into(),
+        test_id_token_with(
+            GITHUB_ISSUER,
+            workflow,
+            Some(("https://github.com", repository)),
+        ),
+    ));
+    ci.chitin(&[
+        "skill",
+        "attest",
+        &w.reg.repo(reference),
+        "--predicate",
+        predicate.to_str().unwrap(),
+        "--keyless",
+        "--fulcio-url",
+        url,
+        "--rekor-url",
+        url,
+        "--trusted-root",
+        root.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
+    let w = world();
+    let (_sigstore, url, root) = served_sigstore(&w);
+    let rule = w.rule(
+        "acme/*",
+        &[&w.acme],
+        &format!(
+            "trusted-root = \"{}\"\nprovenance = {{ builder = \"https://github.com/acme/gh-issues/.github/workflows/release.yml@refs/tags/*\", issuer = \"{GITHUB_ISSUER}\", source = \"github.com/acme/gh-issues\" }}",
+            root.display()
+        ),
+    );
+    w.trust(&rule);
+
+    // Signed by a trusted key, but without provenance: refused, saying what is required.
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no provenance") && err.contains("github.com/acme/gh-issues"),
+        "{err}"
+    );
+    assert!(w.nothing_stored());
+    let audit: Value = serde_json::from_str(&w.user.ok(&[
+        "skill",
+        "audit",
+        &w.reg.repo("acme/fs:0.1.0"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(audit["provenance"]["status"], "none", "{audit}");
+    assert!(audit["provenance"]["error"].is_string(), "{audit}");
+
+    // Attested by acme's release workflow, through Fulcio and Rekor: installs, and
+    // audit shows who built it from where (the source from the certificate).
+    let out = attest(
+        &w,
+        &url,
+        &root,
+        "acme/fs:0.1.0",
+        GH_RELEASE,
+        "acme/gh-issues",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("provenance: built by"),
+        "{}",
+        stderr(&out)
+    );
+    w.user.ok(&["run", "file-search", "list"]);
+    for target in ["file-search".to_string(), w.reg.repo("acme/fs:0.1.0")] {
+        let audit: Value =
+            serde_json::from_str(&w.user.ok(&["skill", "audit", &target, "--json"])).unwrap();
+        let p = &audit["provenance"];
+        assert_eq!(p["status"], "verified", "{target}: {audit}");
+        assert_eq!(p["attestations"][0]["builder"], GH_RELEASE);
+        assert_eq!(p["attestations"][0]["source"], "github.com/acme/gh-issues");
+        assert_eq!(p["attestations"][0]["source_from"], "certificate");
+        assert!(p["error"].is_null(), "{audit}");
+    }
+    let text = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(text.contains(&format!("by {GH_RELEASE}")), "{text}");
+
+    // The stored attestation is checked again at every load: one removed from the
+    // index, or replaced by another skill's, is refused.
+    let db = rusqlite::Connection::open(w.user.home.path().join("chitin.db")).unwrap();
+    let stored: String = db
+        .query_row("SELECT signature FROM skills", [], |r| r.get(0))
+        .unwrap();
+    let mut verified: Value = serde_json::from_str(&stored).unwrap();
+    verified.as_object_mut().unwrap().remove("provenance");
+    db.execute("UPDATE skills SET signature = ?1", [verified.to_string()])
+        .unwrap();
+    let err = w.user.fails(1, &["run", "file-search", "list"]);
+    assert!(err.contains("no provenance"), "{err}");
+    db.execute("UPDATE skills SET signature = ?1", [&stored])
+        .unwrap();
+    w.user.ok(&["run", "file-search", "list"]);
+
+    // `export` carries the attestation: an offline machine whose policy requires the
+    // same provenance for the layout installs it, and audits its provenance.
+    let layout = w.user.ws.path().join("layout");
+    w.user.ok(&[
+        "skill",
+        "export",
+        "file-search",
+        "-o",
+        layout.to_str().unwrap(),
+    ]);
+    let offline = User::new();
+    std::fs::write(
+        offline.home.path().join("trust.toml"),
+        rule.replace(
+            &w.reg.repo("acme/*"),
+            &format!("oci-layout:{}", layout.display()),
+        ),
+    )
+    .unwrap();
+    let reference = format!("oci-layout:{}:0.1.0", layout.display());
+    let audit: Value =
+        serde_json::from_str(&offline.ok(&["skill", "audit", &reference, "--json"])).unwrap();
+    assert_eq!(audit["provenance"]["status"], "verified", "{audit}");
+    assert!(audit["provenance"]["error"].is_null(), "{audit}");
+    assert_eq!(audit["yank"]["status"], "not-checked", "{audit}");
+    offline.ok(&["skill", "install", &reference, "--yes"]);
+    offline.ok(&["run", "file-search", "list"]);
+
+    // Attested by a workflow of another repository: refused.
+    w.push(&w.version("0.1.0"), "acme/evil:0.1.0", Some(&w.acme));
+    let evil = GH_RELEASE.replace("acme/gh-issues", "evil/gh-issues");
+    let out = attest(&w, &url, &root, "acme/evil:0.1.0", &evil, "evil/gh-issues");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/evil:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("which is not"), "{}", stderr(&out));
+
+    // acme's own workflow, but a build from another source repository: refused.
+    w.push(&w.version("0.1.0"), "acme/fork:0.1.0", Some(&w.acme));
+    let out = attest(
+        &w,
+        &url,
+        &root,
+        "acme/fork:0.1.0",
+        GH_RELEASE,
+        "evil/gh-issues",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fork:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("built from github.com/evil/gh-issues"),
+        "{}",
+        stderr(&out)
+    );
+
+    // acme's genuine attestation of 0.1.0, copied onto another skill: refused.
+    let other = w.push(&w.version("0.1.1"), "acme/copy:0.1.1", Some(&w.acme));
+    let SkillRef::Oci(r) = w.reg.repo("acme/fs:0.1.0").parse().unwrap() else {
+        unreachable!()
+    };
+    let client = RegistryClient::for_ref(&r, &RegistryOptions::default()).unwrap();
+    let genuine = rt()
+        .block_on(client.fetch_attestations(&r.reference, &digest, &RegistryAuth::Anonymous))
+        .unwrap();
+    assert_eq!(genuine.len(), 1);
+    let SkillRef::Oci(copy) = w.reg.repo("acme/copy:0.1.1").parse().unwrap() else {
+        unreachable!()
+    };
+    let size = w.manifest_bytes("acme/copy", &other).len();
+    rt().block_on(client.push_attestation(
+        &copy.reference,
+        &other,
+        size,
+        genuine[0].as_bytes(),
+        chitin_registry::provenance::SLSA_PROVENANCE_V1,
+        &RegistryAuth::Anonymous,
+    ))
+    .unwrap();
+    let out = w.install("acme/copy:0.1.1", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no subject"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_version_yanked_by_its_publisher_is_refused_and_flagged() {
+    let w = world();
+    w.trust(&w.rule("acme/*", &[&w.acme], ""));
+    let yank = |reference: &str, by: &Publisher, reason: &str| {
+        w.user.chitin(&[
+            "skill",
+            "yank",
+            &w.reg.repo(reference),
+            "--reason",
+            reason,
+            "--key",
+            by.key.to_str().unwrap(),
+        ])
+    };
+    let fresh_install = |reference: &str| {
+        let user = User::new();
+        std::fs::copy(
+            w.user.home.path().join("trust.toml"),
+            user.home.path().join("trust.toml"),
+        )
+        .unwrap();
+        user.chitin(&["skill", "install", &w.reg.repo(reference), "--yes"])
+    };
+    w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "not-yanked", "{list}");
+
+    // Anyone who can push can attach a yank; one not signed by a trusted publisher is
+    // ignored, or they could deny service.
+    let out = yank("acme/fs:0.1.0", &w.other, "not really");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fresh_install("acme/fs:0.1.0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "not-yanked", "{list}");
+
+    // The publisher's own yank: install refuses, with the reason made inert.
+    let out = yank(
+        "acme/fs:0.1.0",
+        &w.acme,
+        "leaks tokens \x1b[2J\x1b]0;owned\x07 upgrade",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = fresh_install("acme/fs:0.1.0");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("yanked by its publisher") && err.contains("leaks tokens"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+
+    // Installed already: list and audit flag it.
+    let out = w.user.chitin(&["skill", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0.1.0 YANKED"));
+    assert!(
+        stderr(&out).contains("was yanked by key"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains('\x1b'), "{:?}", stderr(&out));
+    let list: Value = serde_json::from_str(&w.user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "yanked", "{list}");
+    let audit: Value =
+        serde_json::from_str(&w.user.ok(&["skill", "audit", "file-search", "--json"])).unwrap();
+    assert_eq!(audit["yank"]["status"], "yanked", "{audit}");
+    assert!(
+        audit["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("yanked"),
+        "{audit}"
+    );
+    let text = w.user.ok(&["skill", "audit", "file-search"]);
+    assert!(text.contains("YANKED"), "{text}");
+
+    // An update to a yanked version is refused too.
+    let updater = User::new();
+    std::fs::copy(
+        w.user.home.path().join("trust.toml"),
+        updater.home.path().join("trust.toml"),
+    )
+    .unwrap();
+    w.push(&w.version("0.2.0"), "acme/up:stable", Some(&w.acme));
+    updater.ok(&["skill", "install", &w.reg.repo("acme/up:stable"), "--yes"]);
+    w.push(&w.version("0.2.1"), "acme/up:stable", Some(&w.acme));
+    let out = yank("acme/up:stable", &w.acme, "broken build");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = updater.chitin(&["skill", "update", "--yes"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken build"), "{}", stderr(&out));
+
+    // Offline, list says it could not check, and still lists.
+    let World { reg, user, .. } = w;
+    drop(reg);
+    let out = user.chitin(&["skill", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not check"), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&user.ok(&["skill", "list", "--json"])).unwrap();
+    assert_eq!(list[0]["yank"]["status"], "unknown", "{list}");
+}
+
+#[test]
+fn the_public_good_root_is_refreshed_through_tuf_and_kept_when_offline() {
+    use chitin_registry::tuf::testing::TestTufRepo;
+    const ISSUER: &str = "https://token.actions.example.com";
+    const RELEASE: &str =
+        "https://git.example.com/acme/skills/.github/workflows/release.yml@refs/tags/v1";
+    let w = world();
+    // A private Sigstore stands in for the public-good one: its trusted root is the
+    // TUF repository's `trusted_root.json` target, served on 127.0.0.1.
+    let sigstore = TestSigstore::new();
+    let runtime = rt();
+    let (tuf, mirror) = runtime.block_on(async {
+        let tuf = TestTufRepo::new(&sigstore.trusted_root_json()).await;
+        let url = tuf.serve().await.unwrap();
+        (tuf, url)
+    });
+    let _serving = std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    let tuf_root = w.user.home.path().join("tuf-root.json");
+    std::fs::write(&tuf_root, &tuf.root_json).unwrap();
+    // A rule without `trusted-root`: the public-good root decides.
+    w.trust(&format!(
+        "[[rule]]\nrepositories = \"{}\"\nidentities = [{{ issuer = \"{ISSUER}\", subject = \"{RELEASE}\" }}]\n",
+        w.reg.repo("acme/*"),
+    ));
+    let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", None);
+    let bytes = w.manifest_bytes("acme/fs", &digest);
+    let bundle = sigstore.sign(&bytes, RELEASE, ISSUER);
+    w.attach(
+        "acme/fs",
+        &digest,
+        &Envelope::Bundle {
+            bundle: String::from_utf8(bundle.to_json()).unwrap(),
+        },
+    );
+    // The shipped root does not know this Sigstore.
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let refresh = |mirror: &str, root: &Path| {
+        w.user.chitin(&[
+            "trust",
+            "refresh",
+            "--mirror",
+            mirror,
+            "--tuf-root",
+            root.to_str().unwrap(),
+        ])
+    };
+
+    // A repository signed by keys the starting root does not name is refused, and
+    // nothing changes.
+    let other = std::fs::read(&tuf_root).unwrap();
+    let foreign = rt().block_on(TestTufRepo::new(&sigstore.trusted_root_json()));
+    let foreign_root = w.user.home.path().join("foreign-root.json");
+    std::fs::write(&foreign_root, &foreign.root_json).unwrap();
+    let out = refresh(&mirror, &foreign_root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("shipped with chitin stays in use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(other, std::fs::read(&tuf_root).unwrap());
+
+    // Refreshed through the TUF chain: `public-good` now means that root.
+    let out = refresh(&mirror, &tuf_root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.install("acme/fs:0.1.0", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.user.ok(&["run", "file-search", "list"]);
+    assert!(
+        w.user
+            .ok(&["trust", "show"])
+            .contains("refreshed through TUF")
+    );
+
+    // Offline: the refresh fails, says so, and the refreshed root stays in use.
+    let out = refresh("http://127.0.0.1:9", &tuf_root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refreshed earlier"),
+        "{}",
+        stderr(&out)
+    );
+    w.user.ok(&["run", "file-search", "list"]);
+}

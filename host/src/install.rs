@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use chitin_registry::artifact::{self, RemoteSkill, parse_remote};
 use chitin_registry::oci::auth_for;
 use chitin_registry::oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
+use chitin_registry::provenance::PREDICATE_TYPE_ANNOTATION;
 use chitin_registry::signatures;
 use chitin_registry::signing::{BUNDLE_MEDIA_TYPE, Envelope};
-use chitin_registry::trust::{TrustPolicy, Verified};
+use chitin_registry::trust::{TrustError, TrustPolicy, Verified};
+use chitin_registry::yank::{self, YankCheck};
 use chitin_registry::{
     Capabilities, CapabilityDiff, InstalledSkill, LockFile, Manifest, RegistryClient,
     RegistryError, RegistryOptions, SkillRef, Store,
@@ -157,13 +159,35 @@ impl Installer<'_> {
                     let envelopes = client
                         .fetch_signatures(&pinned.reference, &digest, &auth)
                         .await?;
+                    let attestations = if self.policy.requires_provenance(&r.repository()) {
+                        client
+                            .fetch_attestations(&pinned.reference, &digest, &auth)
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
                     let manifest = SignedManifest {
                         repository: r.repository(),
                         digest: digest.clone(),
                         manifest_bytes: bytes.clone(),
                         envelopes,
+                        attestations,
                     };
                     let trust = self.judge(&manifest, pinned.tag.as_deref(), &remote)?;
+                    // A version its publisher withdrew does not install (nor update).
+                    let yanks = client
+                        .fetch_yanks(&pinned.reference, &digest, &auth)
+                        .await?;
+                    let check = yank::judge(self.policy, &r.repository(), &digest, &yanks);
+                    if let Some(y) = check.yanked {
+                        return Err(TrustError::Yanked {
+                            repository: r.repository(),
+                            digest,
+                            reason: y.reason,
+                            signer: Box::new(y.signer),
+                        }
+                        .into());
+                    }
                     let tmp = self.store.temp_file()?;
                     let size = remote.layer.size as u64;
                     client
@@ -199,6 +223,7 @@ impl Installer<'_> {
                         digest: digest.clone(),
                         manifest_bytes: bytes.clone(),
                         envelopes: layout_signatures(dir, &digest)?,
+                        attestations: layout_attestations(dir, &digest)?,
                     };
                     let trust = self.judge(&manifest, tag.as_deref(), &remote)?;
                     let wasm = layout_blob(dir, &remote.layer.digest)?;
@@ -268,12 +293,23 @@ impl Installer<'_> {
         }
         self.policy
             .check_ceiling(&signed.repository, &remote.skill.capabilities)?;
-        match self.policy.verify(
-            &signed.repository,
-            &signed.manifest_bytes,
-            &signed.digest,
-            &signed.envelopes,
-        ) {
+        let verified = self
+            .policy
+            .verify(
+                &signed.repository,
+                &signed.manifest_bytes,
+                &signed.digest,
+                &signed.envelopes,
+            )
+            .and_then(|mut verified| {
+                verified.provenance = self.policy.check_provenance(
+                    &signed.repository,
+                    &signed.digest,
+                    &signed.attestations,
+                )?;
+                Ok(verified)
+            });
+        match verified {
             Ok(verified) => Ok(Trust::Signed(verified)),
             Err(e) if self.allow_unsigned => Ok(Trust::Unsigned {
                 reason: e.to_string(),
@@ -410,6 +446,8 @@ pub struct SignedManifest {
     pub digest: String,
     pub manifest_bytes: Vec<u8>,
     pub envelopes: Vec<Envelope>,
+    /// Attestation bundles (JSON) attached to it, unverified.
+    pub attestations: Vec<String>,
 }
 
 /// Resolve `reference` and fetch its manifest and signatures (for `verify` and
@@ -427,24 +465,50 @@ pub async fn fetch_signed(
             let envelopes = client
                 .fetch_signatures(&pinned.reference, &digest, &auth)
                 .await?;
+            let attestations = client
+                .fetch_attestations(&pinned.reference, &digest, &auth)
+                .await?;
             Ok(SignedManifest {
                 repository: r.repository(),
                 digest,
                 manifest_bytes,
                 envelopes,
+                attestations,
             })
         }
         SkillRef::Layout { dir, tag } => {
             let (manifest_bytes, digest) = layout_manifest(&dir, tag.as_deref())?;
             let envelopes = layout_signatures(&dir, &digest)?;
+            let attestations = layout_attestations(&dir, &digest)?;
             Ok(SignedManifest {
                 repository: format!("oci-layout:{}", dir.display()),
                 digest,
                 manifest_bytes,
                 envelopes,
+                attestations,
             })
         }
     }
+}
+
+/// The yanks of the skill `digest` in `repository` (`registry/repository`), judged by
+/// `policy`. Skills from an OCI layout have none.
+pub async fn check_yanks(
+    policy: &TrustPolicy,
+    repository: &str,
+    digest: &str,
+    options: &RegistryOptions,
+) -> Result<YankCheck, HostError> {
+    if repository.starts_with("oci-layout:") {
+        return Ok(YankCheck::default());
+    }
+    let SkillRef::Oci(r) = format!("{repository}@{digest}").parse::<SkillRef>()? else {
+        return Ok(YankCheck::default());
+    };
+    let client = RegistryClient::for_ref(&r, options)?;
+    let auth = auth_for(r.reference.resolve_registry());
+    let found = client.fetch_yanks(&r.reference, digest, &auth).await?;
+    Ok(yank::judge(policy, repository, digest, &found))
 }
 
 /// Load an installed skill, checking everything again: the stored OCI manifest
@@ -487,6 +551,17 @@ pub fn load_installed(
                 recorded.signer, verified.signer
             )));
         }
+        // The provenance the policy requires, from what was verified at install: offline.
+        let attestations: Vec<String> = recorded
+            .provenance
+            .iter()
+            .map(|p| p.bundle.clone())
+            .collect();
+        policy.check_provenance(
+            &installed.repository,
+            &installed.manifest_digest,
+            &attestations,
+        )?;
     }
     policy.check_ceiling(&installed.repository, &installed.grants)?;
     let wasm = store.read_blob(&installed.wasm_digest)?;
@@ -578,6 +653,26 @@ pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Resul
         entry["size"] = bytes.len().into();
         entries.push(entry);
     }
+    // So is its provenance.
+    for p in skill.signature.iter().flat_map(|v| &v.provenance) {
+        write_blob(p.bundle.as_bytes())?;
+        write_blob(signatures::EMPTY_CONFIG)?;
+        let mut manifest = signatures::bundle_manifest(
+            &skill.manifest_digest,
+            manifest_bytes.len(),
+            p.bundle.as_bytes(),
+        );
+        let annotations = serde_json::json!({ PREDICATE_TYPE_ANNOTATION: p.predicate_type });
+        manifest["annotations"] = annotations.clone();
+        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
+        entries.push(serde_json::json!({
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "artifactType": BUNDLE_MEDIA_TYPE,
+            "digest": write_blob(&bytes)?,
+            "size": bytes.len(),
+            "annotations": annotations,
+        }));
+    }
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -619,10 +714,46 @@ fn layout_signatures(dir: &Path, digest: &str) -> Result<Vec<Envelope>, HostErro
         } else if let Some((layer, _)) = signatures::bundle_layer(&manifest, digest)? {
             let bundle = String::from_utf8(layout_blob(dir, &layer)?)
                 .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
-            found.push(Envelope::Bundle { bundle });
+            if !is_attestation(entry, &bundle) {
+                found.push(Envelope::Bundle { bundle });
+            }
         }
     }
     Ok(found)
+}
+
+/// The attestation bundles a layout carries for `digest`.
+fn layout_attestations(dir: &Path, digest: &str) -> Result<Vec<String>, HostError> {
+    let index_path = dir.join("index.json");
+    let text = std::fs::read_to_string(&index_path)
+        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
+    let index = signatures::parse_json(text.as_bytes(), "index.json")?;
+    let mut found = Vec::new();
+    for entry in signatures::manifests(&index) {
+        let Some(entry_digest) = entry["digest"].as_str() else {
+            continue;
+        };
+        if entry["artifactType"] != BUNDLE_MEDIA_TYPE {
+            continue;
+        }
+        let manifest =
+            signatures::parse_json(&layout_blob(dir, entry_digest)?, "attestation manifest")?;
+        if let Some((layer, _)) = signatures::bundle_layer(&manifest, digest)?
+            && let Ok(bundle) = String::from_utf8(layout_blob(dir, &layer)?)
+            && is_attestation(entry, &bundle)
+        {
+            found.push(bundle);
+        }
+    }
+    Ok(found)
+}
+
+/// An attestation (annotated with a predicate type, or holding a DSSE envelope), not a
+/// signature.
+fn is_attestation(entry: &serde_json::Value, bundle: &str) -> bool {
+    entry["annotations"][PREDICATE_TYPE_ANNOTATION].is_string()
+        || serde_json::from_str::<serde_json::Value>(bundle)
+            .is_ok_and(|b| b["dsseEnvelope"].is_object())
 }
 
 /// Find the manifest in a layout: by tag (`org.opencontainers.image.ref.name`), or the

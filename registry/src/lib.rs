@@ -48,13 +48,16 @@ pub mod imports;
 pub mod lock;
 pub mod manifest;
 pub mod oci;
+pub mod provenance;
 pub mod reference;
 pub mod signatures;
 pub mod signing;
 pub mod sigstore_bundle;
 pub mod store;
 pub mod trust;
+pub mod tuf;
 pub mod untrusted;
+pub mod yank;
 
 pub use capability::{Capability, CapabilityDiff, Grant};
 pub use component::{ComponentInfo, MANIFEST_SECTION, embed_manifest, inspect};

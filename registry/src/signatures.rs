@@ -70,27 +70,102 @@ impl RegistryClient {
         digest: &str,
         auth: &RegistryAuth,
     ) -> Result<Vec<Envelope>, RegistryError> {
+        let found = self
+            .fetch_referrer_blobs(repo, digest, auth, BUNDLE_MEDIA_TYPE, MAX_SIGNATURE_BYTES)
+            .await?;
+        let mut bundles = Vec::new();
+        for (annotations, bytes) in found {
+            let bundle = String::from_utf8(bytes)
+                .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
+            // Attestations are statements about the skill, not signatures of it.
+            if is_attestation(&annotations, &bundle) {
+                continue;
+            }
+            bundles.push(Envelope::Bundle { bundle });
+        }
+        Ok(bundles)
+    }
+
+    /// The Sigstore bundles with DSSE envelopes (attestations, such as SLSA provenance)
+    /// attached to `digest` in `repo`'s repository, as JSON; unverified.
+    pub async fn fetch_attestations(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<String>, RegistryError> {
+        let found = self
+            .fetch_referrer_blobs(
+                repo,
+                digest,
+                auth,
+                BUNDLE_MEDIA_TYPE,
+                crate::provenance::MAX_ATTESTATION_BYTES,
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(annotations, bytes)| {
+                let bundle = String::from_utf8(bytes).ok()?;
+                is_attestation(&annotations, &bundle).then_some(bundle)
+            })
+            .collect())
+    }
+
+    /// The referrers of `digest` with `artifact_type`: each one's manifest annotations,
+    /// and its one layer of that media type (at most `limit` bytes). Only manifests whose
+    /// `subject` is this very digest count, whatever an index claims.
+    pub async fn fetch_referrer_blobs(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+        artifact_type: &str,
+        limit: usize,
+    ) -> Result<Vec<(Value, Vec<u8>)>, RegistryError> {
+        Ok(self
+            .fetch_referrers(repo, digest, auth, artifact_type, limit)
+            .await?
+            .into_iter()
+            .map(|r| (r.manifest["annotations"].clone(), r.blob))
+            .collect())
+    }
+
+    /// The referrers of `digest` with `artifact_type`: each one's manifest (bytes and
+    /// digest) and its layer of that media type.
+    pub async fn fetch_referrers(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        auth: &RegistryAuth,
+        artifact_type: &str,
+        limit: usize,
+    ) -> Result<Vec<Referrer>, RegistryError> {
         let Some(index) = self.referrers(repo, digest, auth).await? else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
         for entry in manifests(&index).iter().take(MAX_SIGNATURES) {
-            if entry["artifactType"] != BUNDLE_MEDIA_TYPE {
+            if entry["artifactType"] != artifact_type {
                 continue;
             }
             let (manifest_digest, _) = descriptor(entry)?;
             let at = repo.clone_with_digest(manifest_digest.to_string());
-            let (bytes, _) = self.fetch_manifest(&at, auth).await?;
-            let manifest = parse_json(&bytes, "bundle manifest")?;
-            let Some((layer_digest, size)) = bundle_layer(&manifest, digest)? else {
+            let (bytes, manifest_digest) = self.fetch_manifest(&at, auth).await?;
+            let manifest = parse_json(&bytes, "referrer manifest")?;
+            let Some((layer_digest, size)) = referrer_layer(&manifest, digest, artifact_type)?
+            else {
                 continue;
             };
-            let bytes = self
-                .pull_small_blob(&at, &layer_digest, size, MAX_SIGNATURE_BYTES as u64)
+            let blob = self
+                .pull_small_blob(&at, &layer_digest, size, limit as u64)
                 .await?;
-            let bundle = String::from_utf8(bytes)
-                .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
-            found.push(Envelope::Bundle { bundle });
+            found.push(Referrer {
+                manifest,
+                manifest_bytes: bytes,
+                manifest_digest,
+                blob,
+            });
         }
         Ok(found)
     }
@@ -183,12 +258,51 @@ impl RegistryClient {
         auth: &RegistryAuth,
     ) -> Result<(), RegistryError> {
         let manifest = bundle_manifest(digest, subject_size, bundle);
+        self.push_referrer(repo, digest, bundle, &manifest, auth)
+            .await
+            .map(|_| ())
+    }
+
+    /// Attach a keyless attestation bundle (a DSSE envelope) to the skill `digest` as
+    /// an OCI referrer, annotated with its predicate type as cosign does.
+    pub async fn push_attestation(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        subject_size: usize,
+        bundle: &[u8],
+        predicate_type: &str,
+        auth: &RegistryAuth,
+    ) -> Result<(), RegistryError> {
+        self.client
+            .auth(repo, auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| map_oci(e, repo))?;
+        let mut manifest = bundle_manifest(digest, subject_size, bundle);
+        manifest["annotations"] =
+            json!({ crate::provenance::PREDICATE_TYPE_ANNOTATION: predicate_type });
+        self.push_referrer(repo, digest, bundle, &manifest, auth)
+            .await
+            .map(|_| ())
+    }
+
+    /// Push an artifact `manifest` whose one layer is `blob` and whose `subject` is
+    /// `digest`, and list it where referrers are found. Returns the manifest's bytes and
+    /// digest. The caller has authenticated for push.
+    pub async fn push_referrer(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        blob: &[u8],
+        manifest: &Value,
+        auth: &RegistryAuth,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
         self.put_blob(repo, EMPTY_CONFIG.to_vec()).await?;
-        self.put_blob(repo, bundle.to_vec()).await?;
-        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
+        self.put_blob(repo, blob.to_vec()).await?;
+        let bytes = serde_json::to_vec(manifest).expect("JSON serializes");
         let manifest_digest = sha256_digest(&bytes);
         let at = repo.clone_with_digest(manifest_digest.clone());
-        self.put_manifest(&at, &manifest, OCI_IMAGE_MEDIA_TYPE)
+        self.put_manifest(&at, manifest, OCI_IMAGE_MEDIA_TYPE)
             .await?;
         // A registry with the referrers API indexes it by itself; otherwise keep the
         // referrers tag (the OCI 1.1 fallback cosign also uses) up to date.
@@ -197,7 +311,7 @@ impl RegistryClient {
             .get_limited(repo, auth, &path, OCI_IMAGE_INDEX_MEDIA_TYPE)
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok((bytes, manifest_digest)),
             Err(RegistryError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
@@ -207,19 +321,24 @@ impl RegistryClient {
             Err(RegistryError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e),
         };
-        entries.push(json!({
+        let mut entry = json!({
             "mediaType": OCI_IMAGE_MEDIA_TYPE,
-            "artifactType": BUNDLE_MEDIA_TYPE,
+            "artifactType": manifest["artifactType"],
             "digest": manifest_digest,
             "size": bytes.len(),
-        }));
+        });
+        if manifest["annotations"].is_object() {
+            entry["annotations"] = manifest["annotations"].clone();
+        }
+        entries.push(entry);
         let index = json!({
             "schemaVersion": 2,
             "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
             "manifests": entries,
         });
         self.put_manifest(&tag, &index, OCI_IMAGE_INDEX_MEDIA_TYPE)
-            .await
+            .await?;
+        Ok((bytes, manifest_digest))
     }
 
     async fn put_blob(&self, r: &Reference, bytes: Vec<u8>) -> Result<(), RegistryError> {
@@ -310,19 +429,30 @@ pub fn cosign_envelope(payload: &[u8], signature: &str) -> Envelope {
 
 /// The OCI artifact carrying a Sigstore bundle as a referrer of `subject_digest`.
 pub fn bundle_manifest(subject_digest: &str, subject_size: usize, bundle: &[u8]) -> Value {
+    referrer_manifest(BUNDLE_MEDIA_TYPE, subject_digest, subject_size, bundle)
+}
+
+/// An OCI artifact of `artifact_type` whose one layer (of that media type) is `blob`,
+/// referring to `subject_digest`.
+pub fn referrer_manifest(
+    artifact_type: &str,
+    subject_digest: &str,
+    subject_size: usize,
+    blob: &[u8],
+) -> Value {
     json!({
         "schemaVersion": 2,
         "mediaType": OCI_IMAGE_MEDIA_TYPE,
-        "artifactType": BUNDLE_MEDIA_TYPE,
+        "artifactType": artifact_type,
         "config": {
             "mediaType": EMPTY_CONFIG_MEDIA_TYPE,
             "digest": sha256_digest(EMPTY_CONFIG),
             "size": EMPTY_CONFIG.len(),
         },
         "layers": [{
-            "mediaType": BUNDLE_MEDIA_TYPE,
-            "digest": sha256_digest(bundle),
-            "size": bundle.len(),
+            "mediaType": artifact_type,
+            "digest": sha256_digest(blob),
+            "size": blob.len(),
         }],
         "subject": {
             "mediaType": OCI_IMAGE_MEDIA_TYPE,
@@ -332,18 +462,47 @@ pub fn bundle_manifest(subject_digest: &str, subject_size: usize, bundle: &[u8])
     })
 }
 
+/// A referrer found for a digest.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub manifest: Value,
+    pub manifest_bytes: Vec<u8>,
+    pub manifest_digest: String,
+    /// Its layer of the artifact type, digest-checked.
+    pub blob: Vec<u8>,
+}
+
+/// An attestation rather than a signature: annotated with a predicate type, or a
+/// bundle holding a DSSE envelope.
+fn is_attestation(annotations: &Value, bundle: &str) -> bool {
+    annotations[crate::provenance::PREDICATE_TYPE_ANNOTATION].is_string()
+        || serde_json::from_str::<Value>(bundle)
+            .map(|b| b["dsseEnvelope"].is_object())
+            .unwrap_or(false)
+}
+
 /// The bundle layer of a bundle artifact, if it refers to `subject_digest` (only a
 /// referrer of this very digest counts, whatever an index claims).
 pub fn bundle_layer(
     manifest: &Value,
     subject_digest: &str,
 ) -> Result<Option<(String, u64)>, RegistryError> {
+    referrer_layer(manifest, subject_digest, BUNDLE_MEDIA_TYPE)
+}
+
+/// The layer of media type `media_type` of an artifact, if it refers to
+/// `subject_digest`.
+pub fn referrer_layer(
+    manifest: &Value,
+    subject_digest: &str,
+    media_type: &str,
+) -> Result<Option<(String, u64)>, RegistryError> {
     if manifest["subject"]["digest"] != subject_digest {
         return Ok(None);
     }
     let Some(layer) = layers(manifest)
         .iter()
-        .find(|l| l["mediaType"] == BUNDLE_MEDIA_TYPE)
+        .find(|l| l["mediaType"] == media_type)
     else {
         return Ok(None);
     };

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Capabilities;
 pub use crate::capability::Ceiling;
+use crate::provenance::{Provenance, ProvenancePattern, ProvenanceRule};
 use crate::signing::{Envelope, PublicKey};
 use crate::sigstore_bundle::{TrustedRoot, verify_keyless};
 
@@ -68,6 +69,10 @@ pub struct Verified {
     pub rule: String,
     /// The signature itself, kept so every load can check it again.
     pub envelope: Envelope,
+    /// The provenance attestations the policy required, verified (bundles included, so
+    /// every load can check them again offline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<Provenance>,
 }
 
 /// Why a skill is not trusted.
@@ -106,6 +111,26 @@ pub enum TrustError {
         rule: String,
         what: String,
         line: String,
+    },
+    #[error(
+        "{repository} has no provenance the rule {rule} requires: {required}; {}",
+        if .found.is_empty() { "it has no provenance attestation (attach one with `chitin skill attest`)".to_string() } else { format!("found:\n  {}", .found.join("\n  ")) }
+    )]
+    NoProvenance {
+        repository: String,
+        rule: String,
+        required: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "{repository}@{digest} was yanked by its publisher ({signer}): {reason}; install \
+         another version"
+    )]
+    Yanked {
+        repository: String,
+        digest: String,
+        reason: String,
+        signer: Box<Signer>,
     },
     #[error(
         "the update of `{name}` is signed by {new}, but the installed version by {installed}; \
@@ -150,6 +175,7 @@ struct RuleFile {
     deny: Vec<Ceiling>,
     #[serde(default)]
     allow_signer_change: bool,
+    provenance: Option<ProvenancePattern>,
 }
 
 /// One `[[rule]]`.
@@ -170,6 +196,8 @@ pub struct Rule {
     pub trusted_root_name: String,
     pub deny: Vec<Ceiling>,
     pub allow_signer_change: bool,
+    /// Skills from here need a SLSA provenance attestation matching this.
+    pub provenance: Option<ProvenanceRule>,
     /// The one key given on the command line (`verify --key`), not a policy file's rule.
     pub given_key: bool,
 }
@@ -209,6 +237,7 @@ impl Rule {
         envelope: &Envelope,
         manifest_bytes: &[u8],
         digest: &str,
+        public_good: &std::sync::Arc<TrustedRoot>,
     ) -> Result<Signer, String> {
         let mut reasons = Vec::new();
         let keyless = match envelope.bundle() {
@@ -227,7 +256,10 @@ impl Rule {
             if crate::artifact::sha256_digest(manifest_bytes) != digest {
                 return Err("the manifest bytes are not the ones the digest names".into());
             }
-            let root = self.trusted_root.clone().unwrap_or_else(public_good);
+            let root = self
+                .trusted_root
+                .clone()
+                .unwrap_or_else(|| public_good.clone());
             let id = verify_keyless(&bundle, &digest_bytes, &root).map_err(|e| e.to_string())?;
             let trusted = self
                 .identities
@@ -249,7 +281,7 @@ impl Rule {
                 manifest_bytes,
                 digest,
                 key,
-                self.trusted_root.as_deref(),
+                Some(self.trusted_root.as_deref().unwrap_or(public_good)),
             ) {
                 Ok(()) => {
                     return Ok(Signer::Key {
@@ -275,6 +307,9 @@ pub struct TrustPolicy {
     pub rules: Vec<Rule>,
     /// The files it was read from (existing or not), for messages.
     pub sources: Vec<PathBuf>,
+    /// What `public-good` means: a trusted root refreshed through TUF (`chitin trust
+    /// refresh`), or `None` for the one shipped with chitin.
+    pub public_good: Option<std::sync::Arc<TrustedRoot>>,
 }
 
 impl TrustPolicy {
@@ -341,6 +376,11 @@ impl TrustPolicy {
                     (path.display().to_string(), Some(std::sync::Arc::new(root)))
                 }
             };
+            let provenance = r
+                .provenance
+                .map(ProvenanceRule::new)
+                .transpose()
+                .map_err(err)?;
             rules.push(Rule {
                 repositories: r.repositories,
                 source: source.to_path_buf(),
@@ -351,12 +391,14 @@ impl TrustPolicy {
                 trusted_root_name,
                 deny: r.deny,
                 allow_signer_change: r.allow_signer_change,
+                provenance,
                 given_key: false,
             });
         }
         Ok(TrustPolicy {
             rules,
             sources: vec![source.to_path_buf()],
+            public_good: None,
         })
     }
 
@@ -373,9 +415,11 @@ impl TrustPolicy {
                 trusted_root_name: "public-good".into(),
                 deny: Vec::new(),
                 allow_signer_change: false,
+                provenance: None,
                 given_key: true,
             }],
             sources: vec![PathBuf::from(label)],
+            public_good: None,
         }
     }
 
@@ -434,12 +478,13 @@ impl TrustPolicy {
         }
         let mut reasons = Vec::new();
         for envelope in envelopes {
-            match rule.accepts(envelope, manifest_bytes, digest) {
+            match rule.accepts(envelope, manifest_bytes, digest, &self.default_root()) {
                 Ok(signer) => {
                     return Ok(Verified {
                         signer,
                         rule: rule.label(),
                         envelope: envelope.clone(),
+                        provenance: Vec::new(),
                     });
                 }
                 Err(reason) => reasons.push(format!("{}: {reason}", envelope.form())),
@@ -451,6 +496,105 @@ impl TrustPolicy {
             signers: rule.signers(),
             reasons,
         })
+    }
+
+    /// The `provenance` requirement of every rule covering `repository` (like ceilings,
+    /// each applies), each met by one of `attestations` (Sigstore bundle JSON) for the
+    /// manifest `digest`, verified against that rule's trusted root. Returns what met
+    /// them; none when no rule requires provenance.
+    pub fn check_provenance(
+        &self,
+        repository: &str,
+        digest: &str,
+        attestations: &[String],
+    ) -> Result<Vec<Provenance>, TrustError> {
+        let mut met = Vec::new();
+        for rule in self.matching(repository) {
+            let Some(required) = &rule.provenance else {
+                continue;
+            };
+            let root = rule
+                .trusted_root
+                .clone()
+                .unwrap_or_else(|| self.default_root());
+            let mut found = Vec::new();
+            let mut ok = None;
+            for bundle in attestations {
+                match crate::provenance::inspect(bundle, digest, &root) {
+                    Ok(p) => match required.check(&p) {
+                        Ok(()) => {
+                            ok = Some(p);
+                            break;
+                        }
+                        Err(why) => found.push(why),
+                    },
+                    Err(why) => found.push(format!("an attestation that does not verify: {why}")),
+                }
+            }
+            match ok {
+                Some(p) => {
+                    if !met.contains(&p) {
+                        met.push(p);
+                    }
+                }
+                None => {
+                    return Err(TrustError::NoProvenance {
+                        repository: repository.to_string(),
+                        rule: rule.label(),
+                        required: required.describe(),
+                        found,
+                    });
+                }
+            }
+        }
+        Ok(met)
+    }
+
+    /// Every attestation of `attestations` for `digest`, verified against the trusted
+    /// root of the rule that requires provenance for `repository` (else the signing
+    /// rule's; else public-good), for display; none is judged against a requirement.
+    pub fn inspect_provenance(
+        &self,
+        repository: &str,
+        digest: &str,
+        attestations: &[String],
+    ) -> Vec<Result<Provenance, String>> {
+        let rules = self.matching(repository);
+        let root = rules
+            .iter()
+            .find(|r| r.provenance.is_some())
+            .copied()
+            .or_else(|| self.signing_rule(repository))
+            .and_then(|r| r.trusted_root.clone())
+            .unwrap_or_else(|| self.default_root());
+        attestations
+            .iter()
+            .map(|b| crate::provenance::inspect(b, digest, &root))
+            .collect()
+    }
+
+    /// What the rules covering `repository` require of provenance, for display.
+    pub fn provenance_required(&self, repository: &str) -> Vec<String> {
+        self.matching(repository)
+            .iter()
+            .filter_map(|r| {
+                r.provenance
+                    .as_ref()
+                    .map(|p| format!("{} (rule {})", p.describe(), r.label()))
+            })
+            .collect()
+    }
+
+    /// The root `public-good` stands for: the refreshed one if set, else the shipped one.
+    pub fn default_root(&self) -> std::sync::Arc<TrustedRoot> {
+        self.public_good.clone().unwrap_or_else(public_good)
+    }
+
+    /// Whether any rule covering `repository` requires provenance.
+    pub fn requires_provenance(&self, repository: &str) -> bool {
+        self.matching(repository)
+            .iter()
+            .any(|r| r.provenance.is_some())
     }
 
     /// Check the declared capabilities against the `deny` of every matching rule.
@@ -920,6 +1064,73 @@ secrets = [{ name = "TOKEN", hosts = ["api.example.com"], header = "Authorizatio
             let other = sigstore.sign(br#"{"schemaVersion":3}"#, WORKFLOW, ISSUER);
             let err = check(&p, envelope(other)).unwrap_err();
             assert!(matches!(err, TrustError::Untrusted { .. }), "{err}");
+        }
+
+        /// A `provenance` requirement applies from every matching rule, and is met only
+        /// by an attestation of this digest by the named builder from the named source.
+        #[test]
+        fn provenance_is_required_by_every_matching_rule() {
+            let (f, sigstore, _) = setup();
+            let p = policy(
+                &f,
+                &format!(
+                    r#"
+                    [[rule]]
+                    repositories = "ghcr.io/**"
+                    trusted-root = "root.json"
+                    provenance = {{ builder = "{WORKFLOW}", issuer = "{ISSUER}", source = "git.example.com/acme/skills" }}
+                    [[rule]]
+                    repositories = "ghcr.io/acme/*"
+                    keys = ["acme.pub"]
+                    "#
+                ),
+            );
+            let digest = crate::artifact::sha256_digest(MANIFEST);
+            let attest = |digest: &str, source: &str| {
+                let statement = crate::provenance::example_statement(digest, "b", "x");
+                let options = SignOptions {
+                    source_repository: Some(source.into()),
+                    ..Default::default()
+                };
+                String::from_utf8(
+                    sigstore
+                        .attest_with(&statement, WORKFLOW, ISSUER, &options)
+                        .to_json(),
+                )
+                .unwrap()
+            };
+            let good = attest(&digest, "https://git.example.com/acme/skills");
+            let met = p
+                .check_provenance("ghcr.io/acme/x", &digest, std::slice::from_ref(&good))
+                .unwrap();
+            assert_eq!(met.len(), 1);
+            assert_eq!(met[0].builder, WORKFLOW);
+            for (attestations, why) in [
+                (vec![], "no provenance attestation"),
+                (
+                    vec![attest(&digest, "https://git.example.com/evil/skills")],
+                    "built from",
+                ),
+                (
+                    vec![attest(
+                        &crate::artifact::sha256_digest(b"{}"),
+                        "https://git.example.com/acme/skills",
+                    )],
+                    "does not verify",
+                ),
+            ] {
+                let err = p
+                    .check_provenance("ghcr.io/acme/x", &digest, &attestations)
+                    .unwrap_err();
+                assert!(matches!(err, TrustError::NoProvenance { .. }), "{err}");
+                assert!(err.to_string().contains(why), "{err}");
+            }
+            // Outside the rule's repositories nothing is required.
+            assert!(
+                p.check_provenance("docker.io/acme/x", &digest, &[])
+                    .unwrap()
+                    .is_empty()
+            );
         }
 
         #[test]

@@ -71,6 +71,79 @@ struct Report {
     /// For installed skills: the tools `describe()` returned at install.
     tools: Vec<(String, String)>,
     signature: Signature,
+    provenance: ProvenanceReport,
+    yank: super::lifecycle::YankStatus,
+}
+
+/// What the audit says about how the skill was built.
+#[derive(serde::Serialize)]
+struct ProvenanceReport {
+    /// `verified` (some attestation verified), `none` (none found or none verifies), or
+    /// `not-applicable` (a local file).
+    status: &'static str,
+    /// The verified attestations.
+    attestations: Vec<ProvenanceView>,
+    /// Attestations that do not verify, and why.
+    unverified: Vec<String>,
+    /// What the trust policy requires, if anything.
+    required: Vec<String>,
+    /// Why the requirement is not met, when it is not.
+    error: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ProvenanceView {
+    builder: String,
+    issuer: String,
+    source: Option<String>,
+    source_from: Option<chitin_registry::provenance::SourceOrigin>,
+    builder_id: Option<String>,
+    predicate_type: String,
+}
+
+impl ProvenanceReport {
+    fn not_applicable() -> Self {
+        ProvenanceReport {
+            status: "not-applicable",
+            attestations: Vec::new(),
+            unverified: Vec::new(),
+            required: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn new(
+        found: Vec<Result<chitin_registry::provenance::Provenance, String>>,
+        required: Vec<String>,
+        error: Option<String>,
+    ) -> Self {
+        let mut attestations = Vec::new();
+        let mut unverified = Vec::new();
+        for f in found {
+            match f {
+                Ok(p) => attestations.push(ProvenanceView {
+                    builder: p.builder,
+                    issuer: p.issuer,
+                    source: p.source,
+                    source_from: p.source_from,
+                    builder_id: p.builder_id,
+                    predicate_type: p.predicate_type,
+                }),
+                Err(e) => unverified.push(e),
+            }
+        }
+        ProvenanceReport {
+            status: if attestations.is_empty() {
+                "none"
+            } else {
+                "verified"
+            },
+            attestations,
+            unverified,
+            required,
+            error,
+        }
+    }
 }
 
 /// What the audit says about who signed the skill.
@@ -118,6 +191,8 @@ fn report_from_bytes(source: String, wasm: &[u8]) -> anyhow::Result<Report> {
         granted: None,
         tools: Vec::new(),
         signature: Signature::NotApplicable,
+        provenance: ProvenanceReport::not_applicable(),
+        yank: super::lifecycle::YankStatus::NotChecked,
     })
 }
 
@@ -141,6 +216,22 @@ async fn report_from_registry(
             found: signed.envelopes.len(),
             reason: e.to_string(),
         },
+    };
+    let provenance = ProvenanceReport::new(
+        policy.inspect_provenance(&signed.repository, &digest, &signed.attestations),
+        policy.provenance_required(&signed.repository),
+        policy
+            .check_provenance(&signed.repository, &digest, &signed.attestations)
+            .err()
+            .map(|e| e.to_string()),
+    );
+    // An OCI layout carries no yanks: nothing to ask.
+    let yank = if signed.repository.starts_with("oci-layout:") {
+        super::lifecycle::YankStatus::NotChecked
+    } else {
+        super::lifecycle::YankStatus::from(
+            chitin_host::install::check_yanks(&policy, &signed.repository, &digest, options).await,
+        )
     };
     let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let config_desc = &raw["config"];
@@ -204,6 +295,8 @@ async fn report_from_registry(
         granted: None,
         tools: Vec::new(),
         signature,
+        provenance,
+        yank,
     })
 }
 
@@ -229,6 +322,38 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
             Some(v) => Signature::from(v.clone()),
             None => Signature::InstalledUnsigned,
         };
+        // What was verified at install (bundles kept; `run` checks them again).
+        let policy = super::trust::load_policy(None)?;
+        let kept: Vec<_> = installed
+            .signature
+            .iter()
+            .flat_map(|v| v.provenance.iter().cloned().map(Ok))
+            .collect();
+        let attestations: Vec<String> = installed
+            .signature
+            .iter()
+            .flat_map(|v| v.provenance.iter().map(|p| p.bundle.clone()))
+            .collect();
+        r.provenance = ProvenanceReport::new(
+            kept,
+            policy.provenance_required(&installed.repository),
+            policy
+                .check_provenance(
+                    &installed.repository,
+                    &installed.manifest_digest,
+                    &attestations,
+                )
+                .err()
+                .map(|e| e.to_string()),
+        );
+        let rt = super::tokio()?;
+        r.yank = super::lifecycle::yank_status(
+            &rt,
+            &policy,
+            &installed.repository,
+            &installed.manifest_digest,
+            &args.registry,
+        );
         r.tools = installed
             .tools
             .as_array()
@@ -278,6 +403,26 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             message,
         });
     }
+    if let super::lifecycle::YankStatus::Yanked { reason, .. } = &report.yank {
+        findings.insert(
+            0,
+            chitin_registry::Finding {
+                risk: chitin_registry::Risk::High,
+                area: chitin_registry::Area::Trust,
+                message: format!("its publisher yanked this version: {reason}"),
+            },
+        );
+    }
+    if report.provenance.error.is_some() {
+        findings.insert(
+            0,
+            chitin_registry::Finding {
+                risk: chitin_registry::Risk::High,
+                area: chitin_registry::Area::Trust,
+                message: "it lacks the build provenance your trust policy requires".into(),
+            },
+        );
+    }
     if let Some(message) = unsigned {
         findings.insert(
             0,
@@ -302,6 +447,8 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
             "problems": problems,
             "findings": findings,
             "signature": report.signature,
+            "provenance": report.provenance,
+            "yank": report.yank,
         });
         println!("{}", display::json(&doc)?);
         return Ok(if ok { exit::OK } else { exit::ERROR });
@@ -327,6 +474,17 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         Signature::InstalledUnsigned => {
             println!("  signer   NONE: installed with --allow-unsigned")
         }
+    }
+    print_provenance(&report.provenance);
+    match &report.yank {
+        super::lifecycle::YankStatus::Yanked { reason, signer } => {
+            println!("  YANKED   by {}: {}", field(signer), field(reason))
+        }
+        super::lifecycle::YankStatus::Unknown { error } => {
+            println!("  yanked?  could not check: {}", field(error))
+        }
+        super::lifecycle::YankStatus::NotYanked => println!("  yanked   no"),
+        super::lifecycle::YankStatus::NotChecked => {}
     }
     let manifest = match &report.manifest {
         Ok(m) => m,
@@ -388,6 +546,42 @@ fn print_report(report: &Report, json_out: bool) -> Result<u8, Exit> {
         );
     }
     Ok(if ok { exit::OK } else { exit::ERROR })
+}
+
+fn print_provenance(p: &ProvenanceReport) {
+    if p.status == "not-applicable" {
+        return;
+    }
+    if p.attestations.is_empty() {
+        println!("  built    none (no verified provenance attestation)");
+    }
+    for a in &p.attestations {
+        let source = match (&a.source, a.source_from) {
+            (Some(s), Some(chitin_registry::provenance::SourceOrigin::Certificate)) => {
+                format!("{} (from the certificate)", field(s))
+            }
+            (Some(s), _) => format!("{} (from the predicate)", field(s)),
+            (None, _) => "unknown".to_string(),
+        };
+        println!(
+            "  built    by {} (issuer {})
+           from {source}",
+            field(&a.builder),
+            field(&a.issuer)
+        );
+        if let Some(id) = &a.builder_id {
+            println!("           builder.id {}", field(id));
+        }
+    }
+    for u in &p.unverified {
+        println!("           an attestation does not verify: {}", field(u));
+    }
+    for r in &p.required {
+        println!("  requires {}", field(r));
+    }
+    if let Some(e) = &p.error {
+        println!("  NOT MET  {}", display::block(e, "           "));
+    }
 }
 
 pub fn pack(args: PackArgs) -> Result<u8, Exit> {

@@ -24,6 +24,14 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// The options with no flags given (environment variables still apply).
+    pub fn default_options() -> RegistryOptions {
+        RegistryArgs {
+            insecure: Vec::new(),
+        }
+        .options()
+    }
+
     pub fn options(&self) -> RegistryOptions {
         let mut o = RegistryOptions {
             insecure: self.insecure.clone(),
@@ -112,10 +120,68 @@ pub struct UpdateArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Do not ask the registries whether an installed version was yanked.
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Print one JSON document on stdout: a list of the installed skills (name,
-    /// version, reference, repository, digests, grants, tools, signature).
+    /// version, reference, repository, digests, grants, tools, signature, yank).
     #[arg(long)]
     json: bool,
+}
+
+/// Whether an installed version was yanked, as `list` and `audit` show it.
+#[derive(serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum YankStatus {
+    /// Not checked (`--offline`, or a skill from an OCI layout or a file).
+    NotChecked,
+    NotYanked,
+    Yanked {
+        reason: String,
+        signer: String,
+    },
+    /// The registry could not be asked.
+    Unknown {
+        error: String,
+    },
+}
+
+/// Ask the skill's registry whether `digest` was yanked by a publisher the policy trusts
+/// (a short timeout: this is advice, not a gate).
+pub fn yank_status(
+    rt: &tokio::runtime::Runtime,
+    policy: &chitin_registry::trust::TrustPolicy,
+    repository: &str,
+    digest: &str,
+    registry: &RegistryArgs,
+) -> YankStatus {
+    if repository.starts_with("oci-layout:") {
+        return YankStatus::NotChecked;
+    }
+    let mut options = registry.options();
+    options.timeout = options.timeout.min(std::time::Duration::from_secs(10));
+    YankStatus::from(rt.block_on(chitin_host::install::check_yanks(
+        policy, repository, digest, &options,
+    )))
+}
+
+impl From<Result<chitin_registry::yank::YankCheck, chitin_host::HostError>> for YankStatus {
+    fn from(result: Result<chitin_registry::yank::YankCheck, chitin_host::HostError>) -> Self {
+        match result {
+            Ok(check) => match check.yanked {
+                Some(y) => YankStatus::Yanked {
+                    reason: y.reason,
+                    signer: y.signer.to_string(),
+                },
+                None => YankStatus::NotYanked,
+            },
+            Err(e) => YankStatus::Unknown {
+                error: e.to_string(),
+            },
+        }
+    }
 }
 
 #[derive(Args)]
@@ -282,6 +348,9 @@ fn install_plan(prepared: &Prepared) -> String {
                 field(&v.signer.to_string()),
                 field(&v.rule)
             ));
+            for p in &v.provenance {
+                plan.push_str(&format!("  provenance: {}\n", field(&p.to_string())));
+            }
             if let Some(old) = prepared
                 .previous
                 .as_ref()
@@ -660,8 +729,32 @@ pub fn update(args: UpdateArgs) -> Result<u8, Exit> {
 pub fn list(args: ListArgs) -> Result<u8, Exit> {
     let store = open_store()?;
     let skills = store.list()?;
+    let yanks: Vec<YankStatus> = if args.offline || skills.is_empty() {
+        skills.iter().map(|_| YankStatus::NotChecked).collect()
+    } else {
+        let rt = super::tokio()?;
+        let policy = super::trust::load_policy(None)?;
+        skills
+            .iter()
+            .map(|s| {
+                yank_status(
+                    &rt,
+                    &policy,
+                    &s.repository,
+                    &s.manifest_digest,
+                    &args.registry,
+                )
+            })
+            .collect()
+    };
     if args.json {
-        println!("{}", display::json(&skills)?);
+        let mut docs = Vec::new();
+        for (s, y) in skills.iter().zip(&yanks) {
+            let mut doc = serde_json::to_value(s)?;
+            doc["yank"] = serde_json::to_value(y)?;
+            docs.push(doc);
+        }
+        println!("{}", display::json(&docs)?);
         return Ok(exit::OK);
     }
     if skills.is_empty() {
@@ -671,14 +764,19 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
     }
     let rows: Vec<[String; 5]> = skills
         .iter()
-        .map(|s| {
+        .zip(&yanks)
+        .map(|(s, y)| {
             let signer = match &s.signature {
                 Some(v) => short_signer(&v.signer),
                 None => "UNSIGNED".to_string(),
             };
+            let version = match y {
+                YankStatus::Yanked { .. } => format!("{} YANKED", s.version),
+                _ => s.version.clone(),
+            };
             [
                 field(&s.name).into_owned(),
-                field(&s.version).into_owned(),
+                field(&version).into_owned(),
                 s.tools.as_array().map_or(0, Vec::len).to_string(),
                 field(&signer).into_owned(),
                 field(&s.reference).into_owned(),
@@ -687,6 +785,25 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
         .collect();
     if !rows.is_empty() {
         print!("{}", list_table(&rows, terminal_width()));
+    }
+    // The reasons come from the registry: inert text, one line each.
+    for (s, y) in skills.iter().zip(&yanks) {
+        match y {
+            YankStatus::Yanked { reason, signer } => eprintln!(
+                "warning: {} {} was yanked by {}: {}; update or remove it",
+                field(&s.name),
+                field(&s.version),
+                field(signer),
+                field(reason)
+            ),
+            YankStatus::Unknown { error } => eprintln!(
+                "note: could not check whether {} {} was yanked: {}",
+                field(&s.name),
+                field(&s.version),
+                field(error)
+            ),
+            _ => {}
+        }
     }
     Ok(exit::OK)
 }

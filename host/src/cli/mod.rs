@@ -113,6 +113,8 @@ enum SessionCommand {
 enum TrustCommand {
     /// Show the policy in force: its files and rules.
     Show(trust::ShowArgs),
+    /// Fetch Sigstore's trusted root through TUF (`public-good` then means it).
+    Refresh(trust::RefreshArgs),
 }
 
 #[derive(Subcommand)]
@@ -133,6 +135,10 @@ enum SkillCommand {
     Push(lifecycle::PushArgs),
     /// Sign a published skill with a key; stores the signature in the registry.
     Sign(trust::SignArgs),
+    /// Attach a keyless SLSA provenance attestation to a published skill.
+    Attest(trust::AttestArgs),
+    /// Withdraw a published version: a signed yank that installers refuse it for.
+    Yank(trust::YankArgs),
     /// Check a skill's signature against the trust policy (or one key).
     Verify(trust::VerifyArgs),
     /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
@@ -187,8 +193,11 @@ pub fn main() -> ExitCode {
         Command::Skill(SkillCommand::Push(args)) => lifecycle::push(args),
         Command::Skill(SkillCommand::Sign(args)) => trust::sign(args),
         Command::Skill(SkillCommand::Verify(args)) => trust::verify(args),
+        Command::Skill(SkillCommand::Attest(args)) => trust::attest(args),
+        Command::Skill(SkillCommand::Yank(args)) => trust::yank(args),
         Command::Keygen(args) => trust::keygen(args),
         Command::Trust(TrustCommand::Show(args)) => trust::show(args),
+        Command::Trust(TrustCommand::Refresh(args)) => trust::refresh(args),
         Command::Skill(SkillCommand::Install(args)) => lifecycle::install(args),
         Command::Skill(SkillCommand::List(args)) => lifecycle::list(args),
         Command::Skill(SkillCommand::Remove(args)) => lifecycle::remove(args),

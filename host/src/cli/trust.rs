@@ -75,6 +75,39 @@ pub struct SignArgs {
 }
 
 #[derive(Args)]
+pub struct AttestArgs {
+    /// The skill in a registry: `registry/repo:tag` or `registry/repo@sha256:…`.
+    reference: String,
+    /// The predicate (JSON): for SLSA provenance v1, `{buildDefinition, runDetails}` as
+    /// the build wrote it. The statement around it names the skill's manifest digest.
+    #[arg(long)]
+    predicate: PathBuf,
+    /// The predicate's type.
+    #[arg(long, default_value = chitin_registry::provenance::SLSA_PROVENANCE_V1)]
+    predicate_type: String,
+    /// Sign keyless (the only way: provenance is signed by the builder's CI identity,
+    /// from SIGSTORE_ID_TOKEN).
+    #[arg(long, required = true)]
+    keyless: bool,
+    /// The Fulcio to ask for a certificate.
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    /// The Rekor to log the attestation in.
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check the result against before publishing
+    /// [default: the public-good root].
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, builder, issuer, source,
+    /// predicate_type}`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 pub struct VerifyArgs {
     /// `registry/repo:tag`, `…@sha256:…`, `…:^1.2` or `oci-layout:<dir>[:tag]`.
     reference: String,
@@ -117,6 +150,7 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
                 "trusted_root": r.trusted_root_name,
                 "deny": r.deny,
                 "allow_signer_change": r.allow_signer_change,
+                "provenance": r.provenance.as_ref().map(|p| json!({ "builder": p.pattern.builder, "issuer": p.pattern.issuer, "source": p.pattern.source })),
             })
         })
         .collect();
@@ -137,6 +171,16 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
         let state = if f.exists() { "" } else { "  (not present)" };
         println!("  {}{state}", f.display());
     }
+    println!(
+        "Sigstore public-good root: {}",
+        match &policy.public_good {
+            Some(_) => format!(
+                "refreshed through TUF ({})",
+                refreshed_root_path()?.display()
+            ),
+            None => "shipped with chitin (refresh with `chitin trust refresh`)".to_string(),
+        }
+    );
     if policy.rules.is_empty() {
         println!(
             "\nNo rules: nothing installs without --allow-unsigned. Add a [[rule]] naming a \
@@ -164,8 +208,94 @@ pub fn show(args: ShowArgs) -> Result<u8, Exit> {
         if r.allow_signer_change {
             println!("  updates may change signer");
         }
+        if let Some(p) = &r.provenance {
+            println!("  requires  {}", p.describe());
+        }
     }
     Ok(exit::OK)
+}
+
+#[derive(Args)]
+pub struct RefreshArgs {
+    /// The TUF repository to fetch `trusted_root.json` from (metadata at its root,
+    /// targets under `targets/`).
+    #[arg(long, default_value = chitin_registry::tuf::PUBLIC_GOOD_MIRROR)]
+    mirror: String,
+    /// The TUF root.json the chain starts from [default: Sigstore's, shipped with chitin].
+    #[arg(long)]
+    tuf_root: Option<PathBuf>,
+    /// Print one JSON document on stdout: `{refreshed, mirror, path, error}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where a trusted root refreshed through TUF is kept; `public-good` in the policy means
+/// it when it exists.
+fn refreshed_root_path() -> anyhow::Result<PathBuf> {
+    Ok(super::chitin_home()?.join("sigstore/trusted_root.json"))
+}
+
+/// `chitin trust refresh`: fetch Sigstore's trusted root through TUF; when that fails
+/// (offline), say what stays in use.
+pub fn refresh(args: RefreshArgs) -> Result<u8, Exit> {
+    use chitin_registry::tuf::{SHIPPED_TUF_ROOT, refresh};
+    let root = match &args.tuf_root {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => SHIPPED_TUF_ROOT.to_vec(),
+    };
+    let path = refreshed_root_path()?;
+    let dir = path.parent().expect("a file in a folder").to_path_buf();
+    chitin_host::engine::create_private_dir(&dir)?;
+    // TUF metadata seen so far, per repository and starting root, so versions never go back.
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(args.mirror.as_bytes());
+    hasher.update(&root);
+    let datastore = dir.join("tuf").join(&hex::encode(hasher.finalize())[..16]);
+    std::fs::create_dir_all(&datastore)
+        .with_context(|| format!("creating {}", datastore.display()))?;
+    let rt = super::tokio()?;
+    let timeout = super::lifecycle::RegistryArgs::default_options().timeout;
+    match rt.block_on(refresh(&root, &args.mirror, &datastore, timeout)) {
+        Ok(bytes) => {
+            chitin_registry::atomic::write(&path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "refreshed": true, "mirror": args.mirror, "path": path })
+                );
+            } else {
+                eprintln!(
+                    "   Refreshed the Sigstore trusted root from {} (TUF verified)
+                                  into {}; rules with `public-good` use it",
+                    field(&args.mirror),
+                    path.display()
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            let in_use = if path.exists() {
+                format!(
+                    "the one refreshed earlier ({}) stays in use",
+                    path.display()
+                )
+            } else {
+                "the one shipped with chitin stays in use".to_string()
+            };
+            if args.json {
+                let doc = json!({ "refreshed": false, "mirror": args.mirror,
+                                  "path": path.exists().then_some(&path), "error": e.to_string() });
+                println!("{}", untrusted::json_for_terminal(&doc.to_string()));
+            }
+            Err(Exit(
+                exit::ERROR,
+                anyhow::Error::new(e).context(format!(
+                    "could not refresh the Sigstore trusted root; {in_use}"
+                )),
+            ))
+        }
+    }
 }
 
 /// The user's policy file: `$CHITIN_TRUST_POLICY`, else
@@ -189,7 +319,9 @@ pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
         if !file.exists() {
             bail!("the trust policy {} does not exist", file.display());
         }
-        return Ok(TrustPolicy::load(&[file.to_path_buf()])?);
+        let mut policy = TrustPolicy::load(&[file.to_path_buf()])?;
+        policy.public_good = refreshed_root()?;
+        return Ok(policy);
     }
     let mut files = Vec::new();
     if let Ok(cwd) = std::env::current_dir()
@@ -211,7 +343,29 @@ pub fn load_policy(explicit: Option<&Path>) -> anyhow::Result<TrustPolicy> {
         );
     }
     files.push(user);
-    Ok(TrustPolicy::load(&files)?)
+    let mut policy = TrustPolicy::load(&files)?;
+    policy.public_good = refreshed_root()?;
+    Ok(policy)
+}
+
+/// The trusted root `chitin trust refresh` stored, if any.
+fn refreshed_root()
+-> anyhow::Result<Option<std::sync::Arc<chitin_registry::sigstore_bundle::TrustedRoot>>> {
+    let path = refreshed_root_path()?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let root =
+        chitin_registry::sigstore_bundle::TrustedRoot::from_json(&bytes).with_context(|| {
+            format!(
+                "{} is not a usable trusted root; run `chitin trust refresh` again, or delete it \
+             to use the one shipped with chitin",
+                path.display()
+            )
+        })?;
+    Ok(Some(std::sync::Arc::new(root)))
 }
 
 /// The signing key's password: CHITIN_PASSWORD, COSIGN_PASSWORD, or asked for.
@@ -324,7 +478,7 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
             (format!("key {}", key.public_key().fingerprint()), stored)
         }
         None => {
-            let bundle = rt.block_on(sign_keyless(&args, &bytes))?;
+            let bundle = rt.block_on(sign_keyless(&args.keyless_args(), &bytes))?;
             rt.block_on(client.push_signature(
                 &pinned.reference,
                 &digest,
@@ -356,7 +510,10 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
 /// Keyless: certificate, signature, log entry; then the bundle is verified offline
 /// like any installer will, so nothing unverifiable is published. Returns the signer
 /// and the envelope.
-async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(String, Envelope)> {
+async fn sign_keyless(
+    args: &KeylessArgs<'_>,
+    manifest: &[u8],
+) -> anyhow::Result<(String, Envelope)> {
     use chitin_registry::sigstore_bundle::{TrustedRoot, verify_keyless};
     let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
         anyhow::anyhow!(
@@ -364,7 +521,7 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
              such as GitHub Actions provide one); or sign with --key"
         )
     })?;
-    let root = match &args.trusted_root {
+    let root = match args.trusted_root {
         Some(path) => TrustedRoot::from_json(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
         )?,
@@ -373,8 +530,8 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
     let bundle = chitin_registry::sigstore_bundle::sign_keyless(
         manifest,
         &token,
-        &args.fulcio_url,
-        &args.rekor_url,
+        args.fulcio_url,
+        args.rekor_url,
     )
     .await?;
     let digest: [u8; 32] = sha2::Sha256::digest(manifest).into();
@@ -384,6 +541,212 @@ async fn sign_keyless(args: &SignArgs, manifest: &[u8]) -> anyhow::Result<(Strin
         bundle: String::from_utf8(bundle.to_json()).expect("JSON is UTF-8"),
     };
     Ok((format!("{} (issuer {})", id.subject, id.issuer), envelope))
+}
+
+/// `chitin skill attest`: an in-toto statement about the skill's manifest digest with
+/// the given predicate, signed keyless, checked offline like an installer will, and
+/// attached to the skill as an OCI referrer.
+pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
+    use chitin_registry::provenance::MAX_ATTESTATION_BYTES;
+    use chitin_registry::sigstore_bundle::{TrustedRoot, attest_keyless};
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => bail_exit(
+            "attest the skill in its registry; `chitin skill export` carries the attestation",
+        )?,
+    };
+    let text = std::fs::read(&args.predicate)
+        .with_context(|| format!("reading {}", args.predicate.display()))?;
+    if text.len() > MAX_ATTESTATION_BYTES / 2 {
+        bail_exit("the predicate is larger than 128 KiB; is it the right file?")?;
+    }
+    let predicate: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not JSON", args.predicate.display()))?;
+    if !predicate.is_object() {
+        bail_exit(
+            "the predicate must be a JSON object (for SLSA v1: {buildDefinition, runDetails})",
+        )?;
+    }
+    let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
+        anyhow::anyhow!(
+            "attesting needs an OIDC identity token in SIGSTORE_ID_TOKEN (CI systems such as \
+             GitHub Actions provide one): provenance is signed by the build's identity"
+        )
+    })?;
+    let root = match &args.trusted_root {
+        Some(path) => TrustedRoot::from_json(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => TrustedRoot::public_good(),
+    };
+    let rt = super::tokio()?;
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = rt.block_on(client.resolve(&target, &auth))?;
+    let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
+    chitin_registry::artifact::parse_remote(&bytes)
+        .with_context(|| format!("{} is not a chitin skill", args.reference))?;
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{
+            "name": target.repository(),
+            "digest": { "sha256": digest.trim_start_matches("sha256:") },
+        }],
+        "predicateType": args.predicate_type,
+        "predicate": predicate,
+    }))?;
+    let bundle = rt.block_on(attest_keyless(
+        &statement,
+        &token,
+        &args.fulcio_url,
+        &args.rekor_url,
+    ))?;
+    let bundle = String::from_utf8(bundle.to_json()).expect("JSON is UTF-8");
+    let found = chitin_registry::provenance::inspect(&bundle, &digest, &root).map_err(|e| {
+        anyhow::anyhow!("the new attestation does not verify against the trusted root: {e}")
+    })?;
+    rt.block_on(client.push_attestation(
+        &pinned.reference,
+        &digest,
+        bytes.len(),
+        bundle.as_bytes(),
+        &args.predicate_type,
+        &auth,
+    ))
+    .context("storing the attestation in the registry")?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": pinned.reference.whole(), "digest": digest,
+                    "builder": found.builder, "issuer": found.issuer, "source": found.source,
+                    "predicate_type": found.predicate_type })
+        );
+    } else {
+        eprintln!(
+            "    Attested {} ({digest})
+             {}",
+            target.repository(),
+            field(&found.to_string())
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Where keyless signing goes, and the root to check the result against.
+struct KeylessArgs<'a> {
+    fulcio_url: &'a str,
+    rekor_url: &'a str,
+    trusted_root: Option<&'a Path>,
+}
+
+impl SignArgs {
+    fn keyless_args(&self) -> KeylessArgs<'_> {
+        KeylessArgs {
+            fulcio_url: &self.fulcio_url,
+            rekor_url: &self.rekor_url,
+            trusted_root: self.trusted_root.as_deref(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct YankArgs {
+    /// The version to withdraw: `registry/repo:tag` or `registry/repo@sha256:…`.
+    reference: String,
+    /// Why, shown to everyone who has it installed or tries to install it (one line, at
+    /// most 500 characters).
+    #[arg(long)]
+    reason: String,
+    /// Sign the yank with this private key, as the skill's own signature is made.
+    #[arg(long, required_unless_present = "keyless", conflicts_with = "keyless")]
+    key: Option<PathBuf>,
+    /// Sign the yank keyless (SIGSTORE_ID_TOKEN), as `skill sign --keyless`.
+    #[arg(long)]
+    keyless: bool,
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check a keyless signature against before publishing.
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print one JSON document on stdout: `{reference, digest, yank, signer}`.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `chitin skill yank`: attach a yank statement to the version and sign it like a skill,
+/// so installers whose policy trusts the signer refuse that digest.
+pub fn yank(args: YankArgs) -> Result<u8, Exit> {
+    use chitin_registry::yank::YankStatement;
+    let target = match args.reference.parse::<SkillRef>()? {
+        SkillRef::Oci(r) => r,
+        SkillRef::Layout { .. } => bail_exit("yank the skill in its registry")?,
+    };
+    let key = match &args.key {
+        Some(path) => Some(read_private_key(path)?),
+        None => None,
+    };
+    let rt = super::tokio()?;
+    let client = RegistryClient::for_ref(&target, &args.registry.options())?;
+    let auth = auth_for(target.reference.resolve_registry());
+    let pinned = rt.block_on(client.resolve(&target, &auth))?;
+    let (bytes, digest) = rt.block_on(client.fetch_manifest(&pinned.reference, &auth))?;
+    chitin_registry::artifact::parse_remote(&bytes)
+        .with_context(|| format!("{} is not a chitin skill", args.reference))?;
+    let statement = YankStatement::new(&target.repository(), &digest, &args.reason)
+        .map_err(|e| Exit(exit::USAGE, anyhow::anyhow!("{e}")))?;
+    let (yank_bytes, yank_digest) = rt
+        .block_on(client.push_yank(&pinned.reference, &digest, bytes.len(), &statement, &auth))
+        .context("storing the yank in the registry")?;
+    let at = pinned.reference.clone_with_digest(yank_digest.clone());
+    let signer = match &key {
+        Some(key) => {
+            sign_pinned(
+                &rt,
+                &client,
+                &auth,
+                &at,
+                &yank_bytes,
+                key,
+                SignatureForm::Both,
+            )?;
+            format!("key {}", key.public_key().fingerprint())
+        }
+        None => {
+            let keyless = KeylessArgs {
+                fulcio_url: &args.fulcio_url,
+                rekor_url: &args.rekor_url,
+                trusted_root: args.trusted_root.as_deref(),
+            };
+            let (signer, envelope) = rt.block_on(sign_keyless(&keyless, &yank_bytes))?;
+            rt.block_on(client.push_signature(
+                &at,
+                &yank_digest,
+                yank_bytes.len(),
+                &envelope,
+                &auth,
+            ))
+            .context("storing the yank's signature in the registry")?;
+            signer
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({ "reference": pinned.reference.whole(), "digest": digest,
+                    "yank": yank_digest, "signer": signer })
+        );
+    } else {
+        eprintln!(
+            "      Yanked {} ({digest})
+             signed by {signer}",
+            target.repository()
+        );
+    }
+    Ok(exit::OK)
 }
 
 fn bail_exit<T>(msg: &str) -> Result<T, Exit> {

@@ -102,6 +102,31 @@ pub(crate) const OID_ISSUER_V2: ObjectIdentifier =
 pub(crate) const OID_ISSUER_V1: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
 
+/// Fulcio's Source Repository URI extension (DER UTF8String), filled from a CI token.
+const OID_SOURCE_REPOSITORY_URI: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.12");
+
+/// The source repository a Fulcio certificate (DER) names in its extension
+/// 1.3.6.1.4.1.57264.1.12, if it has one: signed by the CA, from the CI system's token,
+/// so stronger than anything the signer wrote in a payload.
+pub fn certificate_source_repository(leaf_der: &[u8]) -> Result<Option<String>, KeylessError> {
+    let leaf = Certificate::from_der(leaf_der)
+        .map_err(|e| KeylessError::Certificate(format!("not DER X.509: {e}")))?;
+    let Some(ext) = leaf
+        .tbs_certificate
+        .extensions
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .find(|e| e.extn_id == OID_SOURCE_REPOSITORY_URI)
+    else {
+        return Ok(None);
+    };
+    Utf8StringRef::from_der(ext.extn_value.as_bytes())
+        .map(|s| Some(s.as_str().to_string()))
+        .map_err(|e| KeylessError::Certificate(format!("bad source repository extension: {e}")))
+}
+
 /// Verifies a keyless bundle for `manifest_digest`, fully offline, and returns who signed.
 /// The same as [`verify_keyless_artifact`] with only the artifact's digest.
 pub fn verify_keyless(

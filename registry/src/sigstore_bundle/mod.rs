@@ -42,8 +42,11 @@ mod tlog;
 mod trusted_root;
 mod verify;
 
-pub use keyless::{CertIdentity, KeylessError, verify_keyless, verify_keyless_artifact};
-pub use sign::{SignError, sign_keyless};
+pub use keyless::{
+    CertIdentity, KeylessError, certificate_source_repository, verify_keyless,
+    verify_keyless_artifact,
+};
+pub use sign::{SignError, attest_keyless, sign_keyless};
 pub use trusted_root::TrustedRoot;
 pub use verify::{Artifact, VerificationPolicy, Verified, VerifyError, verify_bundle};
 
@@ -194,6 +197,30 @@ impl Bundle {
                     manifest_digest,
                     signature_der,
                 ))),
+            },
+        }
+    }
+
+    /// A keyless attestation bundle: a DSSE envelope, its signing certificate and
+    /// transparency-log entries.
+    pub(crate) fn keyless_dsse(
+        envelope: Envelope,
+        leaf_certificate_der: Vec<u8>,
+        tlog_entries: Vec<TransparencyLogEntry>,
+    ) -> Bundle {
+        Bundle {
+            inner: pb::Bundle {
+                media_type: BUNDLE_MEDIA_TYPE.to_string(),
+                verification_material: Some(pb::VerificationMaterial {
+                    content: Some(verification_material::Content::Certificate(
+                        X509Certificate {
+                            raw_bytes: leaf_certificate_der,
+                        },
+                    )),
+                    tlog_entries,
+                    timestamp_verification_data: None,
+                }),
+                content: Some(Content::DsseEnvelope(envelope)),
             },
         }
     }

@@ -67,6 +67,51 @@ pub async fn sign_keyless(
     Ok(Bundle::keyless(digest, signature, leaf_der, vec![entry]))
 }
 
+/// Signs an in-toto `statement` keyless as a DSSE envelope (what `cosign attest` makes):
+/// the signature is over the envelope's PAE, and the envelope is logged in Rekor as a
+/// `dsse` 0.0.1 entry. As with [`sign_keyless`], verify the result before publishing it.
+pub async fn attest_keyless(
+    statement: &[u8],
+    id_token: &str,
+    fulcio_url: &str,
+    rekor_url: &str,
+) -> Result<Bundle, SignError> {
+    use sigstore_protobuf_specs::io::intoto::{Envelope, Signature};
+    let http = reqwest::Client::new();
+    let key = SigningKey::random(&mut rand_core::OsRng);
+    let leaf_der = request_certificate(&http, &key, id_token, fulcio_url).await?;
+    let payload_type = super::dsse::IN_TOTO_PAYLOAD_TYPE;
+    let signature: P256Signature = key.sign(&super::dsse::pae(payload_type, statement));
+    let signature = signature.to_der().as_bytes().to_vec();
+    let envelope_json = serde_json::json!({
+        "payload": BASE64.encode(statement),
+        "payloadType": payload_type,
+        "signatures": [{ "sig": BASE64.encode(&signature) }],
+    })
+    .to_string();
+    let leaf_pem = Certificate::from_der(&leaf_der)
+        .and_then(|c| c.to_pem(LineEnding::LF))
+        .map_err(|e| SignError::Local(e.to_string()))?;
+    let proposed = serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": { "proposedContent": {
+            "envelope": envelope_json,
+            "verifiers": [BASE64.encode(leaf_pem)],
+        }}
+    });
+    let entry = log_entry(&http, &proposed, rekor_url).await?;
+    let envelope = Envelope {
+        payload: statement.to_vec(),
+        payload_type: payload_type.to_string(),
+        signatures: vec![Signature {
+            sig: signature,
+            keyid: String::new(),
+        }],
+    };
+    Ok(Bundle::keyless_dsse(envelope, leaf_der, vec![entry]))
+}
+
 /// Fulcio v2: a CSR (it proves possession of the key) for the token's identity; returns the
 /// leaf certificate's DER.
 async fn request_certificate(
@@ -143,8 +188,17 @@ async fn log_signature(
             }
         }
     });
+    log_entry(http, &proposed, rekor_url).await
+}
+
+/// Rekor v1: propose an entry; returns it as a bundle has it.
+async fn log_entry(
+    http: &reqwest::Client,
+    proposed: &serde_json::Value,
+    rekor_url: &str,
+) -> Result<TransparencyLogEntry, SignError> {
     let url = format!("{}/api/v1/log/entries", rekor_url.trim_end_matches('/'));
-    let (status, body) = post_json(http, "Rekor", &url, None, &proposed).await?;
+    let (status, body) = post_json(http, "Rekor", &url, None, proposed).await?;
     if !(200..300).contains(&status) {
         return Err(SignError::RekorRefused {
             status,
@@ -179,6 +233,13 @@ fn rekor_entry_to_bundle_entry(e: &serde_json::Value) -> Result<TransparencyLogE
             .map_err(|e| format!("{ptr} is not base64: {e}"))
     };
     let hex_at = |s: &str| hex::decode(s).map_err(|e| format!("{s} is not hex: {e}"));
+    // The kind is the logged body's (Rekor canonicalises what was proposed).
+    let body: serde_json::Value = serde_json::from_slice(&b64("/body")?)
+        .map_err(|e| format!("the logged body is not JSON: {e}"))?;
+    let kind = body["kind"].as_str().ok_or("the logged body has no kind")?;
+    let version = body["apiVersion"]
+        .as_str()
+        .ok_or("the logged body has no apiVersion")?;
     let hashes = e
         .pointer("/verification/inclusionProof/hashes")
         .and_then(|v| v.as_array())
@@ -192,8 +253,8 @@ fn rekor_entry_to_bundle_entry(e: &serde_json::Value) -> Result<TransparencyLogE
             key_id: hex_at(str_at("/logID")?)?,
         }),
         kind_version: Some(KindVersion {
-            kind: "hashedrekord".into(),
-            version: "0.0.1".into(),
+            kind: kind.into(),
+            version: version.into(),
         }),
         integrated_time: int_at("/integratedTime")?,
         inclusion_promise: Some(InclusionPromise {

@@ -76,6 +76,9 @@ pub struct SignOptions {
     pub integrated_time: Option<i64>,
     /// Something to get wrong.
     pub fault: Option<Fault>,
+    /// The certificate's source repository (Fulcio's extension 1.3.6.1.4.1.57264.1.12,
+    /// which it fills from a CI token's repository claims).
+    pub source_repository: Option<String>,
 }
 
 /// A local Sigstore: Fulcio CA, Rekor log and CT log. See the module doc.
@@ -247,7 +250,13 @@ impl TestSigstore {
         } else {
             &self.fulcio
         };
-        let leaf_der = self.leaf_certificate(ca, &key, subject, issuer, not_before, fault);
+        let leaf = LeafSpec {
+            subject,
+            issuer,
+            not_before,
+            source_repository: options.source_repository.as_deref(),
+        };
+        let leaf_der = self.leaf_certificate(ca, &key, &leaf, fault);
         let signed = if fault == Some(Fault::BadSignature) {
             b"something else".as_slice()
         } else {
@@ -263,16 +272,69 @@ impl TestSigstore {
         Bundle::keyless(digest, signature, leaf_der, entries)
     }
 
+    /// A keyless attestation: a DSSE envelope whose payload is the in-toto `statement`,
+    /// signed over its PAE with a leaf certificate for `subject` and `issuer`, logged as a
+    /// Rekor v1 `dsse` 0.0.1 entry (as `cosign attest` makes them).
+    pub fn attest_with(
+        &self,
+        statement: &[u8],
+        subject: &str,
+        issuer: &str,
+        options: &SignOptions,
+    ) -> Bundle {
+        use sigstore_protobuf_specs::io::intoto::{Envelope, Signature};
+        let fault = options.fault;
+        let not_before = options.cert_not_before.unwrap_or_else(|| now() - 60);
+        let integrated_time = options.integrated_time.unwrap_or(not_before + 30);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
+        let leaf = LeafSpec {
+            subject,
+            issuer,
+            not_before,
+            source_repository: options.source_repository.as_deref(),
+        };
+        let ca = if fault == Some(Fault::OtherCa) {
+            &self.other_ca
+        } else {
+            &self.fulcio
+        };
+        let leaf_der = self.leaf_certificate(ca, &key, &leaf, fault);
+        let signed = if fault == Some(Fault::BadSignature) {
+            b"something else".to_vec()
+        } else {
+            super::dsse::pae(super::dsse::IN_TOTO_PAYLOAD_TYPE, statement)
+        };
+        let signature = key.sign(&signed).expect("sign");
+        let envelope = Envelope {
+            payload: statement.to_vec(),
+            payload_type: super::dsse::IN_TOTO_PAYLOAD_TYPE.into(),
+            signatures: vec![Signature {
+                sig: signature.clone(),
+                keyid: String::new(),
+            }],
+        };
+        let mut entries = Vec::new();
+        if fault != Some(Fault::NoLogEntry) {
+            let body = dsse_body(&envelope, &leaf_der);
+            entries.push(self.append_entry(body, integrated_time, fault));
+        }
+        Bundle::keyless_dsse(envelope, leaf_der, entries)
+    }
+
     /// A leaf certificate as Fulcio issues it, with an SCT from the CT log embedded.
     fn leaf_certificate(
         &self,
         ca: &TestCa,
         key: &impl PublicKeyData,
-        subject: &str,
-        issuer: &str,
-        not_before: i64,
+        leaf: &LeafSpec,
         fault: Option<Fault>,
     ) -> Vec<u8> {
+        let LeafSpec {
+            subject,
+            issuer,
+            not_before,
+            source_repository,
+        } = *leaf;
         let serial = {
             let mut s = self.serial.lock().expect("lock");
             *s += 1;
@@ -301,6 +363,17 @@ impl TestSigstore {
             CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 1], issuer.into()),
             CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], issuer_v2),
         ];
+        if let Some(repository) = source_repository {
+            let value = Utf8StringRef::new(repository)
+                .and_then(|s| s.to_der())
+                .expect("source repository");
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 57264, 1, 12],
+                    value,
+                ));
+        }
         let precert = params
             .signed_by(key, &ca.intermediate)
             .expect("leaf")
@@ -406,10 +479,7 @@ impl TestSigstore {
             log_id: Some(LogId {
                 key_id: log.log_id.to_vec(),
             }),
-            kind_version: Some(KindVersion {
-                kind: "hashedrekord".into(),
-                version: "0.0.1".into(),
-            }),
+            kind_version: Some(kind_version(&body)),
             integrated_time,
             inclusion_promise: Some(InclusionPromise {
                 signed_entry_timestamp: set,
@@ -432,11 +502,18 @@ impl TestSigstore {
         spki_der: &[u8],
         subject: &str,
         issuer: &str,
+        source_repository: Option<&str>,
     ) -> Result<Vec<Vec<u8>>, String> {
         let spki = x509_cert::spki::SubjectPublicKeyInfoOwned::from_der(spki_der)
             .map_err(|e| format!("not a DER public key: {e}"))?;
         let key = P256PublicKey(spki.subject_public_key.raw_bytes().to_vec());
-        let leaf = self.leaf_certificate(&self.fulcio, &key, subject, issuer, now(), None);
+        let spec = LeafSpec {
+            subject,
+            issuer,
+            not_before: now(),
+            source_repository,
+        };
+        let leaf = self.leaf_certificate(&self.fulcio, &key, &spec, None);
         Ok(vec![
             leaf,
             self.fulcio.intermediate_der.clone(),
@@ -479,6 +556,64 @@ impl TestSigstore {
     }
 }
 
+/// What a leaf certificate says.
+#[derive(Clone, Copy)]
+struct LeafSpec<'a> {
+    subject: &'a str,
+    issuer: &'a str,
+    not_before: i64,
+    source_repository: Option<&'a str>,
+}
+
+/// The kind and version a Rekor v1 body names (`hashedrekord` 0.0.1 when it names none).
+fn kind_version(body: &[u8]) -> KindVersion {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    KindVersion {
+        kind: v["kind"].as_str().unwrap_or("hashedrekord").into(),
+        version: v["apiVersion"].as_str().unwrap_or("0.0.1").into(),
+    }
+}
+
+/// The canonical Rekor v1 `dsse` 0.0.1 body Rekor stores for an envelope signed by the
+/// leaf certificate: the hashes of the envelope and its payload, and the signatures with
+/// their verifiers.
+fn dsse_body(envelope: &sigstore_protobuf_specs::io::intoto::Envelope, leaf_der: &[u8]) -> Vec<u8> {
+    let envelope_json = json!({
+        "payload": BASE64.encode(&envelope.payload),
+        "payloadType": envelope.payload_type,
+        "signatures": envelope.signatures.iter()
+            .map(|s| json!({ "sig": BASE64.encode(&s.sig) })).collect::<Vec<_>>(),
+    })
+    .to_string();
+    dsse_canonical_body(
+        envelope_json.as_bytes(),
+        &envelope.payload,
+        &envelope.signatures[0].sig,
+        pem_certificate(leaf_der).as_bytes(),
+    )
+}
+
+fn dsse_canonical_body(
+    envelope_json: &[u8],
+    payload: &[u8],
+    signature: &[u8],
+    verifier_pem: &[u8],
+) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {
+            "envelopeHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope_json)) },
+            "payloadHash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(payload)) },
+            "signatures": [{
+                "signature": BASE64.encode(signature),
+                "verifier": BASE64.encode(verifier_pem),
+            }],
+        }
+    }))
+    .expect("json")
+}
+
 /// A Rekor `hashedrekord` 0.0.1 body for a signature by the leaf certificate.
 fn hashedrekord_body(
     leaf_der: &[u8],
@@ -508,8 +643,19 @@ fn hashedrekord_body(
 /// An unsigned JWT with `iss`, `sub` and, for email subjects, `email`: what
 /// [`TestSigstore::serve`]'s Fulcio reads the identity from.
 pub fn test_id_token(issuer: &str, subject: &str) -> String {
+    test_id_token_with(issuer, subject, None)
+}
+
+/// [`test_id_token`] for a CI job of `repository` (`owner/name`) on the forge at
+/// `server_url`: the claims GitHub Actions tokens carry, from which Fulcio fills the
+/// certificate's source-repository extension (`server_url/repository`).
+pub fn test_id_token_with(issuer: &str, subject: &str, repository: Option<(&str, &str)>) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut claims = json!({ "iss": issuer, "sub": subject, "aud": "sigstore" });
+    if let Some((server_url, repository)) = repository {
+        claims["server_url"] = server_url.into();
+        claims["repository"] = repository.into();
+    }
     if !subject.contains("://") {
         claims["email"] = subject.into();
     }
@@ -624,8 +770,12 @@ mod server {
             .public_key
             .to_der()
             .map_err(|e| bad(e.to_string()))?;
+        let source = match (claims["server_url"].as_str(), claims["repository"].as_str()) {
+            (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
+            _ => None,
+        };
         let chain = sigstore
-            .issue_certificate(&spki, subject, issuer)
+            .issue_certificate(&spki, subject, issuer, source.as_deref())
             .map_err(bad)?;
         let pems: Vec<String> = chain.iter().map(|der| pem_certificate(der)).collect();
         Ok((
@@ -638,7 +788,11 @@ mod server {
         // Rekor logs the canonical form of the proposed entry.
         let proposed: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| (400, e.to_string()))?;
-        let canonical = serde_json::to_vec(&proposed).expect("json");
+        let canonical = if proposed["kind"] == "dsse" {
+            dsse_proposal(&proposed).map_err(|e| (400, e))?
+        } else {
+            serde_json::to_vec(&proposed).expect("json")
+        };
         let entry = sigstore.log_body(canonical);
         let proof = entry.inclusion_proof.as_ref().expect("always made");
         let uuid = hex::encode(merkle::leaf_hash(&entry.canonicalized_body));
@@ -665,6 +819,31 @@ mod server {
             }}),
         ))
     }
+}
+
+/// The canonical body of a proposed Rekor v1 `dsse` entry:
+/// `spec.proposedContent.{envelope (JSON text), verifiers (base64 PEM)}`.
+fn dsse_proposal(proposed: &serde_json::Value) -> Result<Vec<u8>, String> {
+    let content = &proposed["spec"]["proposedContent"];
+    let envelope_text = content["envelope"]
+        .as_str()
+        .ok_or("no spec.proposedContent.envelope")?;
+    let envelope: serde_json::Value =
+        serde_json::from_str(envelope_text).map_err(|e| format!("envelope: {e}"))?;
+    let b64 = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| BASE64.decode(s).ok())
+            .ok_or_else(|| format!("{v} is not base64"))
+    };
+    let payload = b64(&envelope["payload"])?;
+    let signature = b64(&envelope["signatures"][0]["sig"])?;
+    let verifier = b64(&content["verifiers"][0])?;
+    Ok(dsse_canonical_body(
+        envelope_text.as_bytes(),
+        &payload,
+        &signature,
+        &verifier,
+    ))
 }
 
 /// A one-SCT `SignedCertificateTimestampList` in TLS encoding (RFC 6962 3.2, 3.3).
