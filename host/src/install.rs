@@ -5,16 +5,14 @@
 //! one index transaction, the lock file rewritten.
 //!
 //! Everything before [`Installer::commit`] writes only temp files, so a failure or an
-//! interrupted process leaves the installed set exactly as it was.
+//! interrupted process leaves the installed set exactly as it was. Skills from an OCI
+//! layout (`oci-layout:<dir>`) are read through [`crate::layout`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chitin_registry::artifact::{self, RemoteSkill, parse_remote};
 use chitin_registry::oci::auth_for;
-use chitin_registry::oci_client::manifest::OCI_IMAGE_MEDIA_TYPE;
-use chitin_registry::provenance::PREDICATE_TYPE_ANNOTATION;
-use chitin_registry::signatures;
-use chitin_registry::signing::{BUNDLE_MEDIA_TYPE, Envelope};
+use chitin_registry::signing::Envelope;
 use chitin_registry::trust::{TrustError, TrustPolicy, Verified};
 use chitin_registry::yank::{self, YankCheck};
 use chitin_registry::{
@@ -210,7 +208,7 @@ impl Installer<'_> {
                     )
                 }
                 SkillRef::Layout { dir, tag } => {
-                    let (bytes, digest) = layout_manifest(dir, tag.as_deref())?;
+                    let (bytes, digest) = crate::layout::manifest(dir, tag.as_deref())?;
                     let repo = format!("oci-layout:{}", dir.display());
                     if let Some(prev) = self.installed_with_digest(&digest)?
                         && prev.repository == repo
@@ -222,12 +220,12 @@ impl Installer<'_> {
                         repository: repo.clone(),
                         digest: digest.clone(),
                         manifest_bytes: bytes.clone(),
-                        envelopes: layout_signatures(dir, &digest)?,
-                        attestations: layout_attestations(dir, &digest)?,
+                        envelopes: crate::layout::signatures(dir, &digest)?,
+                        attestations: crate::layout::attestations(dir, &digest)?,
                     };
                     let trust = self.judge(&manifest, tag.as_deref(), &remote)?;
-                    let wasm = layout_blob(dir, &remote.layer.digest)?;
-                    let config = layout_blob(dir, &remote.manifest.config.digest)?;
+                    let wasm = crate::layout::blob(dir, &remote.layer.digest)?;
+                    let config = crate::layout::blob(dir, &remote.manifest.config.digest)?;
                     let tmp = self.store.temp_file()?;
                     std::fs::write(&tmp, &wasm)
                         .map_err(|e| RegistryError::Io(tmp.to_path_buf(), e))?;
@@ -477,9 +475,9 @@ pub async fn fetch_signed(
             })
         }
         SkillRef::Layout { dir, tag } => {
-            let (manifest_bytes, digest) = layout_manifest(&dir, tag.as_deref())?;
-            let envelopes = layout_signatures(&dir, &digest)?;
-            let attestations = layout_attestations(&dir, &digest)?;
+            let (manifest_bytes, digest) = crate::layout::manifest(&dir, tag.as_deref())?;
+            let envelopes = crate::layout::signatures(&dir, &digest)?;
+            let attestations = crate::layout::attestations(&dir, &digest)?;
             Ok(SignedManifest {
                 repository: format!("oci-layout:{}", dir.display()),
                 digest,
@@ -580,238 +578,4 @@ pub fn load_installed(
         )));
     }
     Ok((loaded, installed))
-}
-
-/// Write an installed skill as an OCI image layout (for air-gapped machines).
-pub fn export_layout(store: &Store, skill: &InstalledSkill, dir: &Path) -> Result<(), HostError> {
-    let io = |p: &Path, e| HostError::Io(p.to_path_buf(), e);
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).map_err(|e| io(&blobs, e))?;
-    let manifest_bytes = store.read_blob(&skill.manifest_digest)?;
-    let remote = parse_remote(&manifest_bytes)?;
-    for digest in [
-        &skill.manifest_digest,
-        &skill.wasm_digest,
-        &remote.manifest.config.digest,
-    ] {
-        let bytes = store.read_blob(digest)?;
-        let path = blobs.join(digest.trim_start_matches("sha256:"));
-        crate::engine::write_atomic(&path, &bytes)?;
-    }
-    let tag = skill.version.clone();
-    let mut entries = vec![serde_json::json!({
-        "mediaType": OCI_IMAGE_MEDIA_TYPE,
-        "digest": skill.manifest_digest,
-        "size": manifest_bytes.len(),
-        "annotations": { "org.opencontainers.image.ref.name": tag },
-    })];
-    // The signature travels with the skill, so an offline install verifies it too.
-    let write_blob = |bytes: &[u8]| -> Result<String, HostError> {
-        let digest = artifact::sha256_digest(bytes);
-        let path = blobs.join(digest.trim_start_matches("sha256:"));
-        crate::engine::write_atomic(&path, bytes)?;
-        Ok(digest)
-    };
-    if let Some(verified) = &skill.signature {
-        let (manifest, entry) = match &verified.envelope {
-            Envelope::Cosign { signature, .. } => {
-                let (payload, _) = verified
-                    .envelope
-                    .cosign_parts()
-                    .expect("cosign")
-                    .map_err(RegistryError::from)?;
-                write_blob(&payload)?;
-                let (manifest, config) =
-                    signatures::cosign_manifest(vec![signatures::cosign_layer(
-                        &payload, signature,
-                    )]);
-                write_blob(&config)?;
-                let tag = chitin_registry::signing::signature_tag(&skill.manifest_digest);
-                (
-                    manifest,
-                    serde_json::json!({ "annotations": { "org.opencontainers.image.ref.name": tag } }),
-                )
-            }
-            Envelope::Bundle { bundle } => {
-                write_blob(bundle.as_bytes())?;
-                write_blob(signatures::EMPTY_CONFIG)?;
-                let manifest = signatures::bundle_manifest(
-                    &skill.manifest_digest,
-                    manifest_bytes.len(),
-                    bundle.as_bytes(),
-                );
-                (
-                    manifest,
-                    serde_json::json!({ "artifactType": BUNDLE_MEDIA_TYPE }),
-                )
-            }
-        };
-        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
-        let mut entry = entry;
-        entry["mediaType"] = OCI_IMAGE_MEDIA_TYPE.into();
-        entry["digest"] = write_blob(&bytes)?.into();
-        entry["size"] = bytes.len().into();
-        entries.push(entry);
-    }
-    // So is its provenance.
-    for p in skill.signature.iter().flat_map(|v| &v.provenance) {
-        write_blob(p.bundle.as_bytes())?;
-        write_blob(signatures::EMPTY_CONFIG)?;
-        let mut manifest = signatures::bundle_manifest(
-            &skill.manifest_digest,
-            manifest_bytes.len(),
-            p.bundle.as_bytes(),
-        );
-        let annotations = serde_json::json!({ PREDICATE_TYPE_ANNOTATION: p.predicate_type });
-        manifest["annotations"] = annotations.clone();
-        let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
-        entries.push(serde_json::json!({
-            "mediaType": OCI_IMAGE_MEDIA_TYPE,
-            "artifactType": BUNDLE_MEDIA_TYPE,
-            "digest": write_blob(&bytes)?,
-            "size": bytes.len(),
-            "annotations": annotations,
-        }));
-    }
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": entries,
-    });
-    crate::engine::write_atomic(
-        &dir.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
-    crate::engine::write_atomic(&dir.join("index.json"), index.to_string().as_bytes())?;
-    Ok(())
-}
-
-/// The signatures a layout carries for `digest`: a cosign signature image under the
-/// tag `sha256-<hex>.sig`, and Sigstore bundles referring to it.
-fn layout_signatures(dir: &Path, digest: &str) -> Result<Vec<Envelope>, HostError> {
-    let index_path = dir.join("index.json");
-    let text = std::fs::read_to_string(&index_path)
-        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
-    let index = signatures::parse_json(text.as_bytes(), "index.json")?;
-    let sig_tag = chitin_registry::signing::signature_tag(digest);
-    let mut found = Vec::new();
-    for entry in signatures::manifests(&index) {
-        let Some(entry_digest) = entry["digest"].as_str() else {
-            continue;
-        };
-        let is_cosign = entry["annotations"]["org.opencontainers.image.ref.name"] == sig_tag;
-        let is_bundle = entry["artifactType"] == BUNDLE_MEDIA_TYPE;
-        if !is_cosign && !is_bundle {
-            continue;
-        }
-        let manifest =
-            signatures::parse_json(&layout_blob(dir, entry_digest)?, "signature manifest")?;
-        if is_cosign {
-            for (payload_digest, _, signature) in signatures::cosign_layers(&manifest)? {
-                let payload = layout_blob(dir, &payload_digest)?;
-                found.push(signatures::cosign_envelope(&payload, signature));
-            }
-        } else if let Some((layer, _)) = signatures::bundle_layer(&manifest, digest)? {
-            let bundle = String::from_utf8(layout_blob(dir, &layer)?)
-                .map_err(|_| RegistryError::NotASkill("a Sigstore bundle is not UTF-8".into()))?;
-            if !is_attestation(entry, &bundle) {
-                found.push(Envelope::Bundle { bundle });
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The attestation bundles a layout carries for `digest`.
-fn layout_attestations(dir: &Path, digest: &str) -> Result<Vec<String>, HostError> {
-    let index_path = dir.join("index.json");
-    let text = std::fs::read_to_string(&index_path)
-        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
-    let index = signatures::parse_json(text.as_bytes(), "index.json")?;
-    let mut found = Vec::new();
-    for entry in signatures::manifests(&index) {
-        let Some(entry_digest) = entry["digest"].as_str() else {
-            continue;
-        };
-        if entry["artifactType"] != BUNDLE_MEDIA_TYPE {
-            continue;
-        }
-        let manifest =
-            signatures::parse_json(&layout_blob(dir, entry_digest)?, "attestation manifest")?;
-        if let Some((layer, _)) = signatures::bundle_layer(&manifest, digest)?
-            && let Ok(bundle) = String::from_utf8(layout_blob(dir, &layer)?)
-            && is_attestation(entry, &bundle)
-        {
-            found.push(bundle);
-        }
-    }
-    Ok(found)
-}
-
-/// An attestation (annotated with a predicate type, or holding a DSSE envelope), not a
-/// signature.
-fn is_attestation(entry: &serde_json::Value, bundle: &str) -> bool {
-    entry["annotations"][PREDICATE_TYPE_ANNOTATION].is_string()
-        || serde_json::from_str::<serde_json::Value>(bundle)
-            .is_ok_and(|b| b["dsseEnvelope"].is_object())
-}
-
-/// Find the manifest in a layout: by tag (`org.opencontainers.image.ref.name`), or the
-/// only one. Returns its bytes and digest, checked.
-fn layout_manifest(dir: &Path, tag: Option<&str>) -> Result<(Vec<u8>, String), HostError> {
-    let index_path = dir.join("index.json");
-    let text = std::fs::read_to_string(&index_path)
-        .map_err(|e| RegistryError::Io(index_path.clone(), e))?;
-    let index: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| RegistryError::NotASkill(format!("{}: {e}", index_path.display())))?;
-    // Signatures stored beside the skill are not candidates.
-    let manifests: Vec<serde_json::Value> = signatures::manifests(&index)
-        .iter()
-        .filter(|m| {
-            m["artifactType"].is_null()
-                && !m["annotations"]["org.opencontainers.image.ref.name"]
-                    .as_str()
-                    .is_some_and(|t| t.ends_with(".sig"))
-        })
-        .cloned()
-        .collect();
-    let chosen = match tag {
-        Some(t) => manifests
-            .iter()
-            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == t),
-        None if manifests.len() == 1 => manifests.first(),
-        None => None,
-    }
-    .ok_or_else(|| {
-        RegistryError::NotASkill(format!(
-            "{}: no manifest {} (it lists {})",
-            index_path.display(),
-            tag.map(|t| format!("tagged `{t}`"))
-                .unwrap_or("(give a tag)".into()),
-            manifests.len()
-        ))
-    })?;
-    let digest = chosen["digest"].as_str().unwrap_or_default().to_string();
-    let bytes = layout_blob(dir, &digest)?;
-    Ok((bytes, digest))
-}
-
-/// Read a blob of a layout and check its digest.
-pub fn layout_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, HostError> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
-        .ok_or_else(|| RegistryError::NotASkill(format!("bad digest `{digest}` in the layout")))?;
-    let path = dir.join("blobs/sha256").join(hex);
-    let bytes = std::fs::read(&path).map_err(|e| RegistryError::Io(path.clone(), e))?;
-    let actual = artifact::sha256_digest(&bytes);
-    if actual != digest {
-        return Err(RegistryError::DigestMismatch {
-            what: path.display().to_string(),
-            expected: digest.to_string(),
-            actual,
-        }
-        .into());
-    }
-    Ok(bytes)
 }

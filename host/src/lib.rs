@@ -28,6 +28,7 @@ pub mod catalogue;
 pub mod engine;
 pub mod grants;
 pub mod install;
+pub mod layout;
 pub mod runtime;
 pub mod state;
 

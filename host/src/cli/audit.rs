@@ -257,9 +257,7 @@ async fn report_from_registry(
                     .await
                     .ok()
             }
-            SkillRef::Layout { dir, .. } => {
-                chitin_host::install::layout_blob(dir, &config_digest).ok()
-            }
+            SkillRef::Layout { dir, .. } => chitin_host::layout::blob(dir, &config_digest).ok(),
         }
     };
     let (mut imports, mut exports) = (Vec::new(), Vec::new());

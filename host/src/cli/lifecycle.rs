@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use chitin_host::install::{Installer, Prepared, Trust, export_layout};
+use chitin_host::install::{Installer, Prepared, Trust};
 use chitin_registry::artifact::Artifact;
 use chitin_registry::oci::auth_for;
 use chitin_registry::{LockFile, RegistryClient, RegistryOptions, SkillRef, Store};
@@ -944,7 +944,7 @@ pub fn export(args: ExportArgs) -> Result<u8, Exit> {
     let skill = store
         .get(&args.name)?
         .ok_or_else(|| chitin_host::HostError::NotInstalled(args.name.clone()))?;
-    export_layout(&store, &skill, &args.output)?;
+    chitin_host::layout::export(&store, &skill, &args.output)?;
     let reference = format!("oci-layout:{}:{}", args.output.display(), skill.version);
     if args.json {
         println!(
