@@ -160,16 +160,15 @@ impl AuditLog {
     pub fn open(path: &Path) -> Result<Self, HostError> {
         let conn =
             chitin_registry::store::open_db(path, &format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
-                .map_err(|e| HostError::Audit(e.to_string()))?;
-        migrate(&conn).map_err(|e| HostError::Audit(e.to_string()))?;
+                .map_err(HostError::Audit)?;
+        migrate(&conn).map_err(HostError::Audit)?;
         Ok(Self { conn })
     }
 
     /// An audit log that lives only in memory (tests, `--no-audit` runs).
     pub fn in_memory() -> Result<Self, HostError> {
-        let conn = Connection::open_in_memory().map_err(|e| HostError::Audit(e.to_string()))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| HostError::Audit(e.to_string()))?;
+        let conn = Connection::open_in_memory().map_err(HostError::Audit)?;
+        conn.execute_batch(SCHEMA).map_err(HostError::Audit)?;
         Ok(Self { conn })
     }
 
@@ -185,7 +184,7 @@ impl AuditLog {
         if denials.is_empty() && stopped.is_none() {
             return Ok(());
         }
-        let err = |e: rusqlite::Error| HostError::Audit(e.to_string());
+        let err = HostError::Audit;
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut insert = tx
@@ -233,12 +232,12 @@ impl AuditLog {
             )
             .and_then(|mut s| s.execute(params![skill, tool, capability, outcome, detail, caller]))
             .map(|_| ())
-            .map_err(|e| HostError::Audit(e.to_string()))
+            .map_err(HostError::Audit)
     }
 
     /// The newest entries first, optionally for one skill.
     pub fn entries(&self, skill: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>, HostError> {
-        let err = |e: rusqlite::Error| HostError::Audit(e.to_string());
+        let err = HostError::Audit;
         let mut stmt = self
             .conn
             .prepare(

@@ -61,7 +61,7 @@ pub enum HostError {
     #[error("secrets file {path}: {reason}")]
     SecretsFile { path: PathBuf, reason: String },
     #[error("audit log: {0}")]
-    Audit(String),
+    Audit(#[source] rusqlite::Error),
     #[error(transparent)]
     Component(#[from] chitin_registry::ComponentError),
     #[error("the component imports interfaces its manifest does not cover, so it will not be run:\n  {}", .0.join("\n  "))]

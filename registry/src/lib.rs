@@ -160,7 +160,7 @@ pub enum RegistryError {
     #[error("{0}: {1}")]
     Io(std::path::PathBuf, #[source] std::io::Error),
     #[error("the index: {0}")]
-    Index(String),
+    Index(#[source] rusqlite::Error),
     #[error("lock file {path}: {reason}")]
     Lock {
         path: std::path::PathBuf,

@@ -403,7 +403,7 @@ fn add_signature_column(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn index_err(e: rusqlite::Error) -> RegistryError {
-    RegistryError::Index(e.to_string())
+    RegistryError::Index(e)
 }
 
 /// fsync a directory so a rename in it survives a crash.
