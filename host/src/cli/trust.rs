@@ -54,16 +54,8 @@ pub struct SignArgs {
     /// and a Sigstore bundle is stored.
     #[arg(long)]
     keyless: bool,
-    /// The Fulcio to ask for a certificate (keyless).
-    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
-    fulcio_url: String,
-    /// The Rekor to log the signature in (keyless).
-    #[arg(long, default_value = "https://rekor.sigstore.dev")]
-    rekor_url: String,
-    /// The Sigstore trusted root to check the keyless result against before publishing
-    /// [default: the public-good root].
-    #[arg(long)]
-    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    sigstore: SigstoreArgs,
     /// Which signature forms to store with a key.
     #[arg(long, value_enum, default_value = "both")]
     form: SignatureForm,
@@ -89,16 +81,8 @@ pub struct AttestArgs {
     /// from SIGSTORE_ID_TOKEN).
     #[arg(long, required = true)]
     keyless: bool,
-    /// The Fulcio to ask for a certificate.
-    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
-    fulcio_url: String,
-    /// The Rekor to log the attestation in.
-    #[arg(long, default_value = "https://rekor.sigstore.dev")]
-    rekor_url: String,
-    /// The Sigstore trusted root to check the result against before publishing
-    /// [default: the public-good root].
-    #[arg(long)]
-    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    sigstore: SigstoreArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print one JSON document on stdout: `{reference, digest, builder, issuer, source,
@@ -478,7 +462,7 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
             (format!("key {}", key.public_key().fingerprint()), stored)
         }
         None => {
-            let bundle = rt.block_on(sign_keyless(&args.keyless_args(), &bytes))?;
+            let bundle = rt.block_on(sign_keyless(&args.sigstore, &bytes))?;
             rt.block_on(client.push_signature(
                 &pinned.reference,
                 &digest,
@@ -510,28 +494,20 @@ pub fn sign(args: SignArgs) -> Result<u8, Exit> {
 /// Keyless: certificate, signature, log entry; then the bundle is verified offline
 /// like any installer will, so nothing unverifiable is published. Returns the signer
 /// and the envelope.
-async fn sign_keyless(
-    args: &KeylessArgs<'_>,
-    manifest: &[u8],
-) -> anyhow::Result<(String, Envelope)> {
-    use chitin_registry::sigstore_bundle::{TrustedRoot, verify_keyless};
+async fn sign_keyless(args: &SigstoreArgs, manifest: &[u8]) -> anyhow::Result<(String, Envelope)> {
+    use chitin_registry::sigstore_bundle::verify_keyless;
     let token = std::env::var("SIGSTORE_ID_TOKEN").map_err(|_| {
         anyhow::anyhow!(
             "keyless signing needs an OIDC identity token in SIGSTORE_ID_TOKEN (CI systems \
              such as GitHub Actions provide one); or sign with --key"
         )
     })?;
-    let root = match args.trusted_root {
-        Some(path) => TrustedRoot::from_json(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )?,
-        None => TrustedRoot::public_good(),
-    };
+    let root = args.trusted_root()?;
     let bundle = chitin_registry::sigstore_bundle::sign_keyless(
         manifest,
         &token,
-        args.fulcio_url,
-        args.rekor_url,
+        &args.fulcio_url,
+        &args.rekor_url,
     )
     .await?;
     let digest: [u8; 32] = sha2::Sha256::digest(manifest).into();
@@ -548,7 +524,7 @@ async fn sign_keyless(
 /// attached to the skill as an OCI referrer.
 pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
     use chitin_registry::provenance::MAX_ATTESTATION_BYTES;
-    use chitin_registry::sigstore_bundle::{TrustedRoot, attest_keyless};
+    use chitin_registry::sigstore_bundle::attest_keyless;
     let target = match args.reference.parse::<SkillRef>()? {
         SkillRef::Oci(r) => r,
         SkillRef::Layout { .. } => bail_exit(
@@ -573,12 +549,7 @@ pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
              GitHub Actions provide one): provenance is signed by the build's identity"
         )
     })?;
-    let root = match &args.trusted_root {
-        Some(path) => TrustedRoot::from_json(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )?,
-        None => TrustedRoot::public_good(),
-    };
+    let root = args.sigstore.trusted_root()?;
     let rt = super::tokio()?;
     let client = RegistryClient::for_ref(&target, &args.registry.options())?;
     let auth = auth_for(target.reference.resolve_registry());
@@ -598,8 +569,8 @@ pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
     let bundle = rt.block_on(attest_keyless(
         &statement,
         &token,
-        &args.fulcio_url,
-        &args.rekor_url,
+        &args.sigstore.fulcio_url,
+        &args.sigstore.rekor_url,
     ))?;
     let bundle = String::from_utf8(bundle.to_json()).expect("JSON is UTF-8");
     let found = chitin_registry::provenance::inspect(&bundle, &digest, &root).map_err(|e| {
@@ -632,20 +603,31 @@ pub fn attest(args: AttestArgs) -> Result<u8, Exit> {
     Ok(exit::OK)
 }
 
-/// Where keyless signing goes, and the root to check the result against.
-struct KeylessArgs<'a> {
-    fulcio_url: &'a str,
-    rekor_url: &'a str,
-    trusted_root: Option<&'a Path>,
+/// Where keyless signing, attesting and yanking go, and the root to check the result
+/// against before anything is published.
+#[derive(Args)]
+pub struct SigstoreArgs {
+    /// The Fulcio to ask for a certificate (keyless).
+    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
+    fulcio_url: String,
+    /// The Rekor to log the signature in (keyless).
+    #[arg(long, default_value = "https://rekor.sigstore.dev")]
+    rekor_url: String,
+    /// The Sigstore trusted root to check a keyless result against before publishing
+    /// [default: the public-good root].
+    #[arg(long)]
+    trusted_root: Option<PathBuf>,
 }
 
-impl SignArgs {
-    fn keyless_args(&self) -> KeylessArgs<'_> {
-        KeylessArgs {
-            fulcio_url: &self.fulcio_url,
-            rekor_url: &self.rekor_url,
-            trusted_root: self.trusted_root.as_deref(),
-        }
+impl SigstoreArgs {
+    fn trusted_root(&self) -> anyhow::Result<chitin_registry::sigstore_bundle::TrustedRoot> {
+        use chitin_registry::sigstore_bundle::TrustedRoot;
+        Ok(match &self.trusted_root {
+            Some(path) => TrustedRoot::from_json(
+                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )?,
+            None => TrustedRoot::public_good(),
+        })
     }
 }
 
@@ -663,13 +645,8 @@ pub struct YankArgs {
     /// Sign the yank keyless (SIGSTORE_ID_TOKEN), as `skill sign --keyless`.
     #[arg(long)]
     keyless: bool,
-    #[arg(long, default_value = "https://fulcio.sigstore.dev")]
-    fulcio_url: String,
-    #[arg(long, default_value = "https://rekor.sigstore.dev")]
-    rekor_url: String,
-    /// The Sigstore trusted root to check a keyless signature against before publishing.
-    #[arg(long)]
-    trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    sigstore: SigstoreArgs,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print one JSON document on stdout: `{reference, digest, yank, signer}`.
@@ -716,12 +693,7 @@ pub fn yank(args: YankArgs) -> Result<u8, Exit> {
             format!("key {}", key.public_key().fingerprint())
         }
         None => {
-            let keyless = KeylessArgs {
-                fulcio_url: &args.fulcio_url,
-                rekor_url: &args.rekor_url,
-                trusted_root: args.trusted_root.as_deref(),
-            };
-            let (signer, envelope) = rt.block_on(sign_keyless(&keyless, &yank_bytes))?;
+            let (signer, envelope) = rt.block_on(sign_keyless(&args.sigstore, &yank_bytes))?;
             rt.block_on(client.push_signature(
                 &at,
                 &yank_digest,
