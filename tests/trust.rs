@@ -898,6 +898,11 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
     .unwrap();
     assert_eq!(audit["provenance"]["status"], "none", "{audit}");
     assert!(audit["provenance"]["error"].is_string(), "{audit}");
+    // `skill verify` holds a reference to the same rule.
+    let err = w
+        .user
+        .fails(1, &["skill", "verify", &w.reg.repo("acme/fs:0.1.0")]);
+    assert!(err.contains("no provenance"), "{err}");
 
     // Attested by acme's release workflow, through Fulcio and Rekor: installs, and
     // audit shows who built it from where (the source from the certificate).
@@ -918,6 +923,17 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
         stderr(&out)
     );
     w.user.ok(&["run", "file-search", "list"]);
+    let verified: Value = serde_json::from_str(&w.user.ok(&[
+        "skill",
+        "verify",
+        &w.reg.repo("acme/fs:0.1.0"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        verified["provenance"][0]["builder"], GH_RELEASE,
+        "{verified}"
+    );
     for target in ["file-search".to_string(), w.reg.repo("acme/fs:0.1.0")] {
         let audit: Value =
             serde_json::from_str(&w.user.ok(&["skill", "audit", &target, "--json"])).unwrap();
@@ -1084,6 +1100,11 @@ fn a_version_yanked_by_its_publisher_is_refused_and_flagged() {
         err.contains("yanked by its publisher") && err.contains("leaks tokens"),
         "{err}"
     );
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    let err = w
+        .user
+        .fails(1, &["skill", "verify", &w.reg.repo("acme/fs:0.1.0")]);
+    assert!(err.contains("yanked by its publisher"), "{err}");
     assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
 
     // Installed already: list and audit flag it.

@@ -139,7 +139,8 @@ enum SkillCommand {
     Attest(trust::AttestArgs),
     /// Withdraw a published version: a signed yank that installers refuse it for.
     Yank(trust::YankArgs),
-    /// Check a skill's signature against the trust policy (or one key).
+    /// Check a skill against the trust policy (or one key) as install would: signature,
+    /// required provenance, ceilings, yanks.
     Verify(trust::VerifyArgs),
     /// Install a skill from a registry or an OCI layout: verify, show, ask, record.
     Install(lifecycle::InstallArgs),

@@ -766,17 +766,46 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
     let signed = rt
         .block_on(fetch_signed(&args.reference, &args.registry.options()))
         .with_context(|| format!("fetching {}", args.reference))?;
-    let result = policy.verify(
-        &signed.repository,
-        &signed.manifest_bytes,
-        &signed.digest,
-        &signed.envelopes,
-    );
+    // What install would check before downloading: the signature, the provenance the
+    // policy requires, the ceilings, and that the publisher has not yanked it.
+    let result = policy
+        .verify(
+            &signed.repository,
+            &signed.manifest_bytes,
+            &signed.digest,
+            &signed.envelopes,
+        )
+        .and_then(|mut verified| {
+            verified.provenance = policy.check_provenance(
+                &signed.repository,
+                &signed.digest,
+                &signed.attestations,
+            )?;
+            Ok(verified)
+        });
     let remote = chitin_registry::artifact::parse_remote(&signed.manifest_bytes)?;
     let ceiling = policy.check_ceiling(&signed.repository, &remote.skill.capabilities);
-    let verified = match (result, ceiling) {
-        (Ok(v), Ok(())) => v,
-        (Err(e), _) | (Ok(_), Err(e)) => {
+    let yanked = match (&result, &ceiling) {
+        (Ok(_), Ok(())) => rt
+            .block_on(chitin_host::install::check_yanks(
+                &policy,
+                &signed.repository,
+                &signed.digest,
+                &args.registry.options(),
+            ))
+            .with_context(|| format!("asking {} for yanks", signed.repository))?
+            .yanked
+            .map(|y| chitin_registry::trust::TrustError::Yanked {
+                repository: signed.repository.clone(),
+                digest: signed.digest.clone(),
+                reason: y.reason,
+                signer: Box::new(y.signer),
+            }),
+        _ => None,
+    };
+    let verified = match (result, ceiling, yanked) {
+        (Ok(v), Ok(()), None) => v,
+        (Err(e), _, _) | (Ok(_), Err(e), _) | (Ok(_), Ok(()), Some(e)) => {
             if args.json {
                 // The error may quote the skill's declaration.
                 let doc = json!({ "verified": false, "repository": signed.repository,
@@ -792,7 +821,11 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
             "{}",
             json!({ "verified": true, "repository": signed.repository, "digest": signed.digest,
                     "signer": verified.signer, "rule": verified.rule,
-                    "form": verified.envelope.form() })
+                    "form": verified.envelope.form(),
+                    "provenance": verified.provenance.iter().map(|p| json!({
+                        "builder": p.builder, "issuer": p.issuer, "source": p.source,
+                        "source_from": p.source_from, "predicate_type": p.predicate_type,
+                    })).collect::<Vec<_>>() })
         );
     } else {
         eprintln!(
@@ -803,6 +836,9 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
             verified.envelope.form(),
             field(&verified.rule)
         );
+        for p in &verified.provenance {
+            eprintln!("             provenance: {}", field(&p.to_string()));
+        }
     }
     Ok(exit::OK)
 }
