@@ -181,30 +181,30 @@ impl Bundle {
         leaf_certificate_der: Vec<u8>,
         tlog_entries: Vec<TransparencyLogEntry>,
     ) -> Bundle {
-        Bundle {
-            inner: pb::Bundle {
-                media_type: BUNDLE_MEDIA_TYPE.to_string(),
-                verification_material: Some(pb::VerificationMaterial {
-                    content: Some(verification_material::Content::Certificate(
-                        X509Certificate {
-                            raw_bytes: leaf_certificate_der,
-                        },
-                    )),
-                    tlog_entries,
-                    timestamp_verification_data: None,
-                }),
-                content: Some(Content::MessageSignature(message_signature(
-                    manifest_digest,
-                    signature_der,
-                ))),
-            },
-        }
+        Self::with_certificate(
+            Content::MessageSignature(message_signature(manifest_digest, signature_der)),
+            leaf_certificate_der,
+            tlog_entries,
+        )
     }
 
     /// A keyless attestation bundle: a DSSE envelope, its signing certificate and
     /// transparency-log entries.
     pub(crate) fn keyless_dsse(
         envelope: Envelope,
+        leaf_certificate_der: Vec<u8>,
+        tlog_entries: Vec<TransparencyLogEntry>,
+    ) -> Bundle {
+        Self::with_certificate(
+            Content::DsseEnvelope(envelope),
+            leaf_certificate_der,
+            tlog_entries,
+        )
+    }
+
+    /// A bundle of `content` signed by the key of a certificate, with its log entries.
+    fn with_certificate(
+        content: Content,
         leaf_certificate_der: Vec<u8>,
         tlog_entries: Vec<TransparencyLogEntry>,
     ) -> Bundle {
@@ -220,7 +220,7 @@ impl Bundle {
                     tlog_entries,
                     timestamp_verification_data: None,
                 }),
-                content: Some(Content::DsseEnvelope(envelope)),
+                content: Some(content),
             },
         }
     }
