@@ -93,13 +93,12 @@ pub fn export(store: &Store, skill: &InstalledSkill, dir: &Path) -> Result<(), H
     for p in skill.signature.iter().flat_map(|v| &v.provenance) {
         write_blob(p.bundle.as_bytes())?;
         write_blob(signatures::EMPTY_CONFIG)?;
-        let mut manifest = signatures::bundle_manifest(
+        let manifest = signatures::attestation_manifest(
             &skill.manifest_digest,
             manifest_bytes.len(),
             p.bundle.as_bytes(),
+            &p.predicate_type,
         );
-        manifest["annotations"] =
-            serde_json::json!({ PREDICATE_TYPE_ANNOTATION: p.predicate_type });
         let bytes = serde_json::to_vec(&manifest).expect("JSON serializes");
         let digest = write_blob(&bytes)?;
         entries.push(descriptor(

@@ -278,9 +278,7 @@ impl RegistryClient {
             .auth(repo, auth, oci_client::RegistryOperation::Push)
             .await
             .map_err(|e| map_oci(e, repo))?;
-        let mut manifest = bundle_manifest(digest, subject_size, bundle);
-        manifest["annotations"] =
-            json!({ crate::provenance::PREDICATE_TYPE_ANNOTATION: predicate_type });
+        let manifest = attestation_manifest(digest, subject_size, bundle, predicate_type);
         self.push_referrer(repo, digest, bundle, &manifest, auth)
             .await
             .map(|_| ())
@@ -430,6 +428,20 @@ pub fn cosign_envelope(payload: &[u8], signature: &str) -> Envelope {
 /// The OCI artifact carrying a Sigstore bundle as a referrer of `subject_digest`.
 pub fn bundle_manifest(subject_digest: &str, subject_size: usize, bundle: &[u8]) -> Value {
     referrer_manifest(BUNDLE_MEDIA_TYPE, subject_digest, subject_size, bundle)
+}
+
+/// The referrer manifest of an attestation bundle: a bundle manifest annotated with the
+/// attestation's predicate type, as cosign does.
+pub fn attestation_manifest(
+    subject_digest: &str,
+    subject_size: usize,
+    bundle: &[u8],
+    predicate_type: &str,
+) -> Value {
+    let mut manifest = bundle_manifest(subject_digest, subject_size, bundle);
+    manifest["annotations"] =
+        json!({ crate::provenance::PREDICATE_TYPE_ANNOTATION: predicate_type });
+    manifest
 }
 
 /// An OCI artifact of `artifact_type` whose one layer (of that media type) is `blob`,
