@@ -345,13 +345,12 @@ pub fn audit(args: AuditArgs) -> Result<u8, Exit> {
                 .map(|e| e.to_string()),
         );
         let rt = super::tokio()?;
-        r.yank = super::lifecycle::yank_status(
-            &rt,
+        r.yank = rt.block_on(super::lifecycle::yank_status(
             &policy,
             &installed.repository,
             &installed.manifest_digest,
             &args.registry,
-        );
+        ));
         r.tools = installed
             .tools
             .as_array()

@@ -150,8 +150,7 @@ pub enum YankStatus {
 
 /// Ask the skill's registry whether `digest` was yanked by a publisher the policy trusts
 /// (a short timeout: this is advice, not a gate).
-pub fn yank_status(
-    rt: &tokio::runtime::Runtime,
+pub async fn yank_status(
     policy: &chitin_registry::trust::TrustPolicy,
     repository: &str,
     digest: &str,
@@ -162,9 +161,7 @@ pub fn yank_status(
     }
     let mut options = registry.options();
     options.timeout = options.timeout.min(std::time::Duration::from_secs(10));
-    YankStatus::from(rt.block_on(chitin_host::install::check_yanks(
-        policy, repository, digest, &options,
-    )))
+    YankStatus::from(chitin_host::install::check_yanks(policy, repository, digest, &options).await)
 }
 
 impl From<Result<chitin_registry::yank::YankCheck, chitin_host::HostError>> for YankStatus {
@@ -734,18 +731,10 @@ pub fn list(args: ListArgs) -> Result<u8, Exit> {
     } else {
         let rt = super::tokio()?;
         let policy = super::trust::load_policy(None)?;
-        skills
-            .iter()
-            .map(|s| {
-                yank_status(
-                    &rt,
-                    &policy,
-                    &s.repository,
-                    &s.manifest_digest,
-                    &args.registry,
-                )
-            })
-            .collect()
+        // All at once: a slow registry costs the list one timeout, not one per skill.
+        rt.block_on(futures_util::future::join_all(skills.iter().map(|s| {
+            yank_status(&policy, &s.repository, &s.manifest_digest, &args.registry)
+        })))
     };
     if args.json {
         let mut docs = Vec::new();
