@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ChitinMcp, McpServerError};
+use crate::{ChitinMcp, McpServerError, json_answer};
 
 /// Limits and allowances of the HTTP transport.
 #[derive(Debug, Clone)]
@@ -119,6 +119,9 @@ pub async fn serve_http_on(
             },
             _ = stop.cancelled() => return Ok(()),
         };
+        // Answers are small and written whole: Nagle's algorithm would only hold the
+        // last segment of a streamed answer back for the client's ACK.
+        let _ = stream.set_nodelay(true);
         let front = front.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -175,9 +178,6 @@ impl Front {
         if announced.is_some_and(|n| n > self.max_body_bytes as u64) {
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
-        // rmcp answers a body that is not a JSON-RPC message with a plain-text 4xx;
-        // JSON-RPC clients expect a JSON-RPC error (-32700 / -32600), so the body is
-        // read here (bounded) and checked first.
         let (parts, body) = request.into_parts();
         let bytes = match http_body_util::Limited::new(body, self.max_body_bytes)
             .collect()
@@ -186,12 +186,24 @@ impl Front {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
         };
-        if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
+        let json_allowed = json_answer::accepts_json(&parts.headers);
+        let response = self
+            .service
+            .handle(Request::from_parts(parts, Full::new(bytes.clone())))
+            .await;
+        // rmcp answers a body that is not a JSON-RPC message with a plain-text 415;
+        // JSON-RPC clients expect a JSON-RPC error (-32700 / -32600). Only then is the
+        // body parsed here, so a well-formed message is parsed once.
+        if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+            && let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes)
+        {
             return jsonrpc_error(&bytes, &error);
         }
-        self.service
-            .handle(Request::from_parts(parts, Full::new(bytes)))
-            .await
+        if json_allowed {
+            json_answer::answer_as_json(response).await
+        } else {
+            response
+        }
     }
 
     fn authorized<B>(&self, request: &Request<B>) -> bool {

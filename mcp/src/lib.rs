@@ -9,6 +9,7 @@
 
 mod error;
 pub mod http;
+mod json_answer;
 pub mod server;
 mod stdio;
 

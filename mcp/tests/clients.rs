@@ -262,21 +262,31 @@ fn cancelling_a_call_drops_the_tool_future() {
 #[test]
 fn long_calls_report_progress() {
     let state = tempfile::tempdir().unwrap();
-    let t = stdio(state.path());
-    let out = client(
-        &strs(&t),
-        &["progress", "slow__sleep", r#"{"seconds": 2.5}"#],
-    );
-    assert_eq!(out["result"]["structuredContent"]["slept"], 2.5);
-    let progress = out["progress"].as_array().unwrap();
-    assert!(progress.len() >= 2, "{out}");
-    assert_eq!(progress[0]["progress"], 1.0);
-    assert!(
-        progress[1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("running slow__sleep")
-    );
+    // Over HTTP the progress comes before the answer on the call's event stream: the
+    // server must not turn that stream into a JSON answer.
+    let server = http_server();
+    let http = [
+        "--http".to_string(),
+        server.url.clone(),
+        "--token".to_string(),
+        server.token.clone(),
+    ];
+    for t in [stdio(state.path()), http.to_vec()] {
+        let out = client(
+            &strs(&t),
+            &["progress", "slow__sleep", r#"{"seconds": 2.5}"#],
+        );
+        assert_eq!(out["result"]["structuredContent"]["slept"], 2.5, "{t:?}");
+        let progress = out["progress"].as_array().unwrap();
+        assert!(progress.len() >= 2, "{t:?}: {out}");
+        assert_eq!(progress[0]["progress"], 1.0);
+        assert!(
+            progress[1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("running slow__sleep")
+        );
+    }
 }
 
 /// A watching client, told when the catalogue's version changes.
@@ -381,31 +391,113 @@ fn http_server() -> HttpServer {
     }
 }
 
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
 /// One raw HTTP/1.1 POST of an `initialize` request; the status code.
 fn post_status(url: &str, headers: &[(&str, &str)]) -> u16 {
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-    post_raw(url, headers, body.len(), body)
+    post_raw(url, headers, INITIALIZE.len(), INITIALIZE)
 }
 
 /// One raw HTTP/1.1 POST announcing `length` bytes and sending `body`; the status.
 fn post_raw(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> u16 {
+    let mut s = send_post(url, headers, length, body);
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+}
+
+/// A whole raw answer: the status, the headers (names in lower case) and the body.
+struct RawAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl RawAnswer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// One raw POST of `body` with `headers`, read to its end (the answer is not chunked
+/// when it is JSON; an event stream's chunk sizes are left in its body).
+fn post_whole(url: &str, headers: &[(&str, &str)], body: &str) -> RawAnswer {
+    let mut s = send_post(url, headers, body.len(), body);
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap()[9..12].parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    RawAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn send_post(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> TcpStream {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!(
         "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nContent-Length: {length}\r\nConnection: close\r\n",
+         Content-Length: {length}\r\nConnection: close\r\n",
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+    {
+        req.push_str("Accept: application/json, text/event-stream\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).unwrap();
-    std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
+    s
+}
+
+/// In a session (2025-11-25), an answer that is one message comes back as a JSON body;
+/// a call that sends progress first keeps its event stream, in order.
+#[test]
+fn session_answers_are_json_when_they_are_one_message() {
+    let server = http_server();
+    let bearer = format!("Bearer {}", server.token);
+    let opened = post_whole(&server.url, &[("Authorization", &bearer)], INITIALIZE);
+    assert_eq!(opened.status, 200);
+    assert_eq!(opened.header("content-type"), "application/json");
+    let session = opened.header("mcp-session-id").to_string();
+    assert!(!session.is_empty());
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Mcp-Session-Id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(post_whole(&server.url, &headers, initialized).status, 202);
+
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"files__read","arguments":{"text":"hi"}}}"#;
+    let answer = post_whole(&server.url, &headers, call);
+    assert_eq!(answer.header("content-type"), "application/json");
+    let message: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(message["id"], 2);
+    assert_eq!(message["result"]["structuredContent"]["args"]["text"], "hi");
+
+    let slow = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow__sleep","arguments":{"seconds":1.5},"_meta":{"progressToken":"p"}}}"#;
+    let streamed = post_whole(&server.url, &headers, slow);
+    assert_eq!(streamed.header("content-type"), "text/event-stream");
+    let progress = streamed.body.find("notifications/progress").unwrap();
+    let result = streamed.body.find(r#""id":3"#).unwrap();
+    assert!(progress < result, "{}", streamed.body);
 }
 
 #[test]
