@@ -45,7 +45,7 @@ pub(crate) async fn answer_as_json(response: HttpResponse) -> HttpResponse {
     }
     let (mut parts, mut body) = response.into_parts();
     let mut read = BytesMut::new();
-    loop {
+    'scan: loop {
         match first_message(&read) {
             Scan::Answer(data) => {
                 parts.headers.insert(
@@ -59,14 +59,21 @@ pub(crate) async fn answer_as_json(response: HttpResponse) -> HttpResponse {
             Scan::Incomplete if read.len() > MOST_BUFFERED => break,
             Scan::Incomplete => {}
         }
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    read.extend_from_slice(&data);
-                }
+        // Read until an event can have ended (a blank line, perhaps across frames), so a
+        // message that comes in many frames is not scanned again for each.
+        loop {
+            let Some(Ok(frame)) = body.frame().await else {
+                // The stream ended before a message: pass on what came.
+                break 'scan;
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let from = read.len().saturating_sub(2);
+            read.extend_from_slice(&data);
+            if ends_an_event(&read[from..]) {
+                break;
             }
-            // The stream ended before a message: pass on what came.
-            None => break,
         }
     }
     let already_read = stream::once(async move { Ok(Frame::data(read.freeze())) });
@@ -109,6 +116,11 @@ fn first_message(stream: &[u8]) -> Scan {
         }
     }
     Scan::Incomplete
+}
+
+/// Whether `bytes` hold a blank line: `\n\n` or `\n\r\n`.
+fn ends_an_event(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
 
 fn classify(data: &[u8]) -> Scan {
@@ -207,6 +219,38 @@ mod tests {
     async fn body_of(response: HttpResponse) -> String {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_event_ends_at_a_blank_line() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"data: x\n\n", true),
+            (b"data: x\r\n\r\n", true),
+            (b"\n\n", true),
+            (b"data: x\n", false),
+            (b"data: x\r\n", false),
+            (b"", false),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(ends_an_event(bytes), *expected, "{bytes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_split_over_frames_becomes_json() {
+        let frames = ["data:\n", "\ndata: {\"id\":1,", "\"result\":{}}\n", "\n"];
+        let body =
+            StreamBody::new(stream::iter(frames.map(|f| {
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(f)))
+            })));
+        let mut response = Response::new(body.boxed());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/event-stream"),
+        );
+        let answered = answer_as_json(response).await;
+        assert_eq!(answered.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(body_of(answered).await, "{\"id\":1,\"result\":{}}");
     }
 
     #[tokio::test]
