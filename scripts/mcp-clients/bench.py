@@ -1,10 +1,12 @@
 """Times `tools/call` as a real MCP client (the official Python SDK) sees it.
 
     bench.py (--stdio "COMMAND ..." | --http URL --token T | --sse URL) NAME ARGS_JSON
-             [--modern] [--calls N] [--warmup N] [--concurrent C --seconds S]
+             [--modern | --lean] [--calls N] [--warmup N] [--concurrent C --seconds S]
 
 With --modern the client speaks protocol 2026-07-28 (stateless, no `initialize`)
-through the SDK's `Client`; without it, 2025-11-25 with a session.
+through the SDK's `Client`; without it, 2025-11-25 with a session. With --lean (HTTP
+only) no SDK is used: a minimal client in the standard library, to show the servers'
+own share of the latency (see LeanHttp).
 
 Prints one JSON object: p50/p99/min of N sequential calls in one session (ms), the
 server's CPU time per call over those calls (µs: its threads' run time from
@@ -16,11 +18,15 @@ cost is the same on every line. Used by tests/benches/mcp.rs.
 """
 
 import argparse
+import http.client
 import json
 import os
+import queue
 import shlex
 import sys
+import threading
 import time
+import urllib.parse
 from contextlib import AsyncExitStack
 
 import anyio
@@ -117,6 +123,10 @@ async def sequential(opts, args):
             await call(session, opts.name, args)
             times.append((time.perf_counter() - started) * 1000.0)
         cpu_after = cpu_ns(pid)
+    return summary(times, cpu_before, cpu_after)
+
+
+def summary(times, cpu_before, cpu_after):
     out = {
         "calls": len(times),
         "p50_ms": quantile(times, 0.5),
@@ -155,8 +165,84 @@ async def concurrent(opts, args):
     return {"clients": opts.concurrent, "calls": done[0], "calls_per_s": done[0] / elapsed}
 
 
+class LeanHttp:
+    """A lean client: the standard library's blocking HTTP, one keep-alive connection,
+    no SDK. It speaks only what the timed call needs: 2026-07-28 `tools/call` for
+    Streamable HTTP (one POST, one JSON answer), or the legacy SSE transport (a POST
+    answered 202, the answer on the standing event stream). The same Python sits
+    under both servers, so the difference is the servers'."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        url = urllib.parse.urlsplit(opts.http or opts.sse)
+        self.path = url.path
+        self.conn = http.client.HTTPConnection(url.hostname, url.port)
+        self.answers = queue.Queue()
+        if opts.sse:
+            stream = http.client.HTTPConnection(url.hostname, url.port)
+            stream.request("GET", url.path, headers={"Accept": "text/event-stream"})
+            threading.Thread(target=self.read_events, args=(stream.getresponse(),), daemon=True).start()
+            self.path = self.answers.get()  # the `endpoint` event
+            self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2024-11-05", "capabilities": {},
+                "clientInfo": {"name": "chitin-bench-lean", "version": "1"}}})
+            self.answers.get()
+            self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.next_id = 1
+
+    def read_events(self, response):
+        while line := response.fp.readline():
+            if line.startswith(b"data:"):
+                self.answers.put(line[5:].strip().decode())
+
+    def post(self, message, headers=None):
+        self.conn.request("POST", self.path, json.dumps(message).encode(),
+                          {"Content-Type": "application/json",
+                           "Accept": "application/json, text/event-stream", **(headers or {})})
+        response = self.conn.getresponse()
+        return response.read()
+
+    def call(self, name, args):
+        self.next_id += 1
+        params = {"name": name, "arguments": args}
+        if self.opts.sse:
+            self.post({"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": params})
+            answer = self.answers.get()
+        else:
+            version = "2026-07-28"
+            params["_meta"] = {
+                "io.modelcontextprotocol/protocolVersion": version,
+                "io.modelcontextprotocol/clientInfo": {"name": "chitin-bench-lean", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+            answer = self.post(
+                {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": params},
+                {"Authorization": f"Bearer {self.opts.token}", "MCP-Protocol-Version": version,
+                 "Mcp-Method": "tools/call", "Mcp-Name": name})
+        result = json.loads(answer).get("result")
+        if not result or result.get("isError"):
+            raise SystemExit(f"the call failed: {answer}")
+
+
+def lean(opts, args):
+    client = LeanHttp(opts)
+    for _ in range(opts.warmup):
+        client.call(opts.name, args)
+    pid = server_pid(opts)
+    cpu_before = cpu_ns(pid)
+    times = []
+    for _ in range(opts.calls):
+        started = time.perf_counter()
+        client.call(opts.name, args)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return summary(times, cpu_before, cpu_ns(pid))
+
+
 async def main(opts):
     args = json.loads(opts.args)
+    if opts.lean:
+        print(json.dumps({"sequential": lean(opts, args)}))
+        return
     out = {"sequential": await sequential(opts, args)}
     if opts.concurrent:
         out["concurrent"] = await concurrent(opts, args)
@@ -171,6 +257,7 @@ if __name__ == "__main__":
     p.add_argument("--token", default="")
     p.add_argument("--server-pid", type=int, default=0)
     p.add_argument("--modern", action="store_true")
+    p.add_argument("--lean", action="store_true", help="time with a lean client, not the SDK (HTTP only)")
     p.add_argument("name")
     p.add_argument("args")
     p.add_argument("--calls", type=int, default=300)

@@ -4,7 +4,8 @@
 //! protocol's overhead is the difference) and, when `$WASSETTE` names a `wassette`
 //! binary, Wassette serving an equivalent trivial component to the same client. chitin
 //! is measured with sessions (protocol 2025-11-25, what Wassette speaks) and without
-//! (2026-07-28). Also calls per second with 16 concurrent HTTP clients.
+//! (2026-07-28). Also calls per second with 16 concurrent HTTP clients, and both
+//! servers' HTTP latency as a lean client (no SDK) sees it: their own share.
 //!
 //! `cargo bench -p chitin-tests --bench mcp` (or `make bench`), after `make skills`.
 //! Nothing here asserts a time.
@@ -261,6 +262,25 @@ fn main() {
         ),
     );
 
+    // The servers' own share: the same lean client (no SDK) for chitin here and for
+    // Wassette below.
+    row(
+        "chitin mcp, Streamable HTTP, 2026-07-28, lean client",
+        &client(
+            &user,
+            &[
+                "--http",
+                &url,
+                "--token",
+                "bench-token",
+                "--server-pid",
+                &pid,
+            ],
+            "probe__noop",
+            &["--lean"],
+        ),
+    );
+
     let Some(wassette) = std::env::var_os("WASSETTE") else {
         println!("(Wassette not measured: set WASSETTE to a `wassette` binary to compare)");
         return;
@@ -296,6 +316,15 @@ fn main() {
             &["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid],
             "noop",
             &["--concurrent", &CLIENTS.to_string()],
+        ),
+    );
+    row(
+        "Wassette, HTTP+SSE, lean client",
+        &client(
+            &user,
+            &["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid],
+            "noop",
+            &["--lean"],
         ),
     );
 }
