@@ -229,36 +229,31 @@ fn main() {
     let pid = http.0.id().to_string();
     wait_for_port(&addr);
     let url = format!("http://{addr}/mcp");
+    let concurrent = CLIENTS.to_string();
+    let http_args = [
+        "--http",
+        &url,
+        "--token",
+        "bench-token",
+        "--server-pid",
+        &pid,
+    ];
     row(
         "chitin mcp, Streamable HTTP",
         &client(
             &user,
-            &[
-                "--http",
-                &url,
-                "--token",
-                "bench-token",
-                "--server-pid",
-                &pid,
-            ],
+            &http_args,
             "probe__noop",
-            &["--concurrent", &CLIENTS.to_string()],
+            &["--concurrent", &concurrent],
         ),
     );
     row(
         "chitin mcp, Streamable HTTP, protocol 2026-07-28",
         &client(
             &user,
-            &[
-                "--http",
-                &url,
-                "--token",
-                "bench-token",
-                "--server-pid",
-                &pid,
-            ],
+            &http_args,
             "probe__noop",
-            &["--modern", "--concurrent", &CLIENTS.to_string()],
+            &["--modern", "--concurrent", &concurrent],
         ),
     );
 
@@ -266,19 +261,7 @@ fn main() {
     // Wassette below.
     row(
         "chitin mcp, Streamable HTTP, 2026-07-28, lean client",
-        &client(
-            &user,
-            &[
-                "--http",
-                &url,
-                "--token",
-                "bench-token",
-                "--server-pid",
-                &pid,
-            ],
-            "probe__noop",
-            &["--lean"],
-        ),
+        &client(&user, &http_args, "probe__noop", &["--lean"]),
     );
 
     let Some(wassette) = std::env::var_os("WASSETTE") else {
