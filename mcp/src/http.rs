@@ -167,7 +167,15 @@ impl Front {
             return plain(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
         }
         if request.method() != http::Method::POST {
-            return self.service.handle(request).await;
+            let deleting = request.method() == http::Method::DELETE;
+            let mut response = self.service.handle(request).await;
+            // rmcp closes the session, then answers 202; the Python SDK logs a warning
+            // for anything but 200 or 204, at every disconnect. The session is already
+            // gone, which 204 says.
+            if deleting && response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+            }
+            return response;
         }
         // A body announced too large is refused before a byte of it is read.
         let announced = request

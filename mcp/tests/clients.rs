@@ -400,7 +400,7 @@ fn post_status(url: &str, headers: &[(&str, &str)]) -> u16 {
 
 /// One raw HTTP/1.1 POST announcing `length` bytes and sending `body`; the status.
 fn post_raw(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> u16 {
-    let mut s = send_post(url, headers, length, body);
+    let mut s = send(url, "POST", headers, length, body);
     let mut head = [0u8; 12];
     s.read_exact(&mut head).unwrap();
     std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap()
@@ -425,7 +425,11 @@ impl RawAnswer {
 /// One raw POST of `body` with `headers`, read to its end (the answer is not chunked
 /// when it is JSON; an event stream's chunk sizes are left in its body).
 fn post_whole(url: &str, headers: &[(&str, &str)], body: &str) -> RawAnswer {
-    let mut s = send_post(url, headers, body.len(), body);
+    request_whole(url, "POST", headers, body)
+}
+
+fn request_whole(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> RawAnswer {
+    let mut s = send(url, method, headers, body.len(), body);
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
@@ -442,13 +446,13 @@ fn post_whole(url: &str, headers: &[(&str, &str)], body: &str) -> RawAnswer {
     }
 }
 
-fn send_post(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> TcpStream {
+fn send(url: &str, method: &str, headers: &[(&str, &str)], length: usize, body: &str) -> TcpStream {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
          Content-Length: {length}\r\nConnection: close\r\n",
     );
     if !headers
@@ -467,7 +471,8 @@ fn send_post(url: &str, headers: &[(&str, &str)], length: usize, body: &str) -> 
 }
 
 /// In a session (2025-11-25), an answer that is one message comes back as a JSON body;
-/// a call that sends progress first keeps its event stream, in order.
+/// a call that sends progress first keeps its event stream, in order; a DELETE ends the
+/// session with 204.
 #[test]
 fn session_answers_are_json_when_they_are_one_message() {
     let server = http_server();
@@ -498,6 +503,14 @@ fn session_answers_are_json_when_they_are_one_message() {
     let progress = streamed.body.find("notifications/progress").unwrap();
     let result = streamed.body.find(r#""id":3"#).unwrap();
     assert!(progress < result, "{}", streamed.body);
+
+    // Ending the session is answered 204 (the Python SDK warns at anything but 200/204),
+    // and the session is gone.
+    assert_eq!(
+        request_whole(&server.url, "DELETE", &headers, "").status,
+        204
+    );
+    assert_eq!(post_whole(&server.url, &headers, call).status, 404);
 }
 
 #[test]
