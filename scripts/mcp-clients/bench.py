@@ -50,7 +50,7 @@ async def connect(opts, stack):
         streams = await stack.enter_async_context(sse_client(opts.sse))
     else:
         client = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {opts.token}"},
+            headers={"Authorization": f"Bearer {opts.token}"} if opts.token else {},
             timeout=httpx2.Timeout(30.0, read=300.0),
         )
         await stack.enter_async_context(client)
@@ -72,7 +72,7 @@ async def connect_modern(opts, stack):
         transport = stdio_client(StdioServerParameters(command=argv[0], args=argv[1:]), errlog=sys.stderr)
     else:
         client = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {opts.token}"},
+            headers={"Authorization": f"Bearer {opts.token}"} if opts.token else {},
             timeout=httpx2.Timeout(30.0, read=300.0),
         )
         await stack.enter_async_context(client)
@@ -110,9 +110,20 @@ def quantile(samples, q):
     return s[round((len(s) - 1) * q)]
 
 
+async def wait_for_tool(session, name):
+    """Wait up to 10 s for `name` to be listed: a server may load its components after
+    it starts answering (Wassette of 2026-07 does), and a call before that fails."""
+    deadline = time.perf_counter() + 10.0
+    while not any(t.name == name for t in (await session.list_tools()).tools):
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"the server lists no tool {name!r}")
+        await anyio.sleep(0.1)
+
+
 async def sequential(opts, args):
     async with AsyncExitStack() as stack:
         session = await connect(opts, stack)
+        await wait_for_tool(session, opts.name)
         for _ in range(opts.warmup):
             await call(session, opts.name, args)
         pid = server_pid(opts)

@@ -264,27 +264,42 @@ fn main() {
         &client(&user, &http_args, "probe__noop", &["--lean"]),
     );
 
-    let Some(wassette) = std::env::var_os("WASSETTE") else {
-        println!("(Wassette not measured: set WASSETTE to a `wassette` binary to compare)");
+    let legacy = std::env::var_os("WASSETTE");
+    let streamable = std::env::var_os("WASSETTE_STREAMABLE");
+    if legacy.is_none() && streamable.is_none() {
+        println!(
+            "(Wassette not measured: set WASSETTE to a `wassette` binary of 2025-08 (legacy \
+             SSE) and/or WASSETTE_STREAMABLE to one of 2026-07 (Streamable HTTP) to compare)"
+        );
         return;
-    };
+    }
     let dir = tempfile::tempdir().unwrap();
     noop_component(dir.path());
     let plugins = dir.path().join("plugins");
+    if let Some(wassette) = legacy {
+        legacy_wassette(&user, Path::new(&wassette), &plugins);
+    }
+    if let Some(wassette) = streamable {
+        streamable_wassette(&user, Path::new(&wassette), &plugins);
+    }
+}
+
+/// Wassette at `8940e27` (2025-08; rmcp 0.2): stdio, and HTTP in the legacy SSE transport
+/// on its fixed address.
+fn legacy_wassette(user: &User, wassette: &Path, plugins: &Path) {
     let stdio = format!(
         "{} serve --stdio --plugin-dir {}",
-        PathBuf::from(&wassette).display(),
+        wassette.display(),
         plugins.display()
     );
     row(
         "Wassette, stdio (noop component)",
-        &client(&user, &["--stdio", &stdio], "noop", &[]),
+        &client(user, &["--stdio", &stdio], "noop", &[]),
     );
-    // Wassette's HTTP transport is the older SSE one, on a fixed address.
     let sse = Server(
-        Command::new(&wassette)
+        Command::new(wassette)
             .args(["serve", "--http", "--plugin-dir"])
-            .arg(&plugins)
+            .arg(plugins)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -292,22 +307,51 @@ fn main() {
     );
     let pid = sse.0.id().to_string();
     wait_for_port("127.0.0.1:9001");
+    let sse_args = ["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid];
+    let concurrent = CLIENTS.to_string();
     row(
         "Wassette, HTTP+SSE (noop component)",
-        &client(
-            &user,
-            &["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid],
-            "noop",
-            &["--concurrent", &CLIENTS.to_string()],
-        ),
+        &client(user, &sse_args, "noop", &["--concurrent", &concurrent]),
     );
     row(
         "Wassette, HTTP+SSE, lean client",
+        &client(user, &sse_args, "noop", &["--lean"]),
+    );
+}
+
+/// Wassette of 2026-07 (rmcp 1.4): stdio, and Streamable HTTP with sessions, the
+/// transport chitin serves to 2025-11-25 clients: the like-for-like line over HTTP.
+fn streamable_wassette(user: &User, wassette: &Path, plugins: &Path) {
+    let stdio = format!(
+        "{} run --component-dir {}",
+        wassette.display(),
+        plugins.display()
+    );
+    row(
+        "Wassette 2026-07, stdio (noop component)",
+        &client(user, &["--stdio", &stdio], "noop", &[]),
+    );
+    let addr = free_addr();
+    let http = Server(
+        Command::new(wassette)
+            .args(["serve", "--streamable-http", "--component-dir"])
+            .arg(plugins)
+            .args(["--bind-address", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = http.0.id().to_string();
+    wait_for_port(&addr);
+    let url = format!("http://{addr}/mcp");
+    row(
+        "Wassette 2026-07, Streamable HTTP, sessions",
         &client(
-            &user,
-            &["--sse", "http://127.0.0.1:9001/sse", "--server-pid", &pid],
+            user,
+            &["--http", &url, "--server-pid", &pid],
             "noop",
-            &["--lean"],
+            &["--concurrent", &CLIENTS.to_string()],
         ),
     );
 }
