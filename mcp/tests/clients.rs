@@ -314,10 +314,20 @@ fn watch(transport: &[&str], state: &Path) -> Value {
 fn a_catalogue_change_is_announced_and_listed() {
     let state = tempfile::tempdir().unwrap();
     let t = stdio(state.path());
-    let out = watch(&strs(&t), state.path());
-    assert_eq!(out["changed"], true, "{out}");
-    assert!(!out["before"].to_string().contains("extra__added"));
-    assert!(out["after"].to_string().contains("extra__added"));
+    // Over HTTP the announcement comes on the session's standing event stream.
+    let server = http_server();
+    let http = [
+        "--http".to_string(),
+        server.url.clone(),
+        "--token".to_string(),
+        server.token.clone(),
+    ];
+    for (t, state) in [(t, state.path()), (http.to_vec(), server.state.path())] {
+        let out = watch(&strs(&t), state);
+        assert_eq!(out["changed"], true, "{t:?}: {out}");
+        assert!(!out["before"].to_string().contains("extra__added"));
+        assert!(out["after"].to_string().contains("extra__added"));
+    }
 }
 
 #[test]
@@ -360,7 +370,7 @@ struct HttpServer {
     child: Child,
     url: String,
     token: String,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl Drop for HttpServer {
@@ -387,7 +397,7 @@ fn http_server() -> HttpServer {
         child,
         url: v["url"].as_str().unwrap().into(),
         token: v["token"].as_str().unwrap().into(),
-        _state: state,
+        state,
     }
 }
 
