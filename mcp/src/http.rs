@@ -4,8 +4,9 @@
 //! the body size; a small front in this module adds what it does not: a bearer token
 //! on every request (401 without it), a bound on concurrent sessions (503 beyond it),
 //! JSON-RPC errors for malformed bodies, a JSON body for a session's one-message answer
-//! (see `json_answer`), and 204 for an ended session. Origins allowed: none (non-browser clients send none), loopback origins of the
-//! server's own port, and whatever the caller adds.
+//! (see `json_answer`), and 204 for an ended session. Origins allowed: none
+//! (non-browser clients send none), loopback origins of the server's own port, and
+//! whatever the caller adds.
 
 use std::convert::Infallible;
 use std::io::{self, Write};
