@@ -291,23 +291,7 @@ impl Installer<'_> {
         }
         self.policy
             .check_ceiling(&signed.repository, &remote.skill.capabilities)?;
-        let verified = self
-            .policy
-            .verify(
-                &signed.repository,
-                &signed.manifest_bytes,
-                &signed.digest,
-                &signed.envelopes,
-            )
-            .and_then(|mut verified| {
-                verified.provenance = self.policy.check_provenance(
-                    &signed.repository,
-                    &signed.digest,
-                    &signed.attestations,
-                )?;
-                Ok(verified)
-            });
-        match verified {
+        match signed.verify(self.policy) {
             Ok(verified) => Ok(Trust::Signed(verified)),
             Err(e) if self.allow_unsigned => Ok(Trust::Unsigned {
                 reason: e.to_string(),
@@ -446,6 +430,22 @@ pub struct SignedManifest {
     pub envelopes: Vec<Envelope>,
     /// Attestation bundles (JSON) attached to it, unverified.
     pub attestations: Vec<String>,
+}
+
+impl SignedManifest {
+    /// The signature under `policy`, with the provenance the policy requires: what
+    /// install and `skill verify` both accept before downloading.
+    pub fn verify(&self, policy: &TrustPolicy) -> Result<Verified, TrustError> {
+        let mut verified = policy.verify(
+            &self.repository,
+            &self.manifest_bytes,
+            &self.digest,
+            &self.envelopes,
+        )?;
+        verified.provenance =
+            policy.check_provenance(&self.repository, &self.digest, &self.attestations)?;
+        Ok(verified)
+    }
 }
 
 /// Resolve `reference` and fetch its manifest and signatures (for `verify` and

@@ -768,21 +768,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Exit> {
         .with_context(|| format!("fetching {}", args.reference))?;
     // What install would check before downloading: the signature, the provenance the
     // policy requires, the ceilings, and that the publisher has not yanked it.
-    let result = policy
-        .verify(
-            &signed.repository,
-            &signed.manifest_bytes,
-            &signed.digest,
-            &signed.envelopes,
-        )
-        .and_then(|mut verified| {
-            verified.provenance = policy.check_provenance(
-                &signed.repository,
-                &signed.digest,
-                &signed.attestations,
-            )?;
-            Ok(verified)
-        });
+    let result = signed.verify(&policy);
     let remote = chitin_registry::artifact::parse_remote(&signed.manifest_bytes)?;
     let ceiling = policy.check_ceiling(&signed.repository, &remote.skill.capabilities);
     let yanked = match (&result, &ceiling) {
