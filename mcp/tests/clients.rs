@@ -265,13 +265,8 @@ fn long_calls_report_progress() {
     // Over HTTP the progress comes before the answer on the call's event stream: the
     // server must not turn that stream into a JSON answer.
     let server = http_server();
-    let http = [
-        "--http".to_string(),
-        server.url.clone(),
-        "--token".to_string(),
-        server.token.clone(),
-    ];
-    for t in [stdio(state.path()), http.to_vec()] {
+    let http = server.transport();
+    for t in [stdio(state.path()), http] {
         let out = client(
             &strs(&t),
             &["progress", "slow__sleep", r#"{"seconds": 2.5}"#],
@@ -316,13 +311,8 @@ fn a_catalogue_change_is_announced_and_listed() {
     let t = stdio(state.path());
     // Over HTTP the announcement comes on the session's standing event stream.
     let server = http_server();
-    let http = [
-        "--http".to_string(),
-        server.url.clone(),
-        "--token".to_string(),
-        server.token.clone(),
-    ];
-    for (t, state) in [(t, state.path()), (http.to_vec(), server.state.path())] {
+    let http = server.transport();
+    for (t, state) in [(t, state.path()), (http, server.state.path())] {
         let out = watch(&strs(&t), state);
         assert_eq!(out["changed"], true, "{t:?}: {out}");
         assert!(!out["before"].to_string().contains("extra__added"));
@@ -371,6 +361,18 @@ struct HttpServer {
     url: String,
     token: String,
     state: tempfile::TempDir,
+}
+
+impl HttpServer {
+    /// client.py's arguments to reach this server.
+    fn transport(&self) -> Vec<String> {
+        vec![
+            "--http".into(),
+            self.url.clone(),
+            "--token".into(),
+            self.token.clone(),
+        ]
+    }
 }
 
 impl Drop for HttpServer {
@@ -573,12 +575,8 @@ fn http_needs_the_token_and_a_local_origin() {
 #[test]
 fn http_serves_real_clients_after_malformed_json_and_fifty_at_once() {
     let server = http_server();
-    let t = [
-        "--http",
-        server.url.as_str(),
-        "--token",
-        server.token.as_str(),
-    ];
+    let transport = server.transport();
+    let t = strs(&transport);
     let raw = client(&t, &["raw"]);
     assert_eq!(raw["status"], 400);
     let body: Value = serde_json::from_str(raw["body"].as_str().unwrap()).unwrap();
@@ -607,12 +605,7 @@ fn modern_clients_discover_and_call_statelessly() {
     let state = tempfile::tempdir().unwrap();
     let server = http_server();
     let stdio = stdio(state.path());
-    let http = [
-        "--http".to_string(),
-        server.url.clone(),
-        "--token".to_string(),
-        server.token.clone(),
-    ];
+    let http = server.transport();
     for transport in [strs(&stdio), strs(&http)] {
         let mut args = transport.clone();
         args.extend(["--mode", "auto"]);
