@@ -71,6 +71,14 @@ impl World {
         out["digest"].as_str().unwrap().to_string()
     }
 
+    /// `skill export NAME` into a new OCI layout in the workspace; its folder.
+    fn export(&self, name: &str) -> std::path::PathBuf {
+        let layout = self.user.ws.path().join("layout");
+        self.user
+            .ok(&["skill", "export", name, "-o", layout.to_str().unwrap()]);
+        layout
+    }
+
     fn version(&self, v: &str) -> std::path::PathBuf {
         file_search_version(self.user.ws.path(), v, "")
     }
@@ -726,14 +734,7 @@ fn an_exported_layout_carries_its_signature_into_audit_and_an_offline_install() 
     let digest = w.push(&w.version("0.1.0"), "acme/fs:0.1.0", Some(&w.acme));
     w.trust(&w.rule("acme/*", &[&w.acme], ""));
     assert!(w.install("acme/fs:0.1.0", &[]).status.success());
-    let layout = w.user.ws.path().join("layout");
-    w.user.ok(&[
-        "skill",
-        "export",
-        "file-search",
-        "-o",
-        layout.to_str().unwrap(),
-    ]);
+    let layout = w.export("file-search");
 
     // Another machine, no registry: the layout is audited and verified offline.
     let offline = User::new();
@@ -965,14 +966,7 @@ fn a_rule_requiring_provenance_refuses_a_skill_without_the_right_one() {
 
     // `export` carries the attestation: an offline machine whose policy requires the
     // same provenance for the layout installs it, and audits its provenance.
-    let layout = w.user.ws.path().join("layout");
-    w.user.ok(&[
-        "skill",
-        "export",
-        "file-search",
-        "-o",
-        layout.to_str().unwrap(),
-    ]);
+    let layout = w.export("file-search");
     let offline = User::new();
     std::fs::write(
         offline.home.path().join("trust.toml"),
