@@ -95,7 +95,9 @@ enum Scan {
 }
 
 /// The first event with data in `stream`, classified. Events without data (rmcp's
-/// priming event, keep-alive comments) are skipped.
+/// priming event, keep-alive comments) are skipped. The stream is rmcp's: its lines end
+/// in `\n`, and a tool's output sits JSON-escaped inside one `data:` line, so no byte a
+/// skill controls can end a line or an event here.
 fn first_message(stream: &[u8]) -> Scan {
     let mut data: Vec<&[u8]> = Vec::new();
     let mut rest = stream;
